@@ -1,0 +1,74 @@
+"The tiny aya: tokenizer with aya's tokens and template, CohereForCausalLM, cached per run; the hub path fails clearly offline."
+import pytest, torch
+from transformers import CohereForCausalLM
+from gaokerena.config import run_context
+from gaokerena.models import (AYA_TOKENS, build_tiny_model, build_tokenizer, gated_help, hub_load_kwargs,
+                              load_model_and_tokenizer, sample_texts, tiny_model_and_tokenizer)
+
+
+@pytest.fixture(scope='module')
+def tok():
+    return build_tokenizer(sample_texts(), 3000)
+
+
+def test_tokenizer_has_aya_tokens_and_left_padding(tok):
+    assert (tok.bos_token, tok.eos_token, tok.pad_token) == ('<BOS_TOKEN>', '<|END_OF_TURN_TOKEN|>', '<PAD>')
+    assert tok.pad_token_id != tok.eos_token_id and tok.padding_side == 'left'
+    for t in ['<|START_OF_TURN_TOKEN|>', '<|USER_TOKEN|>', '<|CHATBOT_TOKEN|>', '<|SYSTEM_TOKEN|>']:
+        assert len(tok(t, add_special_tokens=False)['input_ids']) == 1, t
+    assert 2000 <= len(tok) <= 4000
+
+
+@pytest.mark.parametrize('text', ['می‌شود', 'فشار خون ۱۴۰ روی ۹۰ است.', 'كيفيت يك', 'DNA و ژن‌ها', '١٢٣ abc'])
+def test_byte_level_roundtrip(tok, text):
+    assert tok.decode(tok(text, add_special_tokens=False)['input_ids']) == text
+
+
+def test_chat_template_is_aya(tok):
+    msgs = [{'role': 'user', 'content': 'سلام'}, {'role': 'assistant', 'content': 'درود'}]
+    s = tok.apply_chat_template(msgs, tokenize=False)
+    assert s == ('<BOS_TOKEN><|START_OF_TURN_TOKEN|><|USER_TOKEN|>سلام<|END_OF_TURN_TOKEN|>'
+                 '<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|>درود<|END_OF_TURN_TOKEN|>')
+    ids = tok.apply_chat_template(msgs, tokenize=True, return_dict=False)
+    assert ids[-1] == tok.eos_token_id and tok.pad_token_id not in ids
+
+
+def test_left_padding_batches(tok):
+    enc = tok(['سلام', 'فشار خون بالا معمولاً علامتی ندارد'], padding=True, return_tensors='pt')
+    assert enc['input_ids'][0, 0] == tok.pad_token_id and enc['attention_mask'][0, 0] == 0
+    assert enc['input_ids'][1, -1] != tok.pad_token_id
+
+
+def test_tiny_model_shape(tok):
+    m = build_tiny_model(tok, 64)
+    c = m.config
+    assert isinstance(m, CohereForCausalLM)
+    assert (c.vocab_size, c.hidden_size, c.num_hidden_layers, c.num_attention_heads, c.num_key_value_heads) == (len(tok), 64, 2, 4, 2)
+    assert c.logit_scale == 0.125 and c.pad_token_id == tok.pad_token_id and c.eos_token_id == tok.eos_token_id
+    out = m(**tok(['سلام'], return_tensors='pt'))
+    assert out.logits.shape == (1, len(tok(['سلام'])['input_ids'][0]), len(tok))
+
+
+def test_tiny_model_cached_in_run_dir(tmp_path):
+    ctx = run_context('tiny', run_dir=tmp_path)
+    m1, _ = tiny_model_and_tokenizer(ctx)
+    stamp = (tmp_path/'tiny-base'/'config.json').stat().st_mtime_ns
+    m2, t2 = load_model_and_tokenizer(ctx)
+    assert (tmp_path/'tiny-base'/'config.json').stat().st_mtime_ns == stamp
+    assert all(torch.equal(a, b) for a, b in zip(m1.state_dict().values(), m2.state_dict().values()))
+    assert t2.padding_side == 'left' and t2.chat_template
+
+
+def test_hub_model_offline_fails_with_clear_help(tmp_path):
+    "The real loading code runs up to the download, then says how to get access."
+    ctx = run_context('colab-a100', run_dir=tmp_path)
+    with pytest.raises(RuntimeError) as e: load_model_and_tokenizer(ctx)
+    msg = str(e.value)
+    assert 'CohereLabs/aya-expanse-8b' in msg and 'HF_TOKEN' in msg and 'licence' in msg
+
+
+def test_l4_profile_asks_for_4bit(tmp_path):
+    kw = hub_load_kwargs(run_context('colab-l4', run_dir=tmp_path).settings)
+    q = kw['quantization_config']
+    assert q.load_in_4bit and q.bnb_4bit_quant_type == 'nf4' and kw['dtype'] == torch.bfloat16
+    assert 'quantization_config' not in hub_load_kwargs(run_context('h100', run_dir=tmp_path).settings)

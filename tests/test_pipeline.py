@@ -1,0 +1,72 @@
+"`gaokerena run` on the tiny profile: every chapter runs under papermill, records its ledger rows and metrics."
+import json, subprocess, sys, time
+from pathlib import Path
+import pytest
+from conftest import ROOT
+from gaokerena.cli import CHAPTERS, main, run_chapters
+from gaokerena.ledger import read_ledger
+
+LEDGER_FIELDS = {'stage', 'status', 'start', 'end', 'wall_s', 'device', 'gpu_name', 'gpu_hours', 'price_per_hour',
+                 'cost_usd', 'peak_mem_gb', 'tokens', 'seeds', 'versions', 'git_commit', 'carbon_kg'}
+STAGES = {'00_data', '01_sft.pretrain', '01_sft.instruct', '02_eval', '03_rlaif.pairs', '03_rlaif.dpo', '04_passk'}
+
+
+def test_every_chapter_ran(tiny_run):
+    run_dir, report = tiny_run
+    assert [r['chapter'] for r in report] == list(CHAPTERS) and all(r['status'] == 'ran' for r in report)
+    for ch in CHAPTERS: assert (run_dir/'notebooks'/f'{ch}.ipynb').exists()
+
+
+def test_ledger_has_one_row_per_stage(tiny_run):
+    run_dir, _ = tiny_run
+    led = read_ledger(run_dir)
+    assert sorted(led['stage']) == sorted(STAGES)
+    assert LEDGER_FIELDS <= set(led.columns)
+    assert (led['status'] == 'ok').all() and (led['wall_s'] > 0).all() and (led['device'] == 'cpu').all()
+    assert (led['cost_usd'] == 0).all() and (led['gpu_hours'] == 0).all()
+    assert all(v['torch'] and v['transformers'] and v['trl'] for v in led['versions'])
+    train = led.set_index('stage').loc[['01_sft.pretrain', '01_sft.instruct']]
+    assert (train['tokens'] > 0).all()
+
+
+def test_stage_outputs(tiny_run):
+    run_dir, _ = tiny_run
+    data = json.loads((run_dir/'data'/'summary.json').read_text())
+    assert data['mcq']['kept'] >= 100 and data['qa_train']['kept'] + data['qa_test']['kept'] >= 120
+    sft = json.loads((run_dir/'01_sft'/'metrics.json').read_text())
+    assert sft['pretrain']['last_loss'] < sft['pretrain']['first_loss']
+    ev = json.loads((run_dir/'02_eval'/'metrics.json').read_text())
+    assert ev['log-likelihood']['pooled']['n'] == 24
+    rl = json.loads((run_dir/'03_rlaif'/'metrics.json').read_text())
+    assert rl['pairs_for_dpo'] >= 2 and (run_dir/'03_rlaif'/'dpo'/'adapter'/'adapter_config.json').exists()
+    pk = json.loads((run_dir/'04_passk'/'metrics.json').read_text())
+    assert pk['model'].endswith('+dpo') and len(pk['pass_at_k']) == 5 and (run_dir/'04_passk'/'passk.png').exists()
+
+
+def test_rerun_skips_finished_chapters(tiny_run, capsys):
+    run_dir, _ = tiny_run
+    t0 = time.time()
+    report = run_chapters('tiny', run_dir)
+    assert all(r['status'] == 'skipped' for r in report) and time.time() - t0 < 5
+    assert len(read_ledger(run_dir)) == len(STAGES)
+
+
+def test_summary_printed(tiny_run, capsys):
+    run_dir, _ = tiny_run
+    assert main(['run', '--run-dir', str(run_dir), '--only', '00_data']) == 0
+    out = capsys.readouterr().out
+    assert 'skipped' in out and '## 02_eval' in out and 'cost ledger' in out
+
+
+def test_unknown_chapter_is_an_error(tmp_path):
+    with pytest.raises(SystemExit, match='unknown chapter'): run_chapters('tiny', tmp_path, only=['05_magic'])
+
+
+def test_rlaif_notebook_alone_with_defaults(tmp_path):
+    "The design card's command: `papermill nbs/03_rlaif.ipynb out.ipynb`, nothing upstream, defaults only."
+    r = subprocess.run([sys.executable, '-m', 'papermill', str(ROOT/'nbs'/'03_rlaif.ipynb'), str(tmp_path/'out.ipynb'),
+                        '--cwd', str(tmp_path), '--no-progress-bar'], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    run_dir = tmp_path/'runs'/'tiny'
+    assert (run_dir/'03_rlaif'/'dpo'/'adapter'/'adapter_config.json').exists() and (run_dir/'03_rlaif'/'dpo_curves.png').exists()
+    assert (run_dir/'03_rlaif'/'outcomes.jsonl').exists()
