@@ -6,6 +6,7 @@ os.environ.setdefault('TOKENIZERS_PARALLELISM', 'false')
 from pathlib import Path
 import pytest
 
+pytest_plugins = ['llm_server']  # the `serve` fixture: a scripted OpenAI-compatible server on 127.0.0.1
 ROOT = Path(__file__).resolve().parent.parent
 
 

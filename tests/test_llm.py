@@ -1,76 +1,12 @@
 "The LLM client against a real HTTP server on 127.0.0.1, and LocalChat on a tiny Cohere model."
-import json, threading, time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
+import json, time
 import pytest
+from llm_server import stop
 from gaokerena.llm import ChatResult, LLMError, LocalChat, OpenAIChat, cache_key, cache_path
 
 KEY_ENV = 'GAOKERENA_TEST_LLM_KEY'
 KEY = 'sk-test-DO-NOT-LEAK-7f3a9c'
 ASK = [{'role': 'user', 'content': 'فشار خون بالا چه علامتی دارد؟'}]
-
-
-class FakeOpenAI(ThreadingHTTPServer):
-    "A chat-completions server whose answers follow `script`: ('ok', text) | (status,) | ('sleep', seconds)."
-    daemon_threads = True
-
-    def __init__(self, script):
-        super().__init__(('127.0.0.1', 0), Handler)
-        self.script, self.requests, self.lock = list(script), [], threading.Lock()
-
-    def next_step(self):
-        "The next scripted behaviour; the last one repeats."
-        with self.lock: return self.script.pop(0) if len(self.script) > 1 else self.script[0]
-
-    def handle_error(self, request, client_address): pass
-
-    @property
-    def url(self): return f'http://127.0.0.1:{self.server_address[1]}/v1'
-
-
-class Handler(BaseHTTPRequestHandler):
-    def log_message(self, *args): pass
-
-    def send_json(self, status, body):
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header('Content-Type', 'application/json')
-        self.send_header('Content-Length', str(len(data)))
-        self.send_header('retry-after-ms', '10')
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers['Content-Length'])))
-        self.server.requests.append({'path': self.path, 'auth': self.headers.get('Authorization'), 'body': body})
-        step = self.server.next_step()
-        if step[0] == 'sleep':
-            time.sleep(step[1])
-            step = ('ok', 'late')
-        if step[0] != 'ok':
-            return self.send_json(step[0], {'error': {'message': f'scripted {step[0]}', 'type': 'server_error'}})
-        self.send_json(200, {'id': 'c1', 'object': 'chat.completion', 'created': 0, 'model': body['model'],
-                             'choices': [{'index': 0, 'finish_reason': 'stop',
-                                          'message': {'role': 'assistant', 'content': step[1]}}],
-                             'usage': {'prompt_tokens': 11, 'completion_tokens': 3, 'total_tokens': 14}})
-
-
-@pytest.fixture
-def serve():
-    "Start scripted servers in threads; all are stopped at the end of the test."
-    servers = []
-    def start(*script):
-        srv = FakeOpenAI(script)
-        threading.Thread(target=srv.serve_forever, daemon=True).start()
-        servers.append(srv)
-        return srv
-    yield start
-    for srv in servers: stop(srv)
-
-
-def stop(srv):
-    srv.shutdown()
-    srv.server_close()
 
 
 @pytest.fixture
