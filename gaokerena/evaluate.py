@@ -14,17 +14,16 @@ from pathlib import Path
 import numpy as np
 import torch
 from tqdm.auto import tqdm
-from .data import LETTERS, DataError, load_prepared
+from .data import BENCHMARKS, LETTERS, SUBJECTS, DataError, load_prepared, where_from
 
 # %% auto #0
-__all__ = ['STRAIGHT_PROMPT', 'COT_PROMPT', 'PROMPTS', 'VERIFIER_PROMPT', 'PASSAGE_NAMES', 'NON_ANSWERS', 'MMLU_SUBJECTS',
-           'BENCHMARKS', 'PUBLISHED', 'JUDGE_PROMPT', 'VERDICTS', 'OUTCOMES', 'render_prompt', 'render_verifier_prompt',
-           'extract_choice', 'result_key', 'ResultStore', 'chat_prompts', 'encode_chat', 'generate', 'letter_ids',
-           'letter_logprobs', 'vllm_available', 'vllm_weights', 'VLLMGenerator', 'make_generator', 'run_batches',
-           'evaluate_mcq', 'bootstrap_ci', 'score_rows', 'score_table', 'published', 'compare_published',
-           'render_judge_prompt', 'parse_verdict', 'generate_answers', 'reference_answers', 'judge_pairs', 'make_judge',
-           'pairwise_outcomes', 'win_rates', 'comparison_models', 'load_eval_model', 'spread_limit', 'load_benchmarks',
-           'load_freeform']
+__all__ = ['STRAIGHT_PROMPT', 'COT_PROMPT', 'PROMPTS', 'VERIFIER_PROMPT', 'PASSAGE_NAMES', 'NON_ANSWERS', 'PUBLISHED',
+           'JUDGE_PROMPT', 'VERDICTS', 'OUTCOMES', 'render_prompt', 'render_verifier_prompt', 'extract_choice',
+           'result_key', 'ResultStore', 'chat_prompts', 'encode_chat', 'generate', 'letter_ids', 'letter_logprobs',
+           'vllm_available', 'vllm_weights', 'VLLMGenerator', 'make_generator', 'run_batches', 'evaluate_mcq',
+           'bootstrap_ci', 'score_rows', 'score_table', 'published', 'compare_published', 'render_judge_prompt',
+           'parse_verdict', 'generate_answers', 'reference_answers', 'judge_pairs', 'make_judge', 'pairwise_outcomes',
+           'win_rates', 'comparison_models', 'load_eval_model', 'spread_limit', 'load_benchmarks', 'load_freeform']
 
 # %% ../nbs/02_eval.ipynb #4cb281b1
 STRAIGHT_PROMPT = ("\nبه پرسش زیر به پاسخ بدهید و تنها از زبان فارسی استفاده کنید!\n## پرسش\n{question} \n\n\n"
@@ -243,10 +242,6 @@ def evaluate_mcq(model, tokenizer, questions: list[dict], store: ResultStore, mo
     return run_batches(items, keys, store, compute, batch_size, f'{model_name} · {benchmark} · {task}')
 
 # %% ../nbs/02_eval.ipynb #8d59eb50
-MMLU_SUBJECTS = ('anatomy', 'medical_genetics', 'college_medicine', 'clinical_knowledge', 'professional_medicine',
-                 'college_biology')
-BENCHMARKS = (*MMLU_SUBJECTS, 'ibmsee')
-
 def bootstrap_ci(num, den=None, n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
     "Percentile bootstrap interval of sum(num) / sum(den), resampling the items (questions) with replacement."
     num = np.asarray(num, dtype=float)
@@ -274,13 +269,13 @@ def score_table(rows: list[dict], by: str = 'benchmark', n_boot: int = 2000, see
     for r in rows: groups[r[by]].append(r)
     order = [g for g in BENCHMARKS if g in groups] + sorted(g for g in groups if g not in BENCHMARKS)
     table = {g: score_rows(groups[g], n_boot, seed) for g in order}
-    mmlu = [r for g in MMLU_SUBJECTS for r in groups.get(g, [])]
+    mmlu = [r for g in SUBJECTS for r in groups.get(g, [])]
     if mmlu: table['mmlu_avg'] = score_rows(mmlu, n_boot, seed)
     table['pooled'] = score_rows(rows, n_boot, seed)
     return table
 
 # %% ../nbs/02_eval.ipynb #8164f744
-_V_COLUMNS = (*MMLU_SUBJECTS, 'mmlu_avg', 'ibmsee')
+_V_COLUMNS = (*SUBJECTS, 'mmlu_avg', 'ibmsee')
 _V_STRAIGHT = {  # Gaokerena-V (arXiv 2505.16000), straight prompt
     'gaokerena-v':        (48.14, 53.0, 43.93, 55.47, 47.05, 47.22, 49.31, 38.69),
     'aya-expanse-8b':     (40.74, 49.0, 44.51, 52.07, 45.58, 45.14, 46.64, 34.52),
@@ -459,24 +454,14 @@ def spread_limit(groups: dict, limit: int) -> dict:
         pos += 1
     return {g: rows for g, rows in taken.items() if rows}
 
-def _loaded(name: str, ctx) -> list[dict]:
-    "Rows of chapter 1's dataset `name`, reporting what its loader set aside."
-    from gaokerena.data import load_rows
-    res = load_rows(name, ctx)
-    if res.quarantined: print(f"{name}: {len(res.quarantined)} rows quarantined, e.g. {res.quarantined[0]['problem']}")
-    return res.rows
-
 def load_benchmarks(ctx, limit: int = 0) -> dict:
-    "The multiple-choice benchmarks of the run, benchmark id -> rows: the authors' files or the hub, else the sample."
-    if ctx.data_dir is None and ctx.settings.profile.data_source == 'sample':
-        groups = defaultdict(list)
-        for q in load_prepared(ctx, 'mcq'): groups[q['subject']].append(q)
-        groups = {b: groups[b] for b in [*BENCHMARKS, *sorted(set(groups) - set(BENCHMARKS))] if b in groups}
-    else: groups = {b: _loaded('ibmsee' if b == 'ibmsee' else f'mmlu/{b}', ctx) for b in BENCHMARKS}
-    return spread_limit(groups, limit)
+    "The run's multiple-choice benchmarks as chapter 1 prepared them, benchmark id -> rows, `limit` spread over them."
+    groups = defaultdict(list)
+    for q in load_prepared(ctx, 'mcq'): groups[q['subject']].append(q)
+    return spread_limit({b: groups[b] for b in [*BENCHMARKS, *sorted(set(groups) - set(BENCHMARKS))] if b in groups}, limit)
 
 def load_freeform(ctx, limit: int = 0) -> dict:
-    "The free-form QA test sets, name -> rows: MF3QA test and K-QA fa, or the sample's held-out QA on the tiny profile."
-    if ctx.data_dir is None and ctx.settings.profile.data_source == 'sample':
-        return spread_limit({'mf3qa': load_prepared(ctx, 'qa_test')}, limit)
-    return spread_limit({'mf3qa': _loaded('mf3qa/test', ctx), 'kqa': _loaded('kqa', ctx)}, limit)
+    "The free-form QA test sets, name -> rows: MF3QA test and K-QA fa (the sample has only its held-out QA)."
+    sets = {'mf3qa': load_prepared(ctx, 'qa_test')}
+    if where_from(ctx) != 'sample': sets['kqa'] = load_prepared(ctx, 'kqa')
+    return spread_limit(sets, limit)

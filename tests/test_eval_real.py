@@ -2,6 +2,7 @@
 import re
 import pytest
 from gaokerena.evaluate import PUBLISHED, render_verifier_prompt
+from gaokerena.reproduce import read_output_sheet, read_sheet
 
 R_BENCHES = ['kopp', 'MMLU_Anatomy', 'MMLU-clinical_knowledge', 'MMLU-college_biology']
 BENCH_IDS = {'kopp': 'ibmsee', 'MMLU_Anatomy': 'anatomy', 'MMLU-clinical_knowledge': 'clinical_knowledge',
@@ -13,15 +14,14 @@ V_SYSTEMS = {'gaokerena': 'gaokerena-v', 'aya_expanse': 'aya-expanse-8b', 'qwen2
 @pytest.mark.parametrize('bench', R_BENCHES)
 def test_verifier_prompt_is_the_papers_verbatim(real_data, bench):
     "Every verifier prompt in sys_result.xlsx is the five CoT generations of Gaokerena-R, in run order, rendered by us."
-    pd = pytest.importorskip('pandas')
     root = real_data/'gaokerena-r'/'evaluations'
-    sys = pd.read_excel(root/'final-evaluation'/bench/'sys_result.xlsx')
-    runs = [pd.read_excel(root/'zeroshot-COT'/bench/'gaokerena-r1.0'/f'gao_experiment_no{k}.xlsx') for k in range(1, 6)]
+    sys = read_sheet(root/'final-evaluation'/bench/'sys_result.xlsx')
+    runs = [read_output_sheet(root/'zeroshot-COT'/bench/'gaokerena-r1.0'/f'gao_experiment_no{k}.xlsx') for k in range(1, 6)]
     asked = sys[sys.model_prompt.notna()]
     assert len(asked) >= 19
     same = 0
     for _, r in asked.iterrows():
-        passages = [run.loc[run.Question == r.Question, 'AI_answer'] for run in runs]
+        passages = [run.loc[run.question == r.Question, 'generation'] for run in runs]
         assert all(len(p) == 1 for p in passages), f'{bench}: question not found once in every run: {r.Question[:60]}'
         same += render_verifier_prompt([p.iloc[0] for p in passages]) == r.model_prompt
     assert same == len(asked), f'{bench}: {same}/{len(asked)} verifier prompts rendered verbatim'
