@@ -187,7 +187,8 @@ TINY_NOTE = ('This run used the tiny profile: a 2-layer model built on the fly a
 def _ledger_line(rows: pd.DataFrame) -> str:
     "One sentence: a chapter's stages, time, GPU-hours, dollars and carbon."
     t = rows.sum()
-    return (f'{len(rows)} stage(s) ({", ".join(rows.index)}): {t.wall_s:,.1f} s, {t.gpu_hours:.3f} GPU-h, '
+    failed = f' ({int(t.failed)} of {int(t.runs)} runs failed)' if t.failed else ''
+    return (f'{len(rows)} stage(s) ({", ".join(rows.index)}){failed}: {t.wall_s:,.1f} s, {t.gpu_hours:.3f} GPU-h, '
             f'${t.cost_usd:.2f}, {t.carbon_kg:.3f} kg CO2e.')
 
 def report_blocks(run_dir) -> list[tuple]:
