@@ -52,12 +52,14 @@ def json_tables(obj, title: str = '') -> list[tuple[str, pd.DataFrame]]:
     out = [(title, pd.DataFrame([leaves], index=['']))] if leaves else []
     groups = {}
     for k, v in obj.items():
-        if _is_row(v): groups.setdefault(tuple(v), {})[k] = v
+        row = {a: x for a, x in v.items() if _is_leaf(x)} if isinstance(v, dict) else {}
+        if row: groups.setdefault(frozenset(row), {})[k] = row
     for rows in groups.values():
         if len(rows) > 1: out.append((title, pd.DataFrame.from_dict(rows, orient='index')))
         else: out += [(_path(title, k), pd.DataFrame([v], index=[''])) for k, v in rows.items()]
     for k, v in obj.items():
-        if not _is_leaf(v) and not _is_row(v): out += json_tables(v, _path(title, k))
+        rest = {a: x for a, x in v.items() if not _is_leaf(x)} if isinstance(v, dict) else None if _is_leaf(v) else v
+        if rest: out += json_tables(rest, _path(title, k))
     return out
 
 # %% ../nbs/96_report.ipynb #ed3418a1
