@@ -10,18 +10,18 @@ import ast, difflib, importlib.util, json, math, os, re
 from collections import defaultdict
 from pathlib import Path
 import pandas as pd
-from .data import LETTERS, DataError
+from .data import LETTERS, DataError, load_rows
 from .evaluate import extract_choice
 from .passk import mean_pass_at_k, negative_marking, self_consistency, verifier_answer
 
 # %% auto #0
-__all__ = ['LABELS', 'SHEET_COLUMNS', 'MODELS', 'SUBJECTS', 'BENCHMARKS', 'HISTORY_SHEET', 'BENCHMARK_FILES', 'COLUMNS',
-           'PUBLISHED', 'TABLES', 'R_TABLES', 'FIELDS', 'ANSWER_MODES', 'TITLES', 'normalise_label', 'read_sheet',
-           'read_output_sheet', 'benchmark_id', 'published_sheets', 'read_vote_sheet', 'read_verifier_sheet',
-           'text_key', 'question_key', 'align_rows', 'benchmark_rows', 'agrees', 'record', 'accuracy_record',
-           'sheet_answers', 'agreement', 'PublishedData', 'check_alignment', 'straight_records', 'aligned_runs',
-           'cot_table', 'cot_records', 'check_vote_sheet', 'cot_tables', 'all_cot_records', 'verifier_records',
-           'reproduce', 'records_frame', 'cell_status', 'tables_markdown', 'write_tables', 'reproduce_to']
+__all__ = ['LABELS', 'SHEET_COLUMNS', 'MODELS', 'SUBJECTS', 'BENCHMARKS', 'HISTORY_SHEET', 'COLUMNS', 'PUBLISHED', 'TABLES',
+           'R_TABLES', 'FIELDS', 'ANSWER_MODES', 'TITLES', 'normalise_label', 'read_sheet', 'read_output_sheet',
+           'benchmark_id', 'published_sheets', 'read_vote_sheet', 'read_verifier_sheet', 'text_key', 'question_key',
+           'align_rows', 'benchmark_name', 'agrees', 'record', 'accuracy_record', 'sheet_answers', 'agreement',
+           'PublishedData', 'check_alignment', 'straight_records', 'aligned_runs', 'cot_table', 'cot_records',
+           'check_vote_sheet', 'cot_tables', 'all_cot_records', 'verifier_records', 'reproduce', 'records_frame',
+           'cell_status', 'tables_markdown', 'write_tables', 'reproduce_to']
 
 # %% ../nbs/95_reproduce.ipynb #rp-labels
 LABELS = {**{k: k for k in LETTERS}, 'none': 'none', 'invalid': 'invalid', 'multiple_choice': 'multiple', '': 'invalid'}
@@ -194,20 +194,9 @@ def align_rows(sheet: pd.DataFrame, bench: list[dict], cutoff: float = 0.75) -> 
     return pd.DataFrame({'bench_index': index, 'how': how})
 
 # %% ../nbs/95_reproduce.ipynb #rp-bench
-BENCHMARK_FILES = {**{s: f'gaokerena-v/dataset/MMLU_fa/mmlu-{s}_fa.xlsx' for s in SUBJECTS}, 'ibmsee': 'gaokerena-v/dataset/KOPP/kopp.xlsx'}
-
-def benchmark_rows(data_dir, benchmark: str) -> list[dict]:
-    "The benchmark's questions as MCQ rows (id, question, options, gold)."
-    path = Path(data_dir)/BENCHMARK_FILES[benchmark]
-    df = read_sheet(path)
-    df.columns = [str(c).strip().lower() for c in df.columns]
-    rows = []
-    for i, r in enumerate(df.to_dict('records')):
-        gold = _text(r.get('answer', r.get('correct answer'))).strip()
-        if gold not in ('1', '2', '3', '4'): raise DataError(f"{path}: row {i + 2}: field answer: {gold!r} is not 1-4")
-        rows.append({'id': f'{benchmark}-{i}', 'question': _text(r['question']),
-                     'options': {k: _text(r[f'option{j}']) for j, k in enumerate(LETTERS, 1)}, 'gold': LETTERS[int(gold) - 1]})
-    return rows
+def benchmark_name(benchmark: str) -> str:
+    "The `load_rows` name of one of our benchmark ids."
+    return 'ibmsee' if benchmark == 'ibmsee' else f'mmlu/{benchmark}'
 
 # %% ../nbs/95_reproduce.ipynb #rp-pub
 _V = {'gaokerena-v': (48.14, 53.0, 43.93, 55.47, 47.05, 47.22, 49.31, 38.69),
@@ -292,11 +281,12 @@ class PublishedData:
         return self._cache[key]
 
     def bench(self, benchmark: str) -> list[dict] | None:
-        "The benchmark's questions, or None (noted) when its file is absent."
+        "The benchmark's questions, or None (noted) when they cannot be loaded."
         if ('bench', benchmark) not in self._cache:
-            path = self.data_dir/BENCHMARK_FILES[benchmark]
-            if not path.exists(): self.skip(f"benchmark file {BENCHMARK_FILES[benchmark]} absent: rows of {benchmark} are not checked against it")
-            self._cache[('bench', benchmark)] = benchmark_rows(self.data_dir, benchmark) if path.exists() else None
+            try: rows = load_rows(benchmark_name(benchmark), self.data_dir).rows
+            except (DataError, FileNotFoundError) as e:
+                self.skip(f"benchmark {benchmark} not loaded ({e}): its sheets are not checked against it"); rows = None
+            self._cache[('bench', benchmark)] = rows
         return self._cache[('bench', benchmark)]
 
     def note(self, key: tuple, text: str):
