@@ -11,12 +11,11 @@ from collections import Counter, defaultdict
 from contextlib import contextmanager
 from tqdm.auto import tqdm
 from .data import LETTERS
-from .evaluate import ResultStore, extract_choice, generate, letter_logprobs
+from .evaluate import ResultStore, generate, letter_logprobs, render_verifier_prompt, run_batches
 
 # %% auto #0
-__all__ = ['PASSAGE_WORDS', 'VERIFIER_PROMPT', 'PASSAGE_BLOCK', 'QUESTION_VERIFIER_PROMPT', 'LOGLIK_SUFFIX', 'VARIANTS',
-           'PASSAGE_NUMBERS', 'pass_at_k', 'self_consistency', 'negative_marking', 'sample_table', 'mean_pass_at_k',
-           'distinct_answers', 'answer_entropy', 'uncertainty', 'render_passages', 'render_verifier_prompt',
+__all__ = ['QUESTION_CONTEXT', 'LOGLIK_SUFFIX', 'VARIANTS', 'PASSAGE_NUMBERS', 'pass_at_k', 'self_consistency',
+           'negative_marking', 'sample_table', 'mean_pass_at_k', 'distinct_answers', 'answer_entropy', 'uncertainty',
            'render_options', 'verifier_prompt', 'passage_mentions', 'parse_passage_choice', 'verifier_answer',
            'base_model', 'uncertain', 'run_verifier', 'verified_answers', 'plot_passk']
 
@@ -73,24 +72,9 @@ def uncertainty(table: dict) -> dict:
     return {'distinct_options': {k: dist.get(k, 0) / len(table) for k in range(5)},
             'mean_entropy_bits': sum(answer_entropy(t['answers']) for t in table.values()) / len(table)}
 
-# %% ../nbs/04_passk.ipynb #pk-prompt
-PASSAGE_WORDS = ('یک', 'دو', 'سه', 'چهار', 'پنج', 'شش', 'هفت', 'هشت', 'نه', 'ده')
-VERIFIER_PROMPT = "\nپنج متن پزشکی به زبان فارسی به شما داده شده است. کدام پاسخ کمترین اطلاعات غلط راارائه میدهد؟\n\n"
-PASSAGE_BLOCK = "## متن شماره {word}\n{text} \n\n\n"
-
-def render_passages(passages: list[str]) -> str:
-    "The passages as the authors numbered them: '## متن شماره یک' ... with their spacing."
-    if not 1 <= len(passages) <= len(PASSAGE_WORDS): raise ValueError(f"need 1-{len(PASSAGE_WORDS)} passages, got {len(passages)}")
-    return ''.join(PASSAGE_BLOCK.format(word=w, text=t) for w, t in zip(PASSAGE_WORDS, passages))
-
-def render_verifier_prompt(passages: list[str]) -> str:
-    "The paper's verifier prompt (verbatim): the passages only, not the question."
-    return VERIFIER_PROMPT + render_passages(passages) + "\n\n"
-
 # %% ../nbs/04_passk.ipynb #pk-variants
-QUESTION_VERIFIER_PROMPT = ("\nپرسش چندگزینه‌ای زیر و پنج متن پزشکی به زبان فارسی که هر کدام با استدلال به آن پاسخ داده‌اند به "
-                            "شما داده شده است. کدام متن کمترین اطلاعات غلط را ارائه می‌دهد؟ در پایان شماره آن متن را بنویسید.\n"
-                            "## پرسش\n{question} \n\n\n## گزینه ها\n{options} \n\n\n")
+QUESTION_CONTEXT = ("\nپنج متن زیر هر کدام با استدلال به این پرسش چندگزینه‌ای پاسخ داده‌اند. در پایان شماره متنی را که "
+                    "کمترین اطلاعات غلط را دارد بنویسید.\n## پرسش\n{question} \n\n\n## گزینه ها\n{options} \n")
 LOGLIK_SUFFIX = "## پاسخ\nبا توجه به متن‌ها، پاسخ درست تنها یک حرف از A، B، C یا D است."
 VARIANTS = ('paper', 'question', 'loglik')
 
@@ -102,8 +86,8 @@ def verifier_prompt(variant: str, passages: list[str], question: dict | None = N
     "The verifier prompt of `variant` ('paper', 'question' or 'loglik') for one question's passages."
     if variant == 'paper': return render_verifier_prompt(passages)
     if variant not in VARIANTS: raise ValueError(f"unknown verifier variant '{variant}'; choose from {VARIANTS}")
-    head = QUESTION_VERIFIER_PROMPT.format(question=question['question'], options=render_options(question['options']))
-    return head + render_passages(passages) + (LOGLIK_SUFFIX if variant == 'loglik' else '')
+    head = QUESTION_CONTEXT.format(question=question['question'], options=render_options(question['options']))
+    return head + render_verifier_prompt(passages) + (LOGLIK_SUFFIX if variant == 'loglik' else '')
 
 # %% ../nbs/04_passk.ipynb #pk-parse
 PASSAGE_NUMBERS = {'یک': 1, 'يک': 1, 'اول': 1, 'یکم': 1, 'دو': 2, 'دوم': 2, 'سه': 3, 'سوم': 3,
@@ -155,25 +139,24 @@ def run_verifier(model, tokenizer, table: dict, questions: dict, store: ResultSt
                  variant: str = 'paper', max_new_tokens: int = 1024, batch_size: int = 4, threshold: int = 3) -> dict:
     "Verdicts {qid: option} for the open questions of `table` with the base model, resuming from `store`."
     task, qids = f'verifier/{variant}', uncertain(table, threshold)
-    done = store.done()
-    todo = [q for q in qids if (model_name, benchmark, task, str(q), 0) not in done]
-    with base_model(model) as base:
-        for i in tqdm(range(0, len(todo), batch_size), desc=f'verifier/{variant}', disable=not todo):
-            batch = todo[i:i + batch_size]
-            prompts = [verifier_prompt(variant, table[q]['generations'], questions.get(q)) for q in batch]
-            rows = [{'model': model_name, 'benchmark': benchmark, 'task': task, 'qid': str(q), 'sample': 0,
-                     'gold': table[q]['gold']} for q in batch]
-            if variant == 'loglik':
-                for r, q, lp in zip(rows, batch, letter_logprobs(base, tokenizer, prompts)):
-                    voted = [LETTERS.index(a) for a in set(table[q]['answers']) if a in LETTERS]
-                    r['answer'] = LETTERS[max(voted, key=lambda j: float(lp[j]))] if voted else 'none'
-                    r['logprobs'] = dict(zip(LETTERS, map(float, lp)))
-            else:
-                for r, q, text in zip(rows, batch, generate(base, tokenizer, prompts, max_new_tokens)):
-                    r.update(generation=text, passage=parse_passage_choice(text), answer=verifier_answer(text, table[q]['answers']))
-            store.append(rows)
-    found = {r['qid']: r['answer'] for r in store.rows if r['model'] == model_name and r['benchmark'] == benchmark and r['task'] == task}
-    return {q: found[str(q)] for q in qids}
+    keys = [(model_name, benchmark, task, str(q), 0) for q in qids]
+
+    def compute(batch, b):
+        prompts = [verifier_prompt(variant, table[q]['generations'], questions.get(q)) for q in batch]
+        rows = [{'model': model_name, 'benchmark': benchmark, 'task': task, 'qid': str(q), 'sample': 0, 'gold': table[q]['gold']}
+                for q in batch]
+        with base_model(model) as base:
+            if variant != 'loglik':
+                texts = generate(base, tokenizer, prompts, max_new_tokens)
+                return [{**r, 'generation': t, 'passage': parse_passage_choice(t), 'answer': verifier_answer(t, table[q]['answers'])}
+                        for r, q, t in zip(rows, batch, texts)]
+            for r, q, lp in zip(rows, batch, letter_logprobs(base, tokenizer, prompts)):
+                voted = [LETTERS.index(a) for a in sorted(set(table[q]['answers'])) if a in LETTERS]
+                r.update(logprobs=dict(zip(LETTERS, map(float, lp))),
+                         answer=LETTERS[max(voted, key=lambda j: float(lp[j]))] if voted else 'none')
+            return rows
+    rows = run_batches(qids, keys, store, compute, batch_size, f'{model_name} · {benchmark} · {task}')
+    return {q: r['answer'] for q, r in zip(qids, rows)}
 
 def verified_answers(table: dict, verdicts: dict, threshold: int = 3, count_non_answers: bool = False) -> dict:
     "Final answers: the vote where it is confident, the verifier's verdict elsewhere (unanswered if none)."

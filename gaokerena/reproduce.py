@@ -10,18 +10,19 @@ import ast, difflib, importlib.util, json, math, os, re
 from collections import defaultdict
 from pathlib import Path
 import pandas as pd
-from .data import LETTERS, DataError, load_rows
+from .data import LETTERS, SUBJECTS, DataError, load_rows
+from . import evaluate
 from .evaluate import extract_choice
 from .passk import mean_pass_at_k, negative_marking, self_consistency, verifier_answer
 
 # %% auto #0
-__all__ = ['LABELS', 'SHEET_COLUMNS', 'MODELS', 'SUBJECTS', 'BENCHMARKS', 'HISTORY_SHEET', 'COLUMNS', 'PUBLISHED', 'TABLES',
-           'R_TABLES', 'FIELDS', 'ANSWER_MODES', 'TITLES', 'normalise_label', 'read_sheet', 'read_output_sheet',
-           'benchmark_id', 'published_sheets', 'read_vote_sheet', 'read_verifier_sheet', 'text_key', 'question_key',
-           'align_rows', 'benchmark_name', 'agrees', 'record', 'accuracy_record', 'sheet_answers', 'agreement',
-           'PublishedData', 'check_alignment', 'straight_records', 'aligned_runs', 'cot_table', 'cot_records',
-           'check_vote_sheet', 'cot_tables', 'all_cot_records', 'verifier_records', 'reproduce', 'records_frame',
-           'cell_status', 'tables_markdown', 'write_tables', 'reproduce_to']
+__all__ = ['LABELS', 'SHEET_COLUMNS', 'MODELS', 'HISTORY_SHEET', 'COLUMNS', 'PUBLISHED', 'TABLES', 'R_TABLES', 'FIELDS',
+           'ANSWER_MODES', 'TITLES', 'normalise_label', 'read_sheet', 'read_output_sheet', 'benchmark_id',
+           'published_sheets', 'read_vote_sheet', 'read_verifier_sheet', 'text_key', 'question_key', 'align_rows',
+           'benchmark_name', 'agrees', 'record', 'accuracy_record', 'sheet_answers', 'agreement', 'PublishedData',
+           'check_alignment', 'straight_records', 'aligned_runs', 'cot_table', 'cot_records', 'check_vote_sheet',
+           'cot_tables', 'all_cot_records', 'verifier_records', 'reproduce', 'records_frame', 'cell_status',
+           'tables_markdown', 'write_tables', 'reproduce_to']
 
 # %% ../nbs/95_reproduce.ipynb #rp-labels
 LABELS = {**{k: k for k in LETTERS}, 'none': 'none', 'invalid': 'invalid', 'multiple_choice': 'multiple', '': 'invalid'}
@@ -89,9 +90,6 @@ MODELS = {'gaokerena': 'gaokerena-v', 'gaokerena-v1': 'gaokerena-v', 'gaokerena-
           'aya_expanse': 'aya-expanse-8b', 'aya-expanse': 'aya-expanse-8b', 'qwen2.5': 'qwen2.5-7b',
           'persianmind': 'persianmind', 'medmobile_gemma2b(translator)': 'medmobile-gemma2b',
           'medmobile_parsinlu(translator)': 'medmobile-parsinlu'}
-SUBJECTS = ('anatomy', 'medical_genetics', 'college_medicine', 'clinical_knowledge', 'professional_medicine', 'college_biology')
-BENCHMARKS = (*SUBJECTS, 'ibmsee')
-
 def benchmark_id(folder: str) -> str:
     "Our benchmark id for one of the authors' benchmark folder names (kopp, MMLU_Anatomy, MMLU-clinical_knowledge)."
     if folder.lower() == 'kopp': return 'ibmsee'
@@ -199,26 +197,10 @@ def benchmark_name(benchmark: str) -> str:
     return 'ibmsee' if benchmark == 'ibmsee' else f'mmlu/{benchmark}'
 
 # %% ../nbs/95_reproduce.ipynb #rp-pub
-_V = {'gaokerena-v': (48.14, 53.0, 43.93, 55.47, 47.05, 47.22, 49.31, 38.69),
-      'aya-expanse-8b': (40.74, 49.0, 44.51, 52.07, 45.58, 45.14, 46.64, 34.52),
-      'qwen2.5-7b': (41.48, 52.0, 43.35, 47.92, 43.01, 44.85, 45.17, 33.33),
-      'persianmind': (25.18, 34.0, 20.23, 25.28, 23.89, 32.63, 25.89, 19.64)}
 COLUMNS = (*SUBJECTS, 'mmlu_avg', 'ibmsee')
-PUBLISHED = {('v_straight', m, b, None): (v, 'Gaokerena-V table (GUIDE §3)') for m, vals in _V.items() for b, v in zip(COLUMNS, vals)}
-PUBLISHED |= {
-    ('r_straight', 'gaokerena-r', 'mmlu_avg', None): (46.28, 'Gaokerena-R (GUIDE §3)'),
-    ('r_straight', 'gaokerena-r', 'ibmsee', None): (35.11, 'Gaokerena-R (GUIDE §3)'),
-    ('r_cot', 'gaokerena-r', 'mmlu_avg', None): (48.76, 'Gaokerena-R (GUIDE §3)'),
-    ('r_cot', 'gaokerena-v', 'mmlu_avg', None): (40.40, 'Gaokerena-R (GUIDE §3)'),
-    ('r_cot', 'aya-expanse-8b', 'mmlu_avg', None): (47.10, 'Gaokerena-R (GUIDE §3)'),
-    ('r_cot', 'gaokerena-r', 'ibmsee', None): (38.69, 'Gaokerena-R (GUIDE §3)'),
-    ('r_cot', 'gaokerena-v', 'ibmsee', None): (29.76, 'Gaokerena-R (GUIDE §3)'),
-    ('r_cot', 'aya-expanse-8b', 'ibmsee', None): (35.71, 'Gaokerena-R (GUIDE §3)'),
-    ('r_cot_neg', 'gaokerena-r', 'ibmsee', None): (24.60, 'Gaokerena-R (issue 7)'),
-    ('r_cot_neg', 'gaokerena-r', 'anatomy', None): (29.13, 'Gaokerena-R (data README)'),
-    ('r_verifier', 'gaokerena-r', 'mmlu_avg', None): (52.98, 'Gaokerena-R (GUIDE §3)'),
-    ('r_verifier', 'gaokerena-r', 'ibmsee', None): (46.42, 'Gaokerena-R (GUIDE §3)'),
-    **{('r_passk', 'gaokerena-r', 'ibmsee', k): (v, 'Gaokerena-R (issue 7)') for k, v in ((1, 0.3940), (2, 0.5387), (3, 0.6208))}}
+PUBLISHED = {(t, m, b, None): v for (t, m, b), v in evaluate.PUBLISHED.items()}
+PUBLISHED |= {('r_cot_neg', 'gaokerena-r', 'ibmsee', None): 24.60, ('r_cot_neg', 'gaokerena-r', 'anatomy', None): 29.13,
+              **{('r_passk', 'gaokerena-r', 'ibmsee', k): v for k, v in ((1, 0.3940), (2, 0.5387), (3, 0.6208))}}
 
 def agrees(value: float, published: float, decimals: int) -> str | None:
     "'rounded' or 'truncated' when `value` gives `published` at `decimals` places, else None."
@@ -235,9 +217,8 @@ FIELDS = ('table', 'model', 'benchmark', 'k', 'value', 'published', 'n', 'correc
 def record(table: str, model: str, benchmark: str, c: dict, value: float, k: int | None = None,
            agreement: float | None = None) -> dict:
     "One tables.json record, with the published number where we have it."
-    pub = PUBLISHED.get((table, model, benchmark, k))
     return {'table': table, 'model': model, 'benchmark': benchmark, 'k': k, 'value': value,
-            'published': pub[0] if pub else None, 'n': c['n'], 'correct': c['correct'], 'wrong': c['wrong'],
+            'published': PUBLISHED.get((table, model, benchmark, k)), 'n': c['n'], 'correct': c['correct'], 'wrong': c['wrong'],
             'unanswered': c['unanswered'], 'label_agreement': agreement}
 
 def accuracy_record(table, model, benchmark, answers, gold, agreement=None, negative=False) -> dict:
@@ -409,6 +390,8 @@ def check_vote_sheet(pub: PublishedData, model: str, benchmark: str, table: dict
     c = negative_marking(list(votes.ensemble), gold)
     pub.alternative(key, name, c['accuracy'])
     pub.alternative(('r_cot_neg', model, benchmark, None), name, c['negative_marking'])
+    as_table = {r: {'gold': g, 'answers': vs} for r, g, vs in zip(votes.row, gold, votes.runs)}
+    for k in (1, 2, 3): pub.alternative(('r_passk', model, benchmark, k), f"the runs as copied into {name}", mean_pass_at_k(as_table, k))
 
 def cot_tables(data, answers: str = 'labels') -> dict:
     "{(model, benchmark): sample table} of every set of five CoT runs under a data folder (or a PublishedData)."
@@ -488,9 +471,9 @@ def reproduce(data_dir, answers: str = 'labels', tables=TABLES) -> tuple[list[di
     if {'r_cot', 'r_cot_neg', 'r_passk'} & set(tables): recs += [r for r in all_cot_records(pub) if r['table'] in tables]
     if 'r_verifier' in tables: recs += verifier_records(pub)
     have = {(r['table'], r['model'], r['benchmark'], r['k']) for r in recs}
-    for key, (value, source) in PUBLISHED.items():
+    for key, value in PUBLISHED.items():
         if key[0] in tables and key not in have:
-            pub.skip(f"{' / '.join(str(x) for x in key if x is not None)}: published {value} ({source}) — no released output to re-score")
+            pub.skip(f"{' / '.join(str(x) for x in key if x is not None)}: published {value} — no released output to re-score")
     return recs, pub
 
 def records_frame(records: list[dict]) -> pd.DataFrame:
@@ -524,7 +507,7 @@ def _fmt(rec: dict, pub: PublishedData) -> str:
     "One table cell: the value, then the published number and its mark."
     d = 4 if rec['table'] == 'r_passk' else 2
     mark, _ = cell_status(rec, pub)
-    return f"{rec['value']:.{d}f}" + (f" ({rec['published']} {mark})" if rec['published'] is not None else '')
+    return f"{rec['value']:.{d}f}" + (f" ({rec['published']:.{d}f} {mark})" if rec['published'] is not None else '')
 
 def tables_markdown(records: list[dict], pub: PublishedData) -> str:
     "tables.md: each table laid out like the paper, its notes, and which published cells follow from the files."
@@ -553,7 +536,7 @@ def tables_markdown(records: list[dict], pub: PublishedData) -> str:
             if why: notes.append(((table, r['model'], r['benchmark'], r['k']), mark + ' ' + why))
             if mark == '⚠': other.append(f"{cell}: {why}")
             elif mark == '✓⚠': slips.append(f"{cell}: {why}")
-            elif mark: follow.append(f"{cell}: {r['published']}" + (' (the paper truncates)' if mark == '✓t' else ''))
+            elif mark: follow.append(f"{cell}: {r['published']:.{4 if table == 'r_passk' else 2}f}" + (' (the paper truncates)' if mark == '✓t' else ''))
         if notes:
             out.append('\nNotes:')
             out += [f"- {k[1]} / {k[2]}{f' / k={k[3]}' if k[3] else ''}: {t}" for k, t in notes]

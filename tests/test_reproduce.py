@@ -114,7 +114,7 @@ def test_labels_mode_reproduces_every_published_cell_the_files_support(labels):
     assert flagged == {('v_straight', 'aya-expanse-8b', 'clinical_knowledge', None): '✓⚠',
                        ('v_straight', 'qwen2.5-7b', 'college_biology', None): '✓⚠',
                        ('r_cot_neg', 'gaokerena-r', 'anatomy', None): '⚠'}
-    assert len(marks) == 26
+    assert len(marks) == 34
     assert 'history/ana_r_ans_before.xlsx (29.136)' in marks[('r_cot_neg', 'gaokerena-r', 'anatomy', None)][1]
     assert 'over the benchmark\'s 144 questions it is 42.361' in marks[('v_straight', 'qwen2.5-7b', 'college_biology', None)][1]
     assert any('8 of the benchmark\'s 144 questions have no row' in n['text'] for n in pub.notes)
