@@ -4,14 +4,13 @@ at a time with generation (the papers' way) vs batched generation vs log-likelih
 and chain-of-thought samples one at a time vs batched. Arms run back to back in each round; ratios are the median of
 the rounds' paired ratios. vLLM is timed too where it is installed on a GPU."""
 from __future__ import annotations
-import importlib.util, os, random, statistics, sys, tempfile
+import os, random, shutil, statistics, sys, tempfile
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import data_dir, finish, median_ratio, parser, timed
-import torch
 from gaokerena.config import run_context
 from gaokerena.data import BENCHMARKS, SUBJECTS, load_rows
-from gaokerena.evaluate import ResultStore, evaluate_mcq
+from gaokerena.evaluate import ResultStore, evaluate_mcq, make_generator, vllm_available
 from gaokerena.models import load_model_and_tokenizer
 
 # Median length, in the tiny tokenizer's tokens, of the authors' published generations (aya-expanse-8b, gaokerena-v/-r):
@@ -51,25 +50,10 @@ def time_arm(model, tokenizer, questions: list[dict], **kw) -> float:
     return seconds
 
 
-def main(argv=None):
-    ap = parser('eval_throughput', __doc__)
-    ap.add_argument('--questions', type=int, default=48, help='straight questions per arm')
-    ap.add_argument('--cot-questions', type=int, default=8, help='questions for the CoT arms (each sampled --cot-samples times)')
-    ap.add_argument('--cot-samples', type=int, default=5, help='CoT samples per question (5 in Gaokerena-R)')
-    ap.add_argument('--batch-size', type=int, default=32)
-    ap.add_argument('--max-new-tokens', type=int, default=None,
-                    help='tokens per straight answer (default: the median length of the published answers)')
-    ap.add_argument('--cot-max-new-tokens', type=int, default=None,
-                    help='tokens per CoT sample (default: the median length of the published CoT samples)')
-    ap.add_argument('--rounds', type=int, default=3)
-    args = ap.parse_args(argv)
-    if args.quick:
-        args.questions, args.cot_questions, args.cot_samples, args.batch_size = 6, 2, 2, 4
-        args.max_new_tokens, args.cot_max_new_tokens, args.rounds = 4, 4, 1
-    load_start = os.getloadavg()
-    with tempfile.TemporaryDirectory() as run_dir:
-        ctx = run_context('tiny', run_dir)
-        model, tokenizer = load_model_and_tokenizer(ctx)
+def measure(args, run_dir: str) -> tuple[dict, dict]:
+    "Time every arm in rounds; returns (ratios, record)."
+    ctx = run_context('tiny', run_dir)
+    model, tokenizer = load_model_and_tokenizer(ctx)
     model.eval()
     lengths_from = 'command line'
     if args.max_new_tokens is None or args.cot_max_new_tokens is None:
@@ -88,6 +72,10 @@ def main(argv=None):
         'cot_sequential': (cot_questions, dict(batch_size=1, **cot)),
         'cot_batched': (cot_questions, dict(batch_size=args.batch_size, **cot)),
     }
+    if vllm_available():      # vLLM on the GPU (the other arms run on the CPU): it takes each arm's questions at once
+        vllm = make_generator(run_context('tiny', run_dir, overrides={'profile.use_vllm': 'true'}), model, tokenizer, 'tiny')
+        arms['straight_vllm'] = (questions, dict(mode='generate', batch_size=len(questions), generator=vllm, **straight))
+        arms['cot_vllm'] = (cot_questions, dict(batch_size=len(cot_questions) * args.cot_samples, generator=vllm, **cot))
     for qs, kw in arms.values(): time_arm(model, tokenizer, qs[:2], **{**kw, 'samples': 1})   # warm-up, not timed
     times = {name: [] for name in arms}
     for r in range(args.rounds):
@@ -96,14 +84,38 @@ def main(argv=None):
             print(f'round {r + 1}/{args.rounds} {name}: {times[name][-1]:.2f} s', flush=True)
     units = {name: len(qs) * kw.get('samples', 1) for name, (qs, kw) in arms.items()}
     per_s = {name: units[name] * len(ts) / sum(ts) for name, ts in times.items()}
-    vllm = 'installed, GPU present: time it with bench/gpu.py' if importlib.util.find_spec('vllm') and torch.cuda.is_available() \
-        else 'not installed or no GPU: not timed'
+    for name, v in per_s.items(): print(f"{name}: {v:.2f} {'samples' if name.startswith('cot') else 'questions'}/s")
     ratios = dict(batched_vs_sequential=median_ratio(times['straight_sequential'], times['straight_batched']),
                   loglik_vs_sequential=median_ratio(times['straight_sequential'], times['loglik']),
                   cot_batched_vs_sequential=median_ratio(times['cot_sequential'], times['cot_batched']))
+    if 'cot_vllm' in times:
+        ratios.update(vllm_vs_sequential=median_ratio(times['straight_sequential'], times['straight_vllm']),
+                      cot_vllm_vs_sequential=median_ratio(times['cot_sequential'], times['cot_vllm']))
     record = dict(model='tiny (settings.ini [profile:tiny])', questions_from=source, new_tokens_from=lengths_from,
-                  units=units, seconds=times, units_per_s=per_s, vllm=vllm)
-    for name, v in per_s.items(): print(f"{name}: {v:.2f} {'samples' if name.startswith('cot') else 'questions'}/s")
+                  units=units, seconds=times, units_per_s=per_s,
+                  vllm='timed (on the GPU)' if 'cot_vllm' in times else 'not installed or no GPU: not timed')
+    return ratios, record
+
+
+def main(argv=None):
+    ap = parser('eval_throughput', __doc__)
+    ap.add_argument('--questions', type=int, default=48, help='straight questions per arm')
+    ap.add_argument('--cot-questions', type=int, default=8, help='questions for the CoT arms (each sampled --cot-samples times)')
+    ap.add_argument('--cot-samples', type=int, default=5, help='CoT samples per question (5 in Gaokerena-R)')
+    ap.add_argument('--batch-size', type=int, default=32)
+    ap.add_argument('--max-new-tokens', type=int, default=None,
+                    help='tokens per straight answer (default: the median length of the published answers)')
+    ap.add_argument('--cot-max-new-tokens', type=int, default=None,
+                    help='tokens per CoT sample (default: the median length of the published CoT samples)')
+    ap.add_argument('--rounds', type=int, default=3)
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.questions, args.cot_questions, args.cot_samples, args.batch_size = 6, 2, 2, 4
+        args.max_new_tokens, args.cot_max_new_tokens, args.rounds = 4, 4, 1
+    load_start = os.getloadavg()
+    run_dir = tempfile.mkdtemp(prefix='bench-eval-')
+    try: ratios, record = measure(args, run_dir)
+    finally: shutil.rmtree(run_dir, ignore_errors=True)
     finish('eval_throughput', ratios, record, args, load_start)
 
 

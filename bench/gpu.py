@@ -21,7 +21,7 @@ import datasets, torch, transformers
 from transformers import AutoModelForCausalLM, CohereConfig
 from gaokerena.config import find_settings, load_settings, run_context
 from gaokerena.data import load_rows
-from gaokerena.evaluate import generate, letter_logprobs, render_prompt
+from gaokerena.evaluate import VLLMGenerator, generate, letter_logprobs, render_prompt, vllm_available
 from gaokerena.ledger import estimate_cost, peak_memory_gb, throughput_for
 from gaokerena.models import build_tiny_model, build_tokenizer, load_model_and_tokenizer, sample_texts
 from gaokerena.rlaif import dpo_rows, fit_rows, train_dpo
@@ -172,6 +172,21 @@ def generation_arms(ctx, prompts: list[str], new_tokens: dict, device: str) -> d
     return out
 
 
+def vllm_arm(ctx, folder: Path, tokenizer, prompts: list[str], new_tokens: dict) -> dict:
+    "Tokens/s of vLLM (gaokerena.evaluate.VLLMGenerator) on the same prompts, or why it was not timed."
+    if not vllm_available(): return {'skipped': 'vLLM not installed or no GPU'}
+    s = ctx.settings
+    generator = VLLMGenerator(str(folder), tokenizer, s)
+    generator(prompts[:2], 2)                                                            # warm-up, not timed
+    out = {}
+    for style, temperature in (('straight', s.eval.straight_temperature), ('cot', s.eval.cot_temperature)):
+        _, sec = timed(generator, prompts, new_tokens[style], temperature, s.eval.seed)
+        out[style] = dict(batch=len(prompts), new_tokens=new_tokens[style], seconds=sec,
+                          tokens_per_s=len(prompts) * new_tokens[style] / sec, s_per_unit=sec / len(prompts))
+    del generator
+    return out
+
+
 def unsloth_importable(device: str) -> str | None:
     "Why unsloth cannot be timed here, or None when it can."
     if device != 'cuda': return 'no GPU (unsloth needs one)'
@@ -213,11 +228,11 @@ def measure(args) -> dict:
         questions, questions_from = benchmark_questions(args.gen_batch, 0)
         gen = generation_arms(ctx('gen'), [render_prompt(q) for q in questions], args.new_tokens, device)
         gen['questions_from'] = questions_from
-        gen['vllm'] = {'skipped': 'not timed yet (the vLLM backend of gaokerena.evaluate is not on main)'}
+        gen['vllm'] = vllm_arm(ctx('vllm'), folder, tokenizer, [render_prompt(q) for q in questions], args.new_tokens)
     finally: shutil.rmtree(work, ignore_errors=True)
     best_sft = max((a['tokens_per_s'] for a in sft.values() if 'tokens_per_s' in a))
-    measured = {'sft': best_sft, 'dpo': dpo['pairs_per_s'], 'straight': 1 / gen['straight']['s_per_unit'],
-                'cot': 1 / gen['cot']['s_per_unit']}
+    fastest = {style: min(g[style]['s_per_unit'] for g in (gen, gen['vllm']) if style in g) for style in ('straight', 'cot')}
+    measured = {'sft': best_sft, 'dpo': dpo['pairs_per_s'], 'straight': 1 / fastest['straight'], 'cot': 1 / fastest['cot']}
     settings = load_settings(profile)
     on_gpu = gpu in GPU_SPECS and args.shape == 'aya-expanse-8b'
     rates = {g: rates_on(measured, gpu, g) for g in PROJECT_ON} if on_gpu else {gpu: measured}
