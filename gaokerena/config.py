@@ -50,7 +50,8 @@ class PretrainStage(TrainStage):
 
 @dataclass(frozen=True)
 class InstructStage(TrainStage):
-    "Instruction tuning on forum Q&A with the chat template."
+    "Instruction tuning on forum Q&A with the chat template; `save_merged` also writes the merged Phase-1 model."
+    save_merged: bool = False
 
 @dataclass(frozen=True)
 class DPOStage(TrainStage):
