@@ -107,4 +107,7 @@ def main(argv=None):
     run_dir = Path(args.run_dir or Path('runs')/args.profile)
     run_chapters(args.profile, run_dir, args.data_dir, args.only, overrides, args.nbs_dir, args.force)
     print(run_summary(run_dir))
+    from gaokerena.report import write_report
+    html_path, _ = write_report(run_dir)
+    print(f'report: {html_path} (and report.md)')
     return 0

@@ -6,15 +6,20 @@ Docs: https://github.com/gaokerena-kit/gaokerena/data.html.md"""
 
 # %% ../nbs/00_data.ipynb #33354d4d
 from __future__ import annotations
-import json, os, random
-from dataclasses import dataclass, asdict
+import json, math, os, random, re
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 import gaokerena
-from .config import RunContext
+from .config import RunContext, load_settings
 
 # %% auto #0
-__all__ = ['SAMPLE_DIR', 'LETTERS', 'REQUIRED', 'SAMPLE_FILES', 'DataError', 'read_jsonl', 'write_jsonl', 'row_problem',
-           'validate', 'load_sample', 'split_rows', 'sample_sources', 'row_text', 'prepare_data', 'load_prepared']
+__all__ = ['SAMPLE_DIR', 'LETTERS', 'REQUIRED', 'MAY_BE_EMPTY', 'PROBLEMS', 'NOTES', 'SUBJECTS', 'BENCHMARKS', 'V', 'R',
+           'DATASETS', 'COLUMNS', 'REPOS', 'SAMPLE_FILES', 'SAMPLE_NAMES', 'PREPARED', 'STAND_INS', 'DataError',
+           'iter_jsonl', 'read_jsonl', 'write_jsonl', 'option_issues', 'row_issues', 'issue', 'LoadResult', 'validate',
+           'read_table', 'column_key', 'is_nan', 'Cells', 'Spec', 'convert_row', 'row_key', 'repeat_warnings',
+           'load_table', 'where_from', 'hub_rows', 'load_rows', 'load_sample', 'split_rows', 'sample_tables',
+           'load_sample_rows', 'pool', 'prepared_datasets', 'row_text', 'count_tokens', 'prepare_data', 'load_prepared']
 
 # %% ../nbs/00_data.ipynb #f57a0a85
 SAMPLE_DIR = Path(gaokerena.__file__).parent/'sample'
@@ -22,20 +27,25 @@ LETTERS = ('A', 'B', 'C', 'D')
 REQUIRED = {'corpus': ('id', 'text', 'source'), 'qa': ('id', 'question', 'answer', 'source'),
             'mcq': ('id', 'subject', 'question', 'options', 'gold', 'explanation', 'source'),
             'pairs': ('id', 'prompt', 'chosen', 'rejected', 'gold', 'method')}
+MAY_BE_EMPTY = {'explanation'}  # benchmarks come without explanations
 
 class DataError(ValueError):
     "A data file or row is unusable; the message names the file, row and field."
 
 # %% ../nbs/00_data.ipynb #5c6ad0fd
-def read_jsonl(path) -> list[dict]:
-    "Rows of a JSON Lines file; a broken line is an error naming the file and line."
-    rows = []
+def iter_jsonl(path):
+    "(line number, row) for each row of a JSON Lines file; a broken line is an error naming the file and line."
     with open(path, encoding='utf-8') as f:
         for i, line in enumerate(f, 1):
             if not line.strip(): continue
-            try: rows.append(json.loads(line))
+            try: row = json.loads(line)
             except json.JSONDecodeError as e: raise DataError(f"{path}: line {i}: not valid JSON ({e.msg})") from None
-    return rows
+            if not isinstance(row, dict): raise DataError(f"{path}: line {i}: a {type(row).__name__}, not a JSON object")
+            yield i, row
+
+def read_jsonl(path) -> list[dict]:
+    "Rows of a JSON Lines file; a broken line is an error naming the file and line."
+    return [row for _, row in iter_jsonl(path)]
 
 def write_jsonl(rows, path) -> Path:
     "Write `rows` to `path` atomically (a temporary file renamed into place)."
@@ -48,28 +58,301 @@ def write_jsonl(rows, path) -> Path:
     return path
 
 # %% ../nbs/00_data.ipynb #6fe7d5dd
-def row_problem(row: dict, kind: str) -> str | None:
-    "The first problem of `row` as a `kind` row (field name and reason), or None if it is valid."
+PROBLEMS = {'missing', 'empty', 'nan', 'not_text', 'gold_range', 'same_options', 'same_answer'}
+NOTES = {'duplicate_options', 'number_as_text', 'text_as_number', 'rating', 'repeated_row', 'repeated_id', 'parse'}
+
+def option_issues(row: dict) -> list[tuple]:
+    "Issues of an MCQ row's options: the keys, empty texts, duplicated or identical options."
+    opts, gold = row.get('options'), row.get('gold')
+    if not isinstance(opts, dict) or set(opts) != set(LETTERS): return [('options', 'missing', 'need exactly the keys A, B, C, D')]
+    bad = [(f'option {k}', 'empty' if isinstance(v, str) else 'not_text', 'empty' if isinstance(v, str) else f'{v!r} is not text')
+           for k, v in opts.items() if not isinstance(v, str) or not v.strip()]
+    if bad: return bad
+    texts = {k: opts[k].strip() for k in LETTERS}
+    first = {}
+    for k in LETTERS: first.setdefault(texts[k], k)
+    if len(first) == 1: return [('options', 'same_options', f"all four options are the same text {texts['A'][:40]!r}")]
+    repeats = [f'{k} repeats {first[texts[k]]}' for k in LETTERS if first[texts[k]] != k]
+    if not repeats: return []
+    gold_dup = gold in LETTERS and sum(texts[k] == texts[gold] for k in LETTERS) > 1
+    return [('options', 'duplicate_options', 'duplicated option text: ' + ', '.join(repeats) +
+             ('; the gold answer is one of the duplicates' if gold_dup else ''))]
+
+def row_issues(row: dict, kind: str) -> list[tuple]:
+    "Every issue `(field, rule, message)` of a `kind` row; rules in PROBLEMS make it unusable, NOTES do not."
+    issues = []
     for f in REQUIRED[kind]:
         v = row.get(f)
-        if v is None or (isinstance(v, str) and not v.strip()): return f"{f}: missing or empty"
-    if kind == 'mcq':
-        opts = row['options']
-        if not isinstance(opts, dict) or set(opts) != set(LETTERS): return "options: need exactly A, B, C, D"
-        texts = [str(opts[k]).strip() for k in LETTERS]
-        if not all(texts): return "options: an option is empty"
-        if len(set(texts)) < 4: return "options: duplicated option text"
-        if row['gold'] not in LETTERS: return f"gold: {row['gold']!r} is not one of A-D"
-    return None
+        if f == 'options': continue
+        if v is None: issues.append((f, 'missing', 'missing'))
+        elif not isinstance(v, str): issues.append((f, 'not_text', f'{v!r} is not text'))
+        elif not v.strip() and f not in MAY_BE_EMPTY: issues.append((f, 'empty', 'empty'))
+    if kind == 'mcq': issues += option_issues(row)
+    if kind in ('mcq', 'pairs') and isinstance(row.get('gold'), str) and row['gold'] not in LETTERS:
+        issues.append(('gold', 'gold_range', f"{row['gold']!r} is not one of A-D"))
+    if kind == 'pairs' and isinstance(row.get('chosen'), str) and row['chosen'].strip() == str(row.get('rejected', '')).strip():
+        issues.append(('chosen', 'same_answer', 'chosen and rejected are the same text'))
+    return issues
 
-def validate(rows: list[dict], kind: str, source: str) -> tuple[list[dict], list[dict]]:
-    "Split `rows` into (kept, quarantined); each quarantined row says file, row and field."
-    kept, bad = [], []
-    for i, r in enumerate(rows, 1):
-        problem = row_problem(r, kind)
-        if problem: bad.append({'file': str(source), 'row': i, 'problem': problem, 'data': r})
-        else: kept.append(r)
-    return kept, bad
+# %% ../nbs/00_data.ipynb #5e1c0a02
+def issue(file, row: int, field: str, rule: str, problem: str, data) -> dict:
+    "One reported row: where it is (file, row), which field, which rule, what is wrong, and the row itself."
+    return {'file': str(file), 'row': row, 'field': field, 'rule': rule, 'problem': problem, 'data': data}
+
+@dataclass
+class LoadResult:
+    "One dataset as schema rows, with the rows set aside (`quarantined`) and the irregular rows kept (`warnings`)."
+    name: str
+    kind: str
+    source: str
+    rows: list = field(default_factory=list)
+    quarantined: list = field(default_factory=list)
+    warnings: list = field(default_factory=list)
+    where: list = field(default_factory=list)
+
+    def add(self, file, rowno: int, row: dict, issues: list[tuple]) -> bool:
+        "File one read row: quarantined when an issue is a problem, else kept with its notes as warnings."
+        seen, problems = set(), []
+        for f, rule, msg in issues:
+            if rule in PROBLEMS and f not in seen: seen.add(f); problems.append((f, rule, msg))
+        if problems:
+            self.quarantined.append(issue(file, rowno, problems[0][0], problems[0][1],
+                                          '; '.join(f'{f}: {m}' for f, _, m in problems), row))
+            return False
+        self.rows.append(row); self.where.append((str(file), rowno))
+        self.warnings += [issue(file, rowno, f, rule, f'{f}: {m}', row) for f, rule, m in issues]
+        return True
+
+    @property
+    def read(self) -> int: return len(self.rows) + len(self.quarantined)
+
+    def summary(self) -> dict:
+        "Counts for summary.json: rows read, kept, quarantined (by rule) and warnings (by rule)."
+        return {'kind': self.kind, 'source': self.source, 'read': self.read, 'kept': len(self.rows),
+                'quarantined': len(self.quarantined), 'reasons': dict(Counter(q['rule'] for q in self.quarantined)),
+                'warnings': dict(Counter(w['rule'] for w in self.warnings))}
+
+    def __repr__(self):
+        return (f"LoadResult({self.name!r}, {self.kind}, from {self.source}: {len(self.rows)} kept, "
+                f"{len(self.quarantined)} quarantined, {len(self.warnings)} warnings)")
+
+def validate(rows: list[dict], kind: str, source, name: str = '') -> LoadResult:
+    "Check schema rows (row numbers count from 1) into a LoadResult."
+    res = LoadResult(name or Path(str(source)).stem, kind, str(source))
+    for i, r in enumerate(rows, 1): res.add(source, i, r, row_issues(r, kind))
+    return res
+
+# %% ../nbs/00_data.ipynb #5e1c0a05
+def read_table(path) -> list[tuple[int, dict]]:
+    "(row number a person sees, {column: raw cell}) for a spreadsheet's first sheet or a JSON Lines file."
+    import python_calamine
+    path = Path(path)
+    if not path.is_file(): raise DataError(f"{path}: no such file")
+    if path.suffix == '.jsonl': return list(iter_jsonl(path))
+    try: cells = python_calamine.CalamineWorkbook.from_path(str(path)).get_sheet_by_index(0).to_python()
+    except Exception as e: raise DataError(f"{path}: cannot be read as a spreadsheet ({type(e).__name__}: {e})") from None
+    if not cells: raise DataError(f"{path}: the first sheet is empty")
+    header = [str(h).strip() for h in cells[0]]
+    return [(i, dict(zip(header, r))) for i, r in enumerate(cells[1:], 2)]
+
+def column_key(name) -> str:
+    "A column name compared loosely: lower case, spaces and dashes as underscores ('Correct answer' -> 'correct_answer')."
+    return re.sub(r'[\s\-_]+', '_', str(name).strip().lower())
+
+def is_nan(v) -> bool:
+    "True for a float NaN (an empty cell read through pandas or JSON)."
+    return isinstance(v, float) and math.isnan(v)
+
+# %% ../nbs/00_data.ipynb #5e1c0a06
+class Cells:
+    "One raw row: schema values from raw cells, recording every irregularity as (field, rule, message)."
+    def __init__(self, raw: dict):
+        self.raw = {column_key(k): v for k, v in raw.items()}
+        self.issues = []
+
+    def has(self, col: str) -> bool: return column_key(col) in self.raw
+
+    def text(self, col: str, field: str | None = None) -> str | None:
+        "The cell as text: None when the column is absent, '' for an empty cell or NaN (NaN is a problem)."
+        field, v = field or col, self.raw.get(column_key(col))
+        if v is None: return None
+        if is_nan(v): self.issues.append((field, 'nan', 'NaN (an empty cell)')); return ''
+        if isinstance(v, bool) or not isinstance(v, (str, int, float)):
+            self.issues.append((field, 'number_as_text', f'{type(v).__name__} {v!r} read as text'))
+            return str(v).strip()
+        if isinstance(v, (int, float)):
+            s = str(int(v)) if float(v).is_integer() else str(v)
+            self.issues.append((field, 'number_as_text', f'the number {s} read as text'))
+            return s
+        return v.strip()
+
+    def number(self, col: str, field: str) -> int | None:
+        "A whole number cell; a digit string is read with a note, anything else is None."
+        v = self.raw.get(column_key(col))
+        if isinstance(v, str) and v.strip().isdigit():
+            self.issues.append((field, 'text_as_number', f'the text {v!r} read as a number')); return int(v)
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and not is_nan(v) and float(v).is_integer(): return int(v)
+        return None
+
+    def gold(self, col: str, base: int) -> str:
+        "The gold letter from a number counted from `base` (1 for 1-4, 0 for MedMCQA's 0-3) or a letter A-D."
+        v = self.raw.get(column_key(col))
+        if isinstance(v, str) and v.strip().strip('[]()').upper() in LETTERS: return v.strip().strip('[]()').upper()
+        n = self.number(col, 'gold')
+        if n is not None and base <= n <= base + 3: return LETTERS[n - base]
+        rule = 'nan' if is_nan(v) or v in ('', None) else 'gold_range'
+        self.issues.append(('gold', rule, f'{v!r} is not a number {base}-{base + 3} or a letter A-D'))
+        return str(v)
+
+    def rating(self, col: str, field: str) -> int | None:
+        "A referee rating 0-5, or None with a note ('Na', empty, out of range)."
+        n = self.number(col, field)
+        if n is not None and 0 <= n <= 5: return n
+        self.issues.append((field, 'rating', f'{self.raw.get(column_key(col))!r} is not a rating 0-5: counted as no rating'))
+        return None
+
+# %% ../nbs/00_data.ipynb #5e1c0a10
+SUBJECTS = ('anatomy', 'medical_genetics', 'college_medicine', 'clinical_knowledge', 'professional_medicine', 'college_biology')
+BENCHMARKS = (*SUBJECTS, 'ibmsee')
+V, R = 'gaokerena-v/dataset', 'gaokerena-r/dataset'
+
+@dataclass(frozen=True)
+class Spec:
+    "Where a dataset lives and how its cells map to the schema."
+    kind: str
+    files: tuple = ()
+    hub: tuple | None = None
+    subject: str = ''
+    gold_base: int = 1
+    site: str = ''
+
+DATASETS = {
+    **{f'mmlu/{s}': Spec('mcq', (f'{V}/MMLU_fa/mmlu-{s}_fa.xlsx',), ('mmlu_fa', s), subject=s) for s in SUBJECTS},
+    'ibmsee': Spec('mcq', (f'{V}/KOPP/kopp.xlsx',), ('ibmsee', 'train'), subject='ibmsee'),
+    'kopp_larger': Spec('mcq', (f'{V}/KOPP/kopp_larger.xlsx',), subject='kopp_larger'),
+    'kqa': Spec('qa', (f'{V}/KQA_fa/questions_w_answers\u0640fa.jsonl',), site='kqa'),
+    'mf3qa/train': Spec('qa', (), ('mf3qa', 'train')),
+    'mf3qa/dev': Spec('qa', (f'{V}/MF3QA/dev.xlsx',), ('mf3qa', 'validation')),
+    'mf3qa/test': Spec('qa', (f'{V}/MF3QA/test.xlsx',), ('mf3qa', 'test')),
+    'forum/niniban/crawled': Spec('qa', (f'{V}/MF3QA/crawling_and_filtering/niniban/crawled/qa.xlsx',), site='niniban.com'),
+    'forum/niniban/filtered': Spec('qa', (f'{V}/MF3QA/crawling_and_filtering/niniban/filtered/qaf.xlsx',), site='niniban.com'),
+    'forum/dryab/filtered': Spec('qa', (f'{V}/MF3QA/crawling_and_filtering/dryab/filtered/qaf.xlsx',), site='doctor-yab.ir'),
+    'forum/isovisit/crawled': Spec('qa', (f'{V}/MF3QA/crawling_and_filtering/isovisit/isovisit.xlsx',), site='isovisit.com'),
+    'corpus': Spec('corpus', (), ('corpus', 'train')),
+    'medmcqa/translated': Spec('mcq', tuple(f'{R}/medmcqa_translation/translated_qas_part{p}.xlsx' for p in (1, 2)), gold_base=0),
+    'medmcqa/filtered': Spec('mcq', tuple(f'{R}/medmcqa_translation_filterd/filtered_qas_part{p}.xlsx' for p in (1, 2)), gold_base=0),
+    'pairs/published': Spec('pairs', tuple(f'{R}/pairs/prefered_rejected_pairs_part{p}.xlsx' for p in (1, 2, 22))),
+}
+
+# %% ../nbs/00_data.ipynb #5e1c0a12
+COLUMNS = {'mcq': ('question', 'option1', 'option2', 'option3', 'option4'), 'qa': ('question',),
+           'pairs': ('id', 'prompt', 'correct_choice', 'prefered_answer', 'rejected_answer'), 'corpus': ('text',)}
+
+def _first(c: Cells, *cols) -> str | None:
+    "The first of `cols` the row has."
+    return next((col for col in cols if c.has(col)), None)
+
+def convert_row(c: Cells, spec: Spec, rid: str) -> dict:
+    "The schema row of one raw row (its issues accumulate in `c.issues`)."
+    get_id = c.text('id') if c.has('id') else rid
+    if spec.kind == 'mcq':
+        row = {'id': get_id, 'subject': spec.subject or re.sub(r'\W+', '_', (c.text('subject_name') or 'medmcqa').lower()),
+               'question': c.text('question'),
+               'options': {k: c.text(f'option{i}', f'option {k}') for i, k in enumerate(LETTERS, 1)},
+               'gold': c.gold(_first(c, 'answer', 'correct_answer') or 'answer', spec.gold_base),
+               'explanation': c.text(_first(c, 'expression', 'explanation') or 'explanation', 'explanation') or '',
+               'source': c.text('source') or spec.subject or 'medmcqa'}
+        rates = [k for k in c.raw if k.endswith('_rate')]
+        if rates: row['ratings'] = {k[:-5]: c.rating(k, k) for k in rates}
+        return row
+    if spec.kind == 'qa':
+        row = {'id': get_id, 'question': c.text('question'), 'answer': c.text(_first(c, 'answer', 'free_form_answer') or 'answer', 'answer'),
+               'source': c.text('source') or spec.site}
+        for k in ('must_have', 'nice_to_have'):
+            if c.has(k): row[k] = c.text(k)
+        return row
+    if spec.kind == 'pairs':
+        return {'id': get_id, 'prompt': c.text('prompt'), 'chosen': c.text(_first(c, 'prefered_answer', 'chosen') or 'chosen', 'chosen'),
+                'rejected': c.text(_first(c, 'rejected_answer', 'rejected') or 'rejected', 'rejected'),
+                'gold': c.gold(_first(c, 'correct_choice', 'gold') or 'gold', 1), 'method': 'unknown'}
+    return {'id': get_id, 'text': c.text(_first(c, 'text', 'content', 'article') or 'text', 'text'), 'source': c.text('source') or 'corpus'}
+
+# %% ../nbs/00_data.ipynb #5e1c0a14
+def row_key(row: dict, kind: str) -> tuple:
+    "What makes two rows the same item: question and options, question and answer, prompt and answers, or text."
+    if kind == 'mcq': return (row['question'], *(row['options'].get(k) for k in LETTERS))
+    if kind == 'qa': return (row['question'], row['answer'])
+    if kind == 'pairs': return (row['prompt'], row['chosen'], row['rejected'])
+    return (row['text'],)
+
+def repeat_warnings(res: LoadResult) -> None:
+    "Warn about kept rows that repeat an earlier row's content or id (pointing at the earlier row)."
+    seen_key, seen_id = {}, {}
+    for row, (file, rowno) in zip(res.rows, res.where):
+        here = f'{Path(file).name} row {rowno}'
+        k = row_key(row, res.kind)
+        if k in seen_key: res.warnings.append(issue(file, rowno, 'question' if res.kind != 'corpus' else 'text', 'repeated_row', f'same content as {seen_key[k]}', row))
+        else: seen_key[k] = here
+        if row['id'] in seen_id: res.warnings.append(issue(file, rowno, 'id', 'repeated_id', f"id {row['id'][:60]!r} repeats {seen_id[row['id']]}", row))
+        else: seen_id[row['id']] = here
+
+# %% ../nbs/00_data.ipynb #5e1c0a15
+def load_table(name: str, spec: Spec, tables: list[tuple[str, list]], source: str) -> LoadResult:
+    "Convert and validate raw tables [(file, [(row number, cells)])] of dataset `name` into a LoadResult."
+    res = LoadResult(name, spec.kind, source)
+    for file, rows in tables:
+        cols = {column_key(k) for _, r in rows[:1] for k in r}
+        missing = [c for c in COLUMNS[spec.kind] if rows and c not in cols]
+        if spec.kind == 'qa' and rows and not cols & {'answer', 'free_form_answer'}: missing.append('answer')
+        if missing: raise DataError(f"{file}: missing column(s) {missing} for {name}; found {sorted(cols)}")
+        for rowno, raw in rows:
+            c = Cells(raw)
+            rid = f'{name}:{rowno}' if len(tables) == 1 else f'{name}:{Path(file).stem}:{rowno}'
+            row = convert_row(c, spec, rid)
+            if spec.kind == 'pairs': row['part'] = Path(file).stem.rsplit('_', 1)[-1]
+            res.add(file, rowno, row, c.issues + row_issues(row, spec.kind))
+    repeat_warnings(res)
+    return res
+
+# %% ../nbs/00_data.ipynb #5e1c0a17
+REPOS = 'https://github.com/Mehrdadghassabi/Gaokerena-V and https://github.com/Mehrdadghassabi/Gaokerena-R'
+
+def where_from(where) -> str | Path:
+    "'sample', 'hub' or a data folder, from a RunContext, a path, 'sample'/'hub', or None (the sample)."
+    if isinstance(where, RunContext):
+        if where.data_dir is not None: return Path(where.data_dir)
+        return 'hub' if where.settings.profile.data_source == 'hub' else 'sample'
+    if where is None or where == 'sample': return 'sample'
+    if where == 'hub': return 'hub'
+    return Path(where)
+
+def hub_rows(hub_id: str, split: str) -> list[tuple[int, dict]]:
+    "(index from 1, row) of a hub dataset split; a failed download is a DataError naming the dataset and what to do."
+    import datasets
+    try: ds = datasets.load_dataset(hub_id, split=split)
+    except Exception as e:
+        raise DataError(f"hub dataset {hub_id!r} (split {split!r}) could not be loaded ({type(e).__name__}: {str(e)[:300]}). "
+                        "It needs the internet: unset HF_HUB_OFFLINE, check the connection, log in (`hf auth login` or "
+                        f"HF_TOKEN) if the dataset is gated; or pass data_dir= a folder with clones of {REPOS}.") from None
+    return [(i, dict(r)) for i, r in enumerate(ds, 1)]
+
+def load_rows(name: str, where=None) -> LoadResult:
+    "Dataset `name`, validated, from the bundled sample, a folder of the authors' repositories, or the hub."
+    src = where_from(where)
+    if src == 'sample': return load_sample_rows(name)
+    if name not in DATASETS: raise KeyError(f"unknown dataset {name!r} (have: {', '.join(DATASETS)})")
+    spec = DATASETS[name]
+    if src == 'hub' or not spec.files:
+        sources = where.settings.sources if isinstance(where, RunContext) else load_settings().sources
+        if spec.hub is None: raise DataError(f"{name} is not on the hub: pass data_dir= a folder with clones of {REPOS}")
+        if src != 'hub':
+            raise DataError(f"{name} is not in the authors' repositories ({src}); it is published on the hub as "
+                            f"{sources[spec.hub[0]]!r}: load_rows({name!r}, 'hub') (needs the internet)")
+        hub_id = sources[spec.hub[0]]
+        return load_table(name, spec, [(f'{hub_id}[{spec.hub[1]}]', hub_rows(hub_id, spec.hub[1]))], hub_id)
+    if not (src/'gaokerena-v').is_dir() and not (src/'gaokerena-r').is_dir():
+        raise DataError(f"{src}: not a folder of the authors' repositories (expected gaokerena-v/ and gaokerena-r/, clones of {REPOS})")
+    return load_table(name, spec, [(str(src/f), read_table(src/f)) for f in spec.files], str(src))
 
 # %% ../nbs/00_data.ipynb #bcf1db22
 SAMPLE_FILES = {'corpus': 'corpus.jsonl', 'qa': 'qa.jsonl', 'mcq': 'mcq.jsonl', 'forum_noise': 'forum_noise.jsonl'}
@@ -87,12 +370,60 @@ def split_rows(rows: list, test_share: float, seed: int) -> tuple[list, list]:
     n_test = round(len(rows) * test_share)
     return rows[n_test:], rows[:n_test]
 
+# %% ../nbs/00_data.ipynb #5e1c0a18
+SAMPLE_NAMES = (*(f'mmlu/{s}' for s in SUBJECTS), 'ibmsee', 'mf3qa/train', 'mf3qa/test', 'corpus', 'forum/sample/crawled')
+
+def sample_tables(name: str) -> tuple[str, list[tuple[Path, list]]]:
+    "(kind, [(file, [(line, row)])]) of the bundled sample under dataset name `name`."
+    lines = lambda kind: (SAMPLE_DIR/SAMPLE_FILES[kind], list(iter_jsonl(SAMPLE_DIR/SAMPLE_FILES[kind])))
+    subject = name.removeprefix('mmlu/')
+    if subject in BENCHMARKS:
+        file, rows = lines('mcq')
+        return 'mcq', [(file, [(i, r) for i, r in rows if r.get('subject') == subject])]
+    if name == 'corpus': return 'corpus', [lines('corpus')]
+    if name in ('mf3qa/train', 'mf3qa/test'):
+        file, rows = lines('qa')
+        train, test = split_rows(rows, 0.15, 0)
+        return 'qa', [(file, train if name.endswith('train') else test)]
+    if name == 'forum/sample/crawled': return 'qa', [lines('qa'), lines('forum_noise')]
+    raise DataError(f"the bundled sample has no {name!r} (it has: mmlu/<subject>, ibmsee, mf3qa/train, mf3qa/test, "
+                    f"corpus, forum/sample/crawled); pass data_dir= a folder with clones of {REPOS}")
+
+def load_sample_rows(name: str) -> LoadResult:
+    "Dataset `name` from the bundled sample, validated like the real files."
+    kind, tables = sample_tables(name)
+    res = LoadResult(name, kind, 'sample')
+    for file, rows in tables:
+        for i, r in rows: res.add(file, i, r, row_issues(r, kind))
+    repeat_warnings(res)
+    return res
+
 # %% ../nbs/00_data.ipynb #a516bd43
-def sample_sources() -> dict[str, tuple[str, list[dict]]]:
-    "The bundled sample as prepared datasets: name -> (kind, rows)."
-    qa_train, qa_test = split_rows(load_sample('qa'), 0.15, 0)
-    return {'corpus': ('corpus', load_sample('corpus')), 'qa_train': ('qa', qa_train), 'qa_test': ('qa', qa_test),
-            'mcq': ('mcq', load_sample('mcq'))}
+PREPARED = {'corpus': ('corpus',), 'qa_train': ('mf3qa/train',), 'qa_test': ('mf3qa/test',),
+            'mcq': (*(f'mmlu/{s}' for s in SUBJECTS), 'ibmsee'), 'kopp_larger': ('kopp_larger',), 'kqa': ('kqa',),
+            'medmcqa': ('medmcqa/filtered',), 'pairs': ('pairs/published',)}
+STAND_INS = {'corpus': 'sample', 'mf3qa/train': 'mf3qa/dev'}
+
+def pool(name: str, results: list[LoadResult]) -> LoadResult:
+    "One LoadResult holding the rows, quarantined rows and warnings of several of the same kind."
+    res = LoadResult(name, results[0].kind, ' + '.join(dict.fromkeys(r.source for r in results)))
+    for r in results: res.rows += r.rows; res.quarantined += r.quarantined; res.warnings += r.warnings; res.where += r.where
+    return res
+
+def prepared_datasets(ctx: RunContext) -> dict[str, LoadResult]:
+    "The datasets a run prepares (PREPARED names), from its source; with data_dir, hub-only sets use STAND_INS."
+    src, out = where_from(ctx), {}
+    for pname, names in PREPARED.items():
+        if src == 'sample' and not set(names) <= set(SAMPLE_NAMES): continue
+        results = []
+        for n in names:
+            if isinstance(src, Path) and not DATASETS[n].files:
+                stand_in = STAND_INS[n]
+                results.append(load_rows(n, 'sample') if stand_in == 'sample' else load_rows(stand_in, ctx))
+                results[-1].source += f' (standing in for {n}, which is only on the hub)'
+            else: results.append(load_rows(n, ctx))
+        out[pname] = pool(pname, results)
+    return out
 
 def row_text(row: dict, kind: str) -> str:
     "The text of a row that training or evaluation would read (for token counts)."
@@ -101,24 +432,29 @@ def row_text(row: dict, kind: str) -> str:
     if kind == 'mcq': return row['question'] + '\n' + '\n'.join(row['options'][k] for k in LETTERS)
     return row['prompt'] + '\n' + row['chosen'] + '\n' + row['rejected']
 
+def count_tokens(texts: list[str], tokenizer) -> int:
+    "Tokens in `texts` under `tokenizer` (no special tokens), in batches."
+    return sum(len(ids) for i in range(0, len(texts), 512)
+               for ids in tokenizer(texts[i:i + 512], add_special_tokens=False)['input_ids'])
+
 def prepare_data(ctx: RunContext, tokenizer=None) -> dict:
     "Load, validate and write the run's datasets to `run_dir/data`; returns the summary."
-    if ctx.data_dir is not None or ctx.settings.profile.data_source != 'sample':
-        raise NotImplementedError("loading the authors' files and the hub datasets is the next step of this chapter "
-                                  "(issue '00_data'); the tiny profile uses the bundled sample")
     out, summary = ctx.stage_dir('data'), {}
-    for name, (kind, rows) in sample_sources().items():
-        kept, bad = validate(rows, kind, SAMPLE_DIR/f'{name}.jsonl')
-        write_jsonl(kept, out/f'{name}.jsonl')
-        if bad: write_jsonl(bad, out/f'{name}.quarantine.jsonl')
-        tokens = sum(len(tokenizer(row_text(r, kind))['input_ids']) for r in kept) if tokenizer else None
-        summary[name] = {'kind': kind, 'read': len(rows), 'kept': len(kept), 'quarantined': len(bad),
-                         'reasons': sorted({b['problem'] for b in bad}), 'tokens': tokens}
+    for name, res in prepared_datasets(ctx).items():
+        write_jsonl(res.rows, out/f'{name}.jsonl')
+        for part in ('quarantined', 'warnings'):
+            entries, path = getattr(res, part), out/f'{name}.{part}.jsonl'
+            if entries: write_jsonl(entries, path)
+            elif path.exists(): path.unlink()
+        tokens = count_tokens([row_text(r, res.kind) for r in res.rows], tokenizer) if tokenizer else None
+        summary[name] = {**res.summary(), 'tokens': tokens}
     (out/'summary.json').write_text(json.dumps(summary, ensure_ascii=False, indent=1), encoding='utf-8')
     return summary
 
 def load_prepared(ctx: RunContext, name: str) -> list[dict]:
-    "A dataset that `prepare_data` wrote for this run, or the profile's default when it has not run."
+    "A dataset that `prepare_data` wrote for this run, or the bundled sample's when it has not run."
     path = ctx.run_dir/'data'/f'{name}.jsonl'
     if path.exists(): return read_jsonl(path)
-    return sample_sources()[name][1]
+    if name not in PREPARED or not set(PREPARED[name]) <= set(SAMPLE_NAMES):
+        raise DataError(f"{path}: not prepared, and the bundled sample has no {name!r}: run chapter 00_data with data_dir first")
+    return pool(name, [load_rows(n) for n in PREPARED[name]]).rows

@@ -18,7 +18,7 @@ from transformers.trainer_utils import get_last_checkpoint
 from trl import DPOConfig, DPOTrainer
 from trl.data_utils import common_prefix_length
 from .config import RunContext, Settings, SettingsError
-from .data import LETTERS, load_prepared
+from .data import LETTERS, load_prepared, load_rows, where_from
 from .evaluate import ResultStore, extract_choice, render_prompt
 from .llm import ChatBackend, LLMError, LocalChat, OpenAIChat
 from .models import load_model_and_tokenizer
@@ -28,8 +28,8 @@ from .sft import load_phase1_model, lora_config, training_kwargs
 __all__ = ['TEACHER_REWRITE', 'TEACHER_CRITIQUE', 'STUDENT_RETRY', 'CHOICE_WORDS', 'OUTCOMES', 'PAIR_FIELDS', 'STUDENTS',
            'TEACHERS', 'SOURCES', 'DPO_CURVES', 'choice_text', 'options_text', 'teacher_messages', 'retry_messages',
            'method_for', 'build_pair', 'run_outcomes', 'cap_reached', 'outcome_report', 'generate_pairs', 'pair_rows',
-           'rlaif_questions', 'published_pairs', 'sample_rows', 'load_rlaif_base', 'make_teacher', 'dpo_dir',
-           'load_student', 'dpo_rows', 'tokenize_pair', 'fit_rows', 'dpo_config', 'train_dpo', 'plot_dpo']
+           'rlaif_questions', 'extractor_readings', 'published_pairs', 'sample_rows', 'load_rlaif_base', 'make_teacher',
+           'dpo_dir', 'load_student', 'dpo_rows', 'tokenize_pair', 'fit_rows', 'dpo_config', 'train_dpo', 'plot_dpo']
 
 # %% ../nbs/03_rlaif.ipynb #1b432c65
 TEACHER_REWRITE = """شما استاد پزشکی هستید. دانشجویی به پرسش چندگزینه‌ای زیر پاسخ داده، اما استدلالش به پاسخ درست نرسیده است.
@@ -211,23 +211,28 @@ def _check(value: str, allowed: tuple, key: str):
     if value not in allowed: raise SettingsError(f"{key} must be one of {', '.join(allowed)}; got '{value}'")
 
 def rlaif_questions(ctx: RunContext) -> list[dict]:
-    "The MCQs the student answers: translated, referee-filtered MedMCQA, or the bundled sample's without data."
-    p = ctx.settings.profile
-    if ctx.data_dir is None and p.data_source == 'sample': rows = load_prepared(ctx, 'mcq')
-    else:
-        from gaokerena.data import load_rows  # DEV: moves to the imports once 00_data lands
-        rows = load_rows('medmcqa/filtered', ctx).rows
-    return rows[:p.rlaif_limit or None]
+    "The MCQs the student answers: translated, referee-filtered MedMCQA (prepared by 00_data, or read), else the sample's."
+    if where_from(ctx) == 'sample': rows = load_prepared(ctx, 'mcq')
+    elif (ctx.run_dir/'data'/'medmcqa.jsonl').exists(): rows = load_prepared(ctx, 'medmcqa')
+    else: rows = load_rows('medmcqa/filtered', ctx).rows
+    return rows[:ctx.settings.profile.rlaif_limit or None]
+
+def extractor_readings(pairs: list[dict]) -> dict:
+    "How the extractor reads each side of `pairs`: the gold option, another option, or no answer."
+    def reading(text, gold):
+        c = extract_choice(text)
+        return 'gold' if c == gold else 'other option' if c in LETTERS else 'no answer'
+    return {side: dict(Counter(reading(p[side], p['gold']) for p in pairs)) for side in ('chosen', 'rejected')}
 
 def published_pairs(ctx: RunContext) -> tuple[list[dict], dict]:
-    "The authors' published pairs, and a report: counts per file, repeated ids, rows set aside."
-    from gaokerena.data import load_rows  # DEV
+    "The authors' published pairs (parts 1, 2, 22), and a report: counts per part, repeated ids, rows set aside, readings."
     res = load_rows('pairs/published', ctx)
     per_id = Counter(r['id'] for r in res.rows)
-    return res.rows, {'pairs': len(res.rows), 'per_file': dict(Counter(Path(r['source']).name for r in res.rows)),
+    return res.rows, {'pairs': len(res.rows), 'per_part': dict(Counter(r['part'] for r in res.rows)),
                       'duplicated_ids': sum(n > 1 for n in per_id.values()),
                       'rows_with_a_duplicated_id': sum(n for n in per_id.values() if n > 1),
-                      'quarantined': len(res.quarantined), 'warnings': len(res.warnings)}
+                      'quarantined': len(res.quarantined), 'warnings': len(res.warnings),
+                      'extractor': extractor_readings(res.rows)}
 
 def sample_rows(rows: list, n: int, seed: int) -> list:
     "`n` of `rows` drawn with `seed`, in their original order (all of them when `n` is 0 or too large)."
