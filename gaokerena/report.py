@@ -79,7 +79,7 @@ def md_table(df: pd.DataFrame) -> str:
     "A DataFrame as a Markdown table, values formatted with `fmt`."
     esc = lambda v: fmt(v).replace('|', '\\|').replace('\n', ' ')
     show = _has_index(df)
-    head = [''] * show + [str(c) for c in df.columns]
+    head = [str(df.index.name or '')] * show + [str(c) for c in df.columns]
     lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
     lines += ['| ' + ' | '.join([esc(i)] * show + [esc(v) for v in row]) + ' |'
               for i, row in zip(df.index, df.itertuples(index=False))]
