@@ -14,7 +14,6 @@ import matplotlib.pyplot as plt
 from datasets import Dataset
 from peft import PeftModel
 from tqdm.auto import tqdm
-from transformers.trainer_utils import get_last_checkpoint
 from trl import DPOConfig, DPOTrainer
 from trl.data_utils import common_prefix_length
 from .config import RunContext, Settings, SettingsError
@@ -22,14 +21,15 @@ from .data import LETTERS, load_prepared, load_rows, where_from
 from .evaluate import ResultStore, extract_choice, render_prompt
 from .llm import ChatBackend, LLMError, LocalChat, OpenAIChat
 from .models import load_model_and_tokenizer
-from .sft import load_phase1_model, lora_config, training_kwargs
+from .sft import StageResult, load_phase1_model, lora_config, train_stage, training_kwargs
 
 # %% auto #0
 __all__ = ['TEACHER_REWRITE', 'TEACHER_CRITIQUE', 'STUDENT_RETRY', 'CHOICE_WORDS', 'OUTCOMES', 'PAIR_FIELDS', 'STUDENTS',
            'TEACHERS', 'SOURCES', 'DPO_CURVES', 'choice_text', 'options_text', 'teacher_messages', 'retry_messages',
            'method_for', 'build_pair', 'run_outcomes', 'cap_reached', 'outcome_report', 'generate_pairs', 'pair_rows',
            'rlaif_questions', 'extractor_readings', 'published_pairs', 'sample_rows', 'load_rlaif_base', 'make_teacher',
-           'dpo_dir', 'load_student', 'dpo_rows', 'tokenize_pair', 'fit_rows', 'dpo_config', 'train_dpo', 'plot_dpo']
+           'dpo_dir', 'load_student', 'dpo_rows', 'tokenize_pair', 'fit_rows', 'dpo_config', 'dpo_trainer', 'train_dpo',
+           'plot_dpo']
 
 # %% ../nbs/03_rlaif.ipynb #1b432c65
 TEACHER_REWRITE = """شما استاد پزشکی هستید. دانشجویی به پرسش چندگزینه‌ای زیر پاسخ داده، اما استدلالش به پاسخ درست نرسیده است.
@@ -313,23 +313,24 @@ DPO_CURVES = ('loss', 'rewards/margins', 'rewards/accuracies')
 
 def dpo_config(settings: Settings, out: Path) -> DPOConfig:
     "trl's DPOConfig from the `[dpo]` settings and the profile."
-    return DPOConfig(output_dir=str(out), beta=settings.dpo.beta, **training_kwargs(settings.dpo, settings))
+    return DPOConfig(output_dir=str(out), beta=settings.dpo.beta, include_num_input_tokens_seen='non_padding',
+                     **training_kwargs(settings.dpo, settings))
 
-def train_dpo(model, tokenizer, rows: list[dict], settings: Settings, out: Path) -> list[dict]:
-    "Train a DPO LoRA adapter on `rows`, resuming from the last checkpoint; saves `out/adapter`, returns the log."
+def dpo_trainer(model, tokenizer, rows: list[dict], settings: Settings, out: Path) -> DPOTrainer:
+    "A DPO trainer with a LoRA adapter on `rows`, checked to keep exactly the pairs `fit_rows` counted."
     if not rows: raise ValueError("no pairs to train DPO on: generate more (caps, rlaif_limit) or raise dpo.max_length")
-    out = Path(out)
     trainer = DPOTrainer(model=model, args=dpo_config(settings, out), train_dataset=Dataset.from_list(rows),
                          processing_class=tokenizer, peft_config=lora_config(settings.dpo))
     if len(trainer.train_dataset) != len(rows):
         raise RuntimeError(f"trl kept {len(trainer.train_dataset)} of the {len(rows)} pairs that fit_rows counted as "
                            "fitting max_length: the counts must agree (did trl change how it tokenizes?)")
-    last = get_last_checkpoint(str(out)) if out.is_dir() else None
-    if last: print(f'resuming DPO from {last}')
-    trainer.train(resume_from_checkpoint=last)
-    trainer.save_model(str(out/'adapter'))
-    (out/'log_history.json').write_text(json.dumps(trainer.state.log_history, indent=1), encoding='utf-8')
-    return trainer.state.log_history
+    return trainer
+
+def train_dpo(model, tokenizer, rows: list[dict], settings: Settings, out: Path) -> StageResult:
+    "Train a DPO adapter on `rows` (resuming from, or reloading, the last checkpoint); saves `out/adapter` and the log."
+    result = train_stage(dpo_trainer(model, tokenizer, rows, settings, Path(out)))
+    (Path(out)/'log_history.json').write_text(json.dumps(result.history, indent=1), encoding='utf-8')
+    return result
 
 def plot_dpo(history: list[dict]):
     "Loss, reward margin and reward accuracy per logged training step; returns the figure."

@@ -275,17 +275,21 @@ def test_our_max_length_drops_equal_trl_silent_drops(tiny_parts, tmp_path, fmt):
     assert [r['prompt_ids'] for r in trainer.train_dataset] == [tokenize_pair(r, tok)['prompt_ids'] for r in kept]
 
 
-def test_train_dpo_saves_checkpoints_and_resumes(tiny_parts, tmp_path, capsys):
+def test_train_dpo_saves_checkpoints_resumes_and_reloads(tiny_parts, tmp_path):
     tok, build = tiny_parts
     over = {'dpo.max_steps': 2, 'dpo.save_steps': 1, 'dpo.per_device_train_batch_size': 2}
     rows, _ = fit_rows(dpo_rows(synthetic_pairs(4)), tok, 1024)
-    history = train_dpo(build(), tok, rows, load_settings('tiny', overrides=over), tmp_path/'dpo')
+    first = train_dpo(build(), tok, rows, load_settings('tiny', overrides=over), tmp_path/'dpo')
     assert (tmp_path/'dpo'/'adapter'/'adapter_config.json').exists() and (tmp_path/'dpo'/'checkpoint-2').is_dir()
     cfg = json.loads((tmp_path/'dpo'/'adapter'/'adapter_config.json').read_text())
-    assert (cfg['r'], cfg['lora_alpha'], cfg['lora_dropout']) == (16, 16, 0.05)
-    assert [h['step'] for h in history if 'loss' in h] == [1, 2]
-    assert history[0]['loss'] == pytest.approx(0.6931, abs=1e-3) and 'rewards/margins' in history[0]
+    assert (cfg['r'], cfg['lora_alpha'], cfg['lora_dropout'], cfg['task_type']) == (16, 16, 0.05, 'CAUSAL_LM')
+    assert {'q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'} <= {m.rsplit('.', 1)[-1] for m in cfg['target_modules']}
+    assert [h['step'] for h in first.history if 'loss' in h] == [1, 2] and first.resumed_from == 0 and first.tokens > 0
+    assert first.history[0]['loss'] == pytest.approx(0.6931, abs=1e-3) and 'rewards/margins' in first.history[0]
     more = train_dpo(build(), tok, rows, load_settings('tiny', overrides={**over, 'dpo.max_steps': 3}), tmp_path/'dpo')
-    assert 'resuming DPO from' in capsys.readouterr().out
-    assert [h['step'] for h in more if 'loss' in h] == [1, 2, 3]
+    assert more.resumed_from == 2 and [h['step'] for h in more.history if 'loss' in h] == [1, 2, 3]
+    again = train_dpo(build(), tok, rows, load_settings('tiny', overrides={**over, 'dpo.max_steps': 3}), tmp_path/'dpo')
+    assert (again.resumed_from, again.tokens, [h['step'] for h in again.history if 'loss' in h]) == (3, 0, [1, 2, 3])
+    logged = json.loads((tmp_path/'dpo'/'log_history.json').read_text())
+    assert [h['step'] for h in logged if 'loss' in h] == [1, 2, 3]
     with pytest.raises(ValueError, match='no pairs'): train_dpo(build(), tok, [], load_settings('tiny'), tmp_path/'empty')
