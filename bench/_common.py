@@ -58,6 +58,11 @@ def timed(fn, *args, **kwargs) -> tuple:
     return out, time.perf_counter() - t0
 
 
+def reset_peak(device: str):
+    "Start a new peak-memory measurement (GPU allocator; on CPU the process's peak RSS cannot be reset)."
+    if device == 'cuda': torch.cuda.empty_cache(); torch.cuda.reset_peak_memory_stats()
+
+
 def median_ratio(a: list[float], b: list[float]) -> float:
     "Median over rounds of a/b, each pair measured back to back, so load that drifts between rounds cancels out."
     return statistics.median(x / y for x, y in zip(a, b))

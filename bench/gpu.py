@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """GPU benchmark with a randomly initialised model of aya-expanse-8b's exact shape (no download; bf16 on the GPU):
-LoRA SFT step tokens/s and peak memory (plain transformers, and unsloth where installed), one DPO step (the paper's
-batch 1 x 4), batched generation tokens/s for straight answers and CoT samples, log-likelihood questions/s -- all
-through the package's code paths (load_model_and_tokenizer / load_for_training, make_trainer, train_dpo, generate,
+LoRA SFT step tokens/s and peak memory (plain transformers, and unsloth where installed), DPO steps (the paper's
+batch 1 x 4 and pair lengths), batched generation tokens/s for straight answers and CoT samples, log-likelihood questions/s -- all
+through the package's code paths (load_model_and_tokenizer / load_for_training, make_trainer, dpo_trainer, generate,
 letter_logprobs) on a model folder saved on the spot. It then projects GPU-hours and dollars for the papers' full
 workloads on L4, A100 and H100 with gaokerena.ledger.estimate_cost, next to what the papers spent.
 
@@ -10,13 +10,12 @@ workloads on L4, A100 and H100 with gaokerena.ledger.estimate_cost, next to what
 nothing about a GPU. `--update-settings RESULTS.json` writes a GPU run's measured throughputs into settings.ini
 [throughput] (refused for CPU or tiny-shape results)."""
 from __future__ import annotations
-import argparse, json, os, re, shutil, statistics, sys, tempfile, time
-from datetime import date
+import json, os, re, shutil, sys, tempfile
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import finish, parser, timed
+from _common import finish, parser, reset_peak, timed
 from eval_throughput import PUBLISHED_MEDIAN_TOKENS, benchmark_questions
-from train_throughput import StepClock, pair_rows
+from train_throughput import StepClock, dpo_arm, pair_rows
 import datasets, torch, transformers
 from transformers import AutoModelForCausalLM, CohereConfig
 from gaokerena.config import find_settings, load_settings, run_context
@@ -24,7 +23,6 @@ from gaokerena.data import load_rows
 from gaokerena.evaluate import VLLMGenerator, generate, letter_logprobs, render_prompt, vllm_available
 from gaokerena.ledger import estimate_cost, peak_memory_gb, throughput_for
 from gaokerena.models import build_tiny_model, build_tokenizer, load_model_and_tokenizer, sample_texts
-from gaokerena.rlaif import dpo_rows, fit_rows, train_dpo
 from gaokerena.sft import load_for_training, make_trainer, pack_blocks, pretrain_config, tokenize_documents
 
 # config.json of CohereLabs/aya-expanse-8b on the hub (transformers 5 spells rope_theta as rope_parameters).
@@ -45,8 +43,6 @@ GPU_SPECS = {'L4': (121, 300), 'A100-40GB': (312, 1555), 'A100-80GB': (312, 2039
 FOUR_BIT = {'L4'}
 QLORA_OVERHEAD, WEIGHTS_GB_BF16, WEIGHTS_GB_4BIT = 1.3, 16.0, 5.5
 PROJECT_ON = ('L4', 'A100-40GB', 'H100')
-# The paper's DPO pairs average ~2M chosen and ~2.5M rejected tokens over ~11k pairs.
-PAPER_PAIR_TOKENS = {'chosen': 182, 'rejected': 227}
 
 
 def gpu_key(name: str | None, memory_gb: float | None) -> str:
@@ -106,11 +102,6 @@ def save_model(shape: str, tokenizer, folder: Path, device: str) -> Path:
     return folder
 
 
-def reset_peak(device: str):
-    "Start a new peak-memory measurement (GPU allocator; on CPU the process's peak RSS cannot be reset)."
-    if device == 'cuda': torch.cuda.empty_cache(); torch.cuda.reset_peak_memory_stats()
-
-
 def sft_arm(ctx, docs, max_length: int, device: str) -> dict:
     "Tokens/s and peak memory of LoRA continued pre-training steps (stage 1's settings) on packed blocks."
     s = ctx.settings
@@ -126,31 +117,6 @@ def sft_arm(ctx, docs, max_length: int, device: str) -> dict:
                gradient_checkpointing=s.profile.gradient_checkpointing)
     del trainer, model
     return out
-
-
-def paper_sized_pairs(pairs: list[dict], tokenizer, n: int) -> list[dict]:
-    "`n` pairs whose chosen and rejected answers are cut to the paper's mean token counts (prompts kept whole)."
-    def cut(text, k): return tokenizer.decode(tokenizer(text, add_special_tokens=False)['input_ids'][:k])
-    pairs = pairs[:50 * n]
-    long = [p for p in pairs if all(len(tokenizer(p[k], add_special_tokens=False)['input_ids']) >= v
-                                    for k, v in PAPER_PAIR_TOKENS.items())]
-    if len(long) < n: long = pairs
-    return [{**p, **{k: cut(p[k], v) for k, v in PAPER_PAIR_TOKENS.items()}} for p in (long * n)[:n]]
-
-
-def dpo_arm(ctx, pairs: list[dict], device: str) -> dict:
-    "Seconds per DPO optimizer step and pairs/s with the [dpo] settings (LoRA r16, batch 1 x 4 in the paper)."
-    s = ctx.settings
-    model, tokenizer = load_model_and_tokenizer(ctx)
-    rows, fit = fit_rows(dpo_rows(paper_sized_pairs(pairs, tokenizer, s.dpo.max_steps * s.dpo.per_device_train_batch_size
-                                                    * s.dpo.gradient_accumulation_steps)), tokenizer, s.dpo.max_length)
-    reset_peak(device)
-    history = train_dpo(model, tokenizer, rows, s, ctx.run_dir/'dpo')
-    end = history[-1]
-    del model
-    return dict(step_s=end['train_runtime'] / s.dpo.max_steps, pairs_per_s=end['train_samples_per_second'],
-                steps=s.dpo.max_steps, pairs=len(rows), peak_memory_gb=peak_memory_gb(device),
-                batch=f'{s.dpo.per_device_train_batch_size} x {s.dpo.gradient_accumulation_steps}', max_length=s.dpo.max_length)
 
 
 def generation_arms(ctx, prompts: list[str], new_tokens: dict, device: str) -> dict:
@@ -301,7 +267,7 @@ def main(argv=None):
     args.new_tokens = dict(PUBLISHED_MEDIAN_TOKENS)
     if args.quick or args.shape == 'tiny':
         args.shape = 'tiny'
-        if args.quick: args.steps, args.max_length, args.corpus_repeats, args.dpo_steps, args.gen_batch = 3, 128, 1, 1, 4
+        if args.quick: args.steps, args.max_length, args.corpus_repeats, args.dpo_steps, args.gen_batch = 3, 128, 1, 2, 4
         if args.quick: args.new_tokens = {'straight': 4, 'cot': 6}
     load_start = os.getloadavg()
     datasets.disable_progress_bars(); transformers.logging.set_verbosity_error()

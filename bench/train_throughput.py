@@ -2,7 +2,8 @@
 """Training throughput on the tiny model with the papers' batch (2) and context (1024): real tokens per second and
 the share of padding in the batches, padded vs packed, for forum Q&A (MF3QA: the real files when the data is present,
 the bundled sample otherwise) and for corpus text (the bundled sample: the corpus itself is only on the hub); and the
-time of one DPO step with the paper's batch (1 x 4), through gaokerena.rlaif.train_dpo.
+time of one DPO step with the paper's batch (1 x 4) and pair lengths, with the trainer and loop of
+gaokerena.rlaif.train_dpo (`dpo_trainer`, `train_stage`).
 
 Q&A, padded: the package's stage 2 (`instruct_config`: one conversation per row, padded to the batch's longest, as the
 authors trained). Q&A, packed: the same with trl's best-fit-decreasing packing (`packing_strategy='bfd'`, padding-free
@@ -13,7 +14,7 @@ from __future__ import annotations
 import dataclasses, os, statistics, sys, tempfile, time
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import data_dir, finish, median_ratio, parser
+from _common import data_dir, finish, median_ratio, parser, reset_peak
 import datasets, transformers
 from datasets import Dataset
 from transformers import TrainerCallback
@@ -21,9 +22,14 @@ from gaokerena.config import load_settings, run_context
 from gaokerena.data import load_rows
 from gaokerena.evaluate import render_prompt
 from gaokerena.models import load_model_and_tokenizer
-from gaokerena.rlaif import dpo_rows, fit_rows, train_dpo
+from gaokerena.ledger import peak_memory_gb
+from gaokerena.rlaif import dpo_rows, dpo_trainer, fit_rows
 from gaokerena.sft import (chat_dataset, instruct_config, make_trainer, pack_blocks, padding_share, pretrain_config,
-                           tokenize_documents)
+                           tokenize_documents, train_stage)
+
+
+# The paper's DPO pairs average ~2M chosen and ~2.5M rejected tokens over ~11k pairs.
+PAPER_PAIR_TOKENS = {'chosen': 182, 'rejected': 227}
 
 
 class StepClock(TrainerCallback):
@@ -68,6 +74,32 @@ def pair_rows() -> tuple[list[dict], str]:
     pairs = [{'prompt': render_prompt(q, 'cot'), 'chosen': q['explanation'] + f"\nپاسخ صحیح: [{q['gold']}]",
               'rejected': mcq[i - 1]['explanation'] + f"\nپاسخ صحیح: [{mcq[i - 1]['gold']}]"} for i, q in enumerate(mcq)]
     return pairs, 'stand-ins from the bundled sample questions (explanation of the question vs of another)'
+
+
+def paper_sized_pairs(pairs: list[dict], tokenizer, n: int) -> list[dict]:
+    "`n` pairs whose chosen and rejected answers are cut to the paper's mean token counts (prompts kept whole)."
+    def ids(text): return tokenizer(text, add_special_tokens=False)['input_ids']
+    pairs = pairs[:50 * n]
+    long = [p for p in pairs if all(len(ids(p[k])) >= v for k, v in PAPER_PAIR_TOKENS.items())] or pairs
+    return [{**p, **{k: tokenizer.decode(ids(p[k])[:v]) for k, v in PAPER_PAIR_TOKENS.items()}} for p in (long * n)[:n]]
+
+
+def dpo_arm(ctx, pairs: list[dict], device: str) -> dict:
+    "Seconds per DPO optimizer step, pairs/s and tokens/s with the run's [dpo] settings (train_dpo's trainer and loop)."
+    s = ctx.settings
+    per_step = s.dpo.per_device_train_batch_size * s.dpo.gradient_accumulation_steps
+    model, tokenizer = load_model_and_tokenizer(ctx)
+    rows, fit = fit_rows(dpo_rows(paper_sized_pairs(pairs, tokenizer, s.dpo.max_steps * per_step)), tokenizer, s.dpo.max_length)
+    reset_peak(device)
+    clock = StepClock()
+    trainer = dpo_trainer(model, tokenizer, rows, s, ctx.run_dir/'dpo')
+    trainer.add_callback(clock)
+    train_stage(trainer)
+    sec, tokens, rate = clock.rate()
+    steps = len(clock.marks) - 1
+    return dict(step_s=sec / steps, pairs_per_s=steps * per_step / sec, tokens_per_s=rate, steps=len(clock.marks),
+                pairs=len(rows), fit=fit, peak_memory_gb=peak_memory_gb(device),
+                batch=f'{s.dpo.per_device_train_batch_size} x {s.dpo.gradient_accumulation_steps}', max_length=s.dpo.max_length)
 
 
 def main(argv=None):
@@ -116,17 +148,7 @@ def main(argv=None):
             print(f'round {r + 1}/{args.rounds} {name}: {rate:,.0f} tokens/s ({tok:,} tokens in {sec:.2f} s), '
                   f'padding {padding[name]:.1%}', flush=True)
     pairs, pairs_from = pair_rows()
-    model, _ = load_model_and_tokenizer(ctx)
-    rows, fit = fit_rows(dpo_rows(pairs[:s.dpo.per_device_train_batch_size * s.dpo.gradient_accumulation_steps * args.dpo_steps]),
-                         tokenizer, s.dpo.max_length)
-    t0 = time.perf_counter()
-    history = train_dpo(model, tokenizer, rows, s, work/'dpo')
-    dpo_s = time.perf_counter() - t0
-    dpo_steps = max(h.get('step', 0) for h in history)
-    end = history[-1]
-    dpo = dict(pairs_from=pairs_from, steps=dpo_steps, pairs=len(rows), fit=fit if isinstance(fit, dict) else {'dropped': fit},
-               wall_s=dpo_s, train_runtime_s=end.get('train_runtime'),
-               step_s=end['train_runtime'] / dpo_steps, pairs_per_s=end['train_samples_per_second'])
+    dpo = {**dpo_arm(ctx, pairs, 'cpu'), 'pairs_from': pairs_from}
     rate = {k: statistics.median(v) for k, v in per_s.items()}
     print(f"DPO: {dpo['step_s']:.2f} s per optimizer step ({s.dpo.per_device_train_batch_size} x "
           f"{s.dpo.gradient_accumulation_steps} pairs, max_length {s.dpo.max_length})")
