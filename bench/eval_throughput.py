@@ -14,9 +14,11 @@ from gaokerena.data import BENCHMARKS, SUBJECTS, load_rows
 from gaokerena.evaluate import ResultStore, evaluate_mcq, make_generator, render_prompt, vllm_available
 from gaokerena.models import load_model_and_tokenizer
 
-# Median length, in the tiny tokenizer's tokens, of the authors' published generations (aya-expanse-8b, gaokerena-v/-r):
-# straight answers and CoT samples. Measured from ../shared/data when present; these are the values it gave.
-PUBLISHED_MEDIAN_TOKENS = {'straight': 234, 'cot': 474}
+# Median length, in the tiny tokenizer's tokens, of the authors' published generations of the papers' own models
+# (aya-expanse-8b, gaokerena-v, gaokerena-r): straight answers and CoT samples. `published_lengths` measures them from
+# the data when it is present; these are the values it gave.
+PUBLISHED_MEDIAN_TOKENS = {'straight': 217, 'cot': 499}
+PAPER_MODELS = ('aya-expanse-8b', 'gaokerena-v', 'gaokerena-r')
 
 
 def benchmark_questions(n: int, seed: int) -> tuple[list[dict], str]:
@@ -28,16 +30,17 @@ def benchmark_questions(n: int, seed: int) -> tuple[list[dict], str]:
     return rows[:n], str(where or 'bundled sample')
 
 
-def published_lengths(tokenizer, sheets_per_style: int = 8) -> tuple[dict, str]:
-    "Median token length of the published straight and CoT generations (`PUBLISHED_MEDIAN_TOKENS` without the data)."
+def published_lengths(tokenizer) -> tuple[dict, str]:
+    "Median token length of the papers' models' published straight answers and first CoT runs (`PUBLISHED_MEDIAN_TOKENS` without the data)."
     where = data_dir()
     if where is None: return dict(PUBLISHED_MEDIAN_TOKENS), 'PUBLISHED_MEDIAN_TOKENS (no data folder)'
     from gaokerena.reproduce import published_sheets, read_output_sheet
     sheets, out = published_sheets(where), {}
     for style in PUBLISHED_MEDIAN_TOKENS:
-        paths = sheets[sheets['style'] == style]['path'][:sheets_per_style]
+        keep = (sheets['style'] == style) & sheets['model'].isin(PAPER_MODELS) & sheets['run'].fillna(1).eq(1)
+        paths = sheets[keep]['path']
         texts = [g for p in paths for g in read_output_sheet(p)['generation'] if isinstance(g, str) and g.strip()]
-        out[style] = int(statistics.median(len(ids) for ids in tokenizer(texts, add_special_tokens=False)['input_ids']))
+        out[style] = int(statistics.median(len(ids) for ids in tokenizer(texts, add_special_tokens=False, verbose=False)['input_ids']))
     return out, f'published output sheets in {where}'
 
 
