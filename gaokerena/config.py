@@ -50,7 +50,8 @@ class PretrainStage(TrainStage):
 
 @dataclass(frozen=True)
 class InstructStage(TrainStage):
-    "Instruction tuning on forum Q&A with the chat template."
+    "Instruction tuning on forum Q&A with the chat template; `save_merged` also writes the merged Phase-1 model."
+    save_merged: bool = False
 
 @dataclass(frozen=True)
 class DPOStage(TrainStage):
@@ -70,6 +71,9 @@ class EvalSettings:
     passk_max_k: int
     batch_size: int
     seed: int
+    bootstrap_samples: int = 2000
+    judge_max_tokens: int = 1024
+    judge_workers: int = 8
 
 @dataclass(frozen=True)
 class Profile:
@@ -91,6 +95,8 @@ class Profile:
     rlaif_limit: int = 0
     tiny_vocab_size: int = 3000
     tiny_hidden_size: int = 64
+    judge: str = 'api'
+    eval_models: str = ''
 
     @property
     def is_tiny(self) -> bool:
@@ -108,6 +114,8 @@ class LLMSettings:
     max_retries: int
     usd_per_million_input: float
     usd_per_million_output: float
+    judge_base_url: str = ''
+    judge_api_key_env: str = ''
 
 # %% ../nbs/90_config.ipynb #7779b935
 @dataclass(frozen=True)

@@ -6,20 +6,29 @@ Docs: https://github.com/gaokerena-kit/gaokerena/eval.html.md"""
 
 # %% ../nbs/02_eval.ipynb #075127d1
 from __future__ import annotations
-import json, os, re
+import json, math, os, re, warnings
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
+import numpy as np
 import torch
 from tqdm.auto import tqdm
-from .data import LETTERS
+from .data import BENCHMARKS, LETTERS, SUBJECTS, DataError, load_prepared, where_from
 
 # %% auto #0
-__all__ = ['STRAIGHT_PROMPT', 'COT_PROMPT', 'PROMPTS', 'NON_ANSWERS', 'OPTION_FORMS', 'EXCEPT_QUESTION', 'ANSWER_CUES',
-           'EXCEPT_CUE', 'NONE_OF', 'ALL_OF', 'NAMED_BEST', 'CALLED_TRUE', 'PAPER_SYSTEMS', 'render_prompt',
-           'normalise_answer_text', 'Mention', 'option_letter', 'option_mentions', 'mask_options', 'mark_negated',
-           'cue_window', 'verdict', 'option_by_text', 'Evidence', 'answer_evidence', 'extract_choice',
-           'published_generations', 'extract_all', 'same_outcome', 'extraction_agreement', 'disagreement_kind',
-           'result_key', 'ResultStore', 'chat_prompts', 'generate', 'letter_logprobs', 'evaluate_mcq', 'accuracy',
-           'score_table']
+__all__ = ['STRAIGHT_PROMPT', 'COT_PROMPT', 'PROMPTS', 'VERIFIER_PROMPT', 'PASSAGE_NAMES', 'NON_ANSWERS', 'OPTION_FORMS',
+           'EXCEPT_QUESTION', 'ANSWER_CUES', 'EXCEPT_CUE', 'NONE_OF', 'ALL_OF', 'NAMED_BEST', 'CALLED_TRUE',
+           'PAPER_SYSTEMS', 'PUBLISHED', 'JUDGE_PROMPT', 'VERDICTS', 'OUTCOMES', 'render_prompt',
+           'render_verifier_prompt', 'normalise_answer_text', 'Mention', 'option_letter', 'option_mentions',
+           'mask_options', 'mark_negated', 'cue_window', 'verdict', 'option_by_text', 'Evidence', 'answer_evidence',
+           'extract_choice', 'published_generations', 'extract_all', 'same_outcome', 'extraction_agreement',
+           'disagreement_kind', 'result_key', 'ResultStore', 'chat_prompts', 'encode_chat', 'generate', 'letter_ids',
+           'letter_logprobs', 'vllm_available', 'vllm_weights', 'VLLMGenerator', 'make_generator', 'run_batches',
+           'evaluate_mcq', 'bootstrap_ci', 'score_rows', 'score_table', 'published', 'compare_published',
+           'render_judge_prompt', 'parse_verdict', 'generate_answers', 'reference_answers', 'judge_pairs', 'make_judge',
+           'pairwise_outcomes', 'win_rates', 'comparison_models', 'load_eval_model', 'spread_limit', 'load_benchmarks',
+           'load_freeform']
 
 # %% ../nbs/02_eval.ipynb #4cb281b1
 STRAIGHT_PROMPT = ("\nبه پرسش زیر به پاسخ بدهید و تنها از زبان فارسی استفاده کنید!\n## پرسش\n{question} \n\n\n"
@@ -32,6 +41,17 @@ def render_prompt(row: dict, style: str = 'straight') -> str:
     "The papers' prompt of `style` (straight or cot) for an MCQ row."
     options = '\n'.join(f'[{k}] : {row["options"][k]}' for k in LETTERS)
     return PROMPTS[style].format(question=row['question'], options=options)
+
+# %% ../nbs/02_eval.ipynb #a87f1e7b
+VERIFIER_PROMPT = ("\nپنج متن پزشکی به زبان فارسی به شما داده شده است. کدام پاسخ کمترین اطلاعات غلط راارائه میدهد؟\n\n"
+                   "{passages}\n\n")
+PASSAGE_NAMES = ('یک', 'دو', 'سه', 'چهار', 'پنج')
+
+def render_verifier_prompt(passages: list[str]) -> str:
+    "The verifier's prompt for the five chain-of-thought passages of one question (in run order)."
+    if len(passages) != len(PASSAGE_NAMES):
+        raise ValueError(f"the verifier reads {len(PASSAGE_NAMES)} passages, got {len(passages)}")
+    return VERIFIER_PROMPT.format(passages=''.join(f'## متن شماره {n}\n{p} \n\n\n' for n, p in zip(PASSAGE_NAMES, passages)))
 
 # %% ../nbs/02_eval.ipynb #ex-c02
 from typing import NamedTuple
@@ -271,93 +291,393 @@ def result_key(row: dict) -> tuple:
     return (row['model'], row['benchmark'], row.get('task', ''), str(row['qid']), int(row.get('sample', 0)))
 
 class ResultStore:
-    "An append-only JSONL file of evaluation results, keyed by `result_key`."
+    "An append-only JSONL file of results with one row per `result_key`; a restart resumes from it."
     def __init__(self, path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.rows = self._load()
+        self.rows, self.keys = [], set()
+        self._load()
 
-    def _load(self) -> list[dict]:
-        "Read finished rows, cutting off a last line left incomplete by a crash."
-        if not self.path.exists(): return []
+    def _load(self):
+        "Read finished rows; a last line cut off by a crash is removed, any other broken line is an error."
+        if not self.path.exists(): return
         raw = self.path.read_bytes()
         if raw and not raw.endswith(b'\n'):
             keep = raw[:raw.rfind(b'\n') + 1]
             print(f"{self.path}: dropped an incomplete last line ({len(raw) - len(keep)} bytes) left by an interrupted run")
             with open(self.path, 'r+b') as f: f.truncate(len(keep))
             raw = keep
-        return [json.loads(l) for l in raw.decode('utf-8').splitlines() if l.strip()]
+        for i, line in enumerate(raw.decode('utf-8').splitlines(), 1):
+            if not line.strip(): continue
+            try: row = json.loads(line)
+            except json.JSONDecodeError as e: raise DataError(f"{self.path}: line {i}: not valid JSON ({e.msg})") from None
+            try: key = result_key(row)
+            except KeyError as e: raise DataError(f"{self.path}: line {i}: field {e} missing") from None
+            if key not in self.keys: self.rows.append(row); self.keys.add(key)
 
     def done(self) -> set:
         "Keys already stored."
-        return {result_key(r) for r in self.rows}
+        return set(self.keys)
 
-    def append(self, rows: list[dict]):
-        "Append `rows` in one write (flushed and synced), skipping keys already stored."
-        done = self.done()
-        new = [r for r in rows if result_key(r) not in done]
-        if not new: return
+    def append(self, rows: list[dict]) -> list[dict]:
+        "Append the rows whose keys are new in one write (flushed and synced); returns them."
+        new, keys = [], set()
+        for r in rows:
+            k = result_key(r)
+            if k not in self.keys and k not in keys: new.append(r); keys.add(k)
+        if not new: return []
         with open(self.path, 'a', encoding='utf-8') as f:
             f.write(''.join(json.dumps(r, ensure_ascii=False) + '\n' for r in new))
             f.flush(); os.fsync(f.fileno())
         self.rows += new
+        self.keys |= keys
+        return new
+
+    def select(self, keys: list[tuple]) -> list[dict]:
+        "The stored rows of `keys`, in that order (a key not stored is an error)."
+        index = {result_key(r): r for r in self.rows}
+        missing = [k for k in keys if k not in index]
+        if missing: raise KeyError(f"{self.path}: {len(missing)} results missing, e.g. {missing[0]}")
+        return [index[k] for k in keys]
 
 # %% ../nbs/02_eval.ipynb #32ecd9e3
 def chat_prompts(tokenizer, prompts: list[str]) -> list[str]:
-    "Prompts wrapped as a user turn in the model's chat template, ready for the answer."
+    "Prompts as a user turn in the model's chat template, ready for the answer (as-is for a model without one)."
+    if tokenizer.chat_template is None: return list(prompts)
     return [tokenizer.apply_chat_template([{'role': 'user', 'content': p}], tokenize=False, add_generation_prompt=True)
             for p in prompts]
+
+def encode_chat(tokenizer, prompts: list[str]):
+    "Chat prompts tokenised as one left-padded batch (the template brings its own BOS)."
+    return tokenizer(chat_prompts(tokenizer, prompts), return_tensors='pt', padding=True, padding_side='left',
+                     add_special_tokens=tokenizer.chat_template is None)
 
 @torch.no_grad()
 def generate(model, tokenizer, prompts: list[str], max_new_tokens: int, temperature: float = 0.0,
              seed: int | None = None) -> list[str]:
-    "Batched generation from chat prompts (left padded); temperature 0 decodes greedily."
-    enc = tokenizer(chat_prompts(tokenizer, prompts), return_tensors='pt', padding=True, add_special_tokens=False)
-    enc = enc.to(model.device)
-    if seed is not None: torch.manual_seed(seed)
+    "Batched generation from chat prompts; temperature 0 decodes greedily, a seed makes sampling repeatable."
+    enc = encode_chat(tokenizer, prompts).to(model.device)
     sampling = dict(do_sample=True, temperature=temperature, top_p=1.0, top_k=0) if temperature > 0 else dict(do_sample=False)
-    out = model.generate(**enc, max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id, **sampling)
+    cuda = [model.device] if model.device.type == 'cuda' else []
+    with torch.random.fork_rng(devices=cuda, enabled=seed is not None):
+        if seed is not None: torch.manual_seed(seed)
+        out = model.generate(**enc, max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id, **sampling)
     return tokenizer.batch_decode(out[:, enc['input_ids'].shape[1]:], skip_special_tokens=True)
+
+def letter_ids(tokenizer) -> list[int]:
+    "Token ids of the letters A-D, each of which must be a single token."
+    ids = {l: tokenizer.encode(l, add_special_tokens=False) for l in LETTERS}
+    bad = [l for l, i in ids.items() if len(i) != 1 or i[0] == tokenizer.unk_token_id]
+    if bad: raise ValueError(f"{tokenizer.name_or_path}: the letters {bad} are not single tokens of the vocabulary; "
+                             "log-likelihood scoring reads one token per option")
+    return [ids[l][0] for l in LETTERS]
 
 @torch.no_grad()
 def letter_logprobs(model, tokenizer, prompts: list[str]) -> torch.Tensor:
-    "Log-probabilities of the letters A-D as the answer's first token, one row per prompt."
-    letter_ids = [tokenizer.convert_tokens_to_ids(tokenizer.tokenize(l))[0] for l in LETTERS]
-    enc = tokenizer(chat_prompts(tokenizer, prompts), return_tensors='pt', padding=True, add_special_tokens=False)
-    logits = model(**enc.to(model.device)).logits[:, -1, :].float()
-    return torch.log_softmax(logits, -1)[:, letter_ids].cpu()
+    "Log-probabilities of the letters A-D as the answer's first token: one forward pass, one row per prompt."
+    enc = encode_chat(tokenizer, prompts).to(model.device)
+    positions = (enc['attention_mask'].cumsum(-1) - 1).clamp(min=0)
+    logits = model(**enc, position_ids=positions, logits_to_keep=1).logits[:, -1, :].float()
+    return torch.log_softmax(logits, -1)[:, letter_ids(tokenizer)].cpu()
+
+# %% ../nbs/02_eval.ipynb #19c835fe
+def vllm_available() -> bool:
+    "True when vLLM is installed and a CUDA GPU is visible."
+    import importlib.util
+    return importlib.util.find_spec('vllm') is not None and torch.cuda.is_available()
+
+def vllm_weights(model, tokenizer, folder) -> str:
+    "A folder or hub id vLLM can load for `model`: LoRA adapters are merged and saved to `folder` first."
+    if not hasattr(model, 'peft_config'): return model.name_or_path
+    folder = Path(folder)
+    if not (folder/'config.json').exists():
+        merged = model.merge_and_unload()
+        tmp = folder.with_name(folder.name + '.tmp')
+        merged.save_pretrained(tmp); tokenizer.save_pretrained(tmp)
+        os.replace(tmp, folder)
+    return str(folder)
+
+class VLLMGenerator:
+    "Generation with vLLM on a GPU, called like `generate` without the model: (prompts, max_new_tokens, temperature, seed)."
+    def __init__(self, weights: str, tokenizer, settings, max_model_len: int = 4096):
+        from vllm import LLM
+        p, (free, total) = settings.profile, torch.cuda.mem_get_info()
+        self.tokenizer = tokenizer
+        self.llm = LLM(model=weights, dtype='bfloat16' if p.bf16 else 'float16', seed=settings.eval.seed,
+                       quantization='bitsandbytes' if p.load_in_4bit else None, max_model_len=max_model_len,
+                       gpu_memory_utilization=round(0.9 * free / total, 2))
+
+    def __call__(self, prompts: list[str], max_new_tokens: int, temperature: float = 0.0, seed: int | None = None) -> list[str]:
+        from vllm import SamplingParams
+        ids = encode_chat(self.tokenizer, prompts)
+        requests = [{'prompt_token_ids': row[mask.bool()].tolist()} for row, mask in zip(ids['input_ids'], ids['attention_mask'])]
+        params = [SamplingParams(temperature=temperature, top_p=1.0, max_tokens=max_new_tokens,
+                                 seed=None if seed is None else seed * 100_003 + i) for i in range(len(prompts))]
+        return [o.outputs[0].text for o in self.llm.generate(requests, params, use_tqdm=False)]
+
+def make_generator(ctx, model, tokenizer, name: str):
+    "The generation backend of a run: vLLM where installed and allowed on a GPU, else batched `transformers`."
+    use = ctx.settings.profile.use_vllm
+    if use != 'false' and vllm_available():
+        weights = vllm_weights(model, tokenizer, ctx.stage_dir('02_eval')/'merged'/name.replace('/', '_'))
+        return VLLMGenerator(weights, tokenizer, ctx.settings)
+    if use == 'true': raise RuntimeError("profile.use_vllm = true, but vLLM or a CUDA GPU is missing: "
+                                        "install it on a GPU machine with pip install 'gaokerena[vllm]'")
+    return partial(generate, model, tokenizer)
 
 # %% ../nbs/02_eval.ipynb #d809c2b1
+def run_batches(items: list, keys: list[tuple], store: ResultStore, compute, batch_size: int, desc: str) -> list[dict]:
+    "Compute `items` in fixed batches (`compute(batch, batch_index) -> rows`), skipping stored ones; the rows of `keys`."
+    if len(items) != len(keys): raise ValueError(f"{len(items)} items but {len(keys)} keys")
+    starts = range(0, len(items), batch_size)
+    todo = [i for i in starts if any(k not in store.keys for k in keys[i:i + batch_size])]
+    for i in tqdm(todo, desc=desc, total=len(starts), initial=len(starts) - len(todo), disable=not todo):
+        store.append(compute(items[i:i + batch_size], i // batch_size))
+    return store.select(keys)
+
 def evaluate_mcq(model, tokenizer, questions: list[dict], store: ResultStore, model_name: str, benchmark: str,
                  mode: str = 'loglik', style: str = 'straight', samples: int = 1, temperature: float = 0.0,
-                 max_new_tokens: int = 1024, batch_size: int = 8, seed: int = 0) -> list[dict]:
-    "Evaluate `questions` (mode `loglik` or `generate`), resuming from `store`; returns this run's rows."
-    done, task = store.done(), f'{mode}/{style}'
-    todo = [(q, s) for s in range(samples) for q in questions if (model_name, benchmark, task, str(q['id']), s) not in done]
-    for i in tqdm(range(0, len(todo), batch_size), desc=f'{model_name}/{benchmark}/{mode}', disable=not todo):
-        batch = todo[i:i + batch_size]
-        prompts = [render_prompt(q, style) for q, _ in batch]
-        base = [{'model': model_name, 'benchmark': benchmark, 'task': task, 'qid': str(q['id']), 'sample': s,
+                 max_new_tokens: int = 1024, batch_size: int = 8, seed: int = 0, generator=None) -> list[dict]:
+    "Answer `questions` by log-likelihood or generation (`samples` each), resuming from `store`; one row per key."
+    if mode not in ('loglik', 'generate'): raise ValueError(f"mode must be 'loglik' or 'generate', not {mode!r}")
+    if mode == 'loglik' and samples != 1: raise ValueError("log-likelihood scoring is deterministic: samples must be 1")
+    generator, task = generator or partial(generate, model, tokenizer), f'{mode}/{style}'
+    items = [(q, s) for s in range(samples) for q in questions]
+    keys = [(model_name, benchmark, task, str(q['id']), s) for q, s in items]
+
+    def compute(batch, b):
+        rows = [{'model': model_name, 'benchmark': benchmark, 'task': task, 'qid': str(q['id']), 'sample': s,
                  'subject': q['subject'], 'gold': q['gold']} for q, s in batch]
+        prompts = [render_prompt(q, style) for q, _ in batch]
         if mode == 'loglik':
             lp = letter_logprobs(model, tokenizer, prompts)
-            rows = [{**b, 'logprobs': dict(zip(LETTERS, map(float, l))), 'answer': LETTERS[int(l.argmax())]}
-                    for b, l in zip(base, lp)]
-        else:
-            texts = generate(model, tokenizer, prompts, max_new_tokens, temperature, seed + i)
-            rows = [{**b, 'generation': t, 'answer': extract_choice(t)} for b, t in zip(base, texts)]
-        store.append(rows)
-    keys = {(model_name, benchmark, task, str(q['id']), s) for q in questions for s in range(samples)}
-    return [r for r in store.rows if result_key(r) in keys]
+            return [{**r, 'logprobs': dict(zip(LETTERS, map(float, l))), 'answer': LETTERS[int(l.argmax())]}
+                    for r, l in zip(rows, lp)]
+        texts = generator(prompts, max_new_tokens, temperature, seed + b)
+        return [{**r, 'generation': t, 'answer': extract_choice(t)} for r, t in zip(rows, texts)]
+    return run_batches(items, keys, store, compute, batch_size, f'{model_name} · {benchmark} · {task}')
 
 # %% ../nbs/02_eval.ipynb #8d59eb50
-def accuracy(rows: list[dict]) -> float:
-    "Percent of rows whose answer equals the gold letter (non-answers count as wrong)."
-    return 100 * sum(r['answer'] == r['gold'] for r in rows) / len(rows) if rows else float('nan')
+def bootstrap_ci(num, den=None, n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
+    "Percentile bootstrap interval of sum(num) / sum(den), resampling the items (questions) with replacement."
+    num = np.asarray(num, dtype=float)
+    den = np.ones_like(num) if den is None else np.asarray(den, dtype=float)
+    if not len(num): return (math.nan, math.nan)
+    idx = np.random.default_rng(seed).integers(0, len(num), size=(n_boot, len(num)))
+    stats = num[idx].sum(1) / den[idx].sum(1)
+    return tuple(float(x) for x in np.quantile(stats, [(1 - level) / 2, (1 + level) / 2]))
 
-def score_table(rows: list[dict]) -> dict:
-    "Accuracy per subject and pooled over all rows, with counts."
-    subjects = sorted({r['subject'] for r in rows})
-    table = {s: {'n': len(sub), 'accuracy': accuracy(sub)} for s in subjects for sub in [[r for r in rows if r['subject'] == s]]}
-    table['pooled'] = {'n': len(rows), 'accuracy': accuracy(rows)}
+def score_rows(rows: list[dict], n_boot: int = 2000, seed: int = 0) -> dict:
+    "Counts and accuracy (%) of `rows`, non-answers counted wrong, with a 95% interval resampling questions."
+    per_q = defaultdict(lambda: [0, 0])
+    for r in rows:
+        q = per_q[(r['benchmark'], str(r['qid']))]
+        q[0] += r['answer'] == r['gold']; q[1] += 1
+    correct, n = sum(c for c, _ in per_q.values()), len(rows)
+    unanswered = sum(r['answer'] not in LETTERS for r in rows)
+    lo, hi = bootstrap_ci([c for c, _ in per_q.values()], [t for _, t in per_q.values()], n_boot, seed)
+    return {'n': n, 'questions': len(per_q), 'correct': correct, 'wrong': n - correct - unanswered, 'unanswered': unanswered,
+            'accuracy': 100 * correct / n if n else math.nan, 'ci_low': 100 * lo, 'ci_high': 100 * hi}
+
+def score_table(rows: list[dict], by: str = 'benchmark', n_boot: int = 2000, seed: int = 0) -> dict:
+    "Scores per `by` group, the MMLU average pooled over its subjects' questions, and all rows pooled."
+    groups = defaultdict(list)
+    for r in rows: groups[r[by]].append(r)
+    order = [g for g in BENCHMARKS if g in groups] + sorted(g for g in groups if g not in BENCHMARKS)
+    table = {g: score_rows(groups[g], n_boot, seed) for g in order}
+    mmlu = [r for g in SUBJECTS for r in groups.get(g, [])]
+    if mmlu: table['mmlu_avg'] = score_rows(mmlu, n_boot, seed)
+    table['pooled'] = score_rows(rows, n_boot, seed)
     return table
+
+# %% ../nbs/02_eval.ipynb #8164f744
+_V_COLUMNS = (*SUBJECTS, 'mmlu_avg', 'ibmsee')
+_V_STRAIGHT = {  # Gaokerena-V (arXiv 2505.16000), straight prompt
+    'gaokerena-v':        (48.14, 53.0, 43.93, 55.47, 47.05, 47.22, 49.31, 38.69),
+    'aya-expanse-8b':     (40.74, 49.0, 44.51, 52.07, 45.58, 45.14, 46.64, 34.52),
+    'qwen2.5-7b':         (41.48, 52.0, 43.35, 47.92, 43.01, 44.85, 45.17, 33.33),
+    'persianmind':        (25.18, 34.0, 20.23, 25.28, 23.89, 32.63, 25.89, 19.64),
+    'medmobile-gemma2b':  (14.07, 20.0, 19.08, 27.54, 17.27, 18.75, 20.11, 24.40),
+    'medmobile-parsinlu': (25.18, 35.0, 27.17, 31.70, 33.82, 31.25, 30.99, 32.73),
+}  # an author slip, kept as published: medmobile-parsinlu's subjects pool to 337/1089 = 30.95, not 30.99
+_R_HEADLINE = {  # Gaokerena-R (arXiv 2510.20059): (table, model) -> (MMLU average, IBMSEE)
+    ('r_straight', 'gaokerena-r'): (46.28, 35.11),
+    ('r_cot', 'gaokerena-r'): (48.76, 38.69),
+    ('r_cot', 'gaokerena-v'): (40.40, 29.76),
+    ('r_cot', 'aya-expanse-8b'): (47.10, 35.71),
+    ('r_verifier', 'gaokerena-r'): (52.98, 46.42),
+}
+PUBLISHED = {('v_straight', m, b): v for m, vals in _V_STRAIGHT.items() for b, v in zip(_V_COLUMNS, vals)}
+PUBLISHED |= {(t, m, b): v for (t, m), vals in _R_HEADLINE.items() for b, v in zip(('mmlu_avg', 'ibmsee'), vals)}
+
+def published(table: str, model: str) -> dict:
+    "The published accuracies (%) of `model` in `table`, by benchmark."
+    return {b: v for (t, m, b), v in PUBLISHED.items() if (t, m) == (table, model)}
+
+def compare_published(scores: dict, table: str, model: str):
+    "Our scores (from `score_table`) beside the published ones of `model` in `table`: a DataFrame by benchmark."
+    import pandas as pd
+    pub = published(table, model)
+    rows = {b: {**{k: s[k] for k in ('n', 'correct', 'unanswered', 'accuracy', 'ci_low', 'ci_high')}, 'published': pub.get(b)}
+            for b, s in scores.items() if b != 'pooled'}
+    df = pd.DataFrame.from_dict(rows, orient='index')
+    df['published_in_ci'] = (df.published >= df.ci_low) & (df.published <= df.ci_high)
+    return df.round(2)
+
+# %% ../nbs/02_eval.ipynb #00130c3b
+JUDGE_PROMPT = """شما داوری بی‌طرف و پزشکی باتجربه هستید. دو دستیار هوش مصنوعی به پرسش پزشکی زیر پاسخ داده‌اند.
+پاسخ‌ها را از نظر درستی علمی، کامل بودن، ایمنی برای بیمار و روشنی مقایسه کنید. ترتیب پاسخ‌ها، طول آن‌ها و نام دستیارها نباید در داوری شما اثری داشته باشد.
+ابتدا مقایسه‌ای کوتاه بنویسید. سپس در خط آخر داوری نهایی را دقیقاً به یکی از این سه شکل بنویسید: [[A]] اگر پاسخ دستیار A بهتر است، [[B]] اگر پاسخ دستیار B بهتر است، [[C]] اگر دو پاسخ هم‌ارزند.
+
+## پرسش
+{question}
+
+## پاسخ دستیار A
+{first}
+
+## پاسخ دستیار B
+{second}
+"""
+VERDICTS = ('A', 'B', 'tie', 'invalid')
+_VERDICT = re.compile(r'\[\[\s*([ABC])\s*\]\]')
+
+def render_judge_prompt(question: str, first: str, second: str) -> str:
+    "The judge's prompt comparing two answers to `question`, `first` shown as A."
+    return JUDGE_PROMPT.format(question=question, first=first, second=second)
+
+def parse_verdict(text: str) -> str:
+    "The judge's last verdict: 'A', 'B', 'tie' ([[C]]), or 'invalid' when none can be read."
+    found = _VERDICT.findall(text or '')
+    return {'A': 'A', 'B': 'B', 'C': 'tie'}[found[-1]] if found else 'invalid'
+
+# %% ../nbs/02_eval.ipynb #18aa58b4
+def generate_answers(model, tokenizer, questions: list[dict], store: ResultStore, model_name: str, benchmark: str,
+                     max_new_tokens: int = 1024, temperature: float = 0.0, batch_size: int = 8, seed: int = 0,
+                     generator=None) -> list[dict]:
+    "Free-form answers of a model to QA rows (the question alone as the user turn), resuming from `store`."
+    generator = generator or partial(generate, model, tokenizer)
+    keys = [(model_name, benchmark, 'answer', str(q['id']), 0) for q in questions]
+
+    def compute(batch, b):
+        texts = generator([q['question'] for q in batch], max_new_tokens, temperature, seed + b)
+        return [{'model': model_name, 'benchmark': benchmark, 'task': 'answer', 'qid': str(q['id']), 'sample': 0,
+                 'generation': t} for q, t in zip(batch, texts)]
+    return run_batches(questions, keys, store, compute, batch_size, f'{model_name} · {benchmark} · answers')
+
+def reference_answers(questions: list[dict]) -> dict:
+    "The dataset's own answers as a system to compare with: question id -> answer."
+    return {str(q['id']): q['answer'] for q in questions}
+
+def judge_pairs(judge, questions: list[dict], answers: dict, store: ResultStore, benchmark: str, max_tokens: int = 1024,
+                workers: int = 8, batch_size: int = 16) -> list[dict]:
+    "Judge two systems' answers ({name: {qid: text}}) to each question in both orders; one stored row per (question, order)."
+    (a, _), (b, _) = answers.items()
+    pair, task = f'{a} vs {b}', f'judge/{judge.name}'
+    for name, ans in answers.items():
+        missing = [q['id'] for q in questions if str(q['id']) not in ans]
+        if missing: raise KeyError(f"no answer of '{name}' to {len(missing)} questions of {benchmark}, e.g. {missing[0]}")
+    items = [(q, order) for q in questions for order in (0, 1)]
+    keys = [(pair, benchmark, task, str(q['id']), order) for q, order in items]
+
+    def one(item):
+        q, order = item
+        qid, (first, second) = str(q['id']), (a, b) if order == 0 else (b, a)
+        prompt = render_judge_prompt(q['question'], answers[first][qid], answers[second][qid])
+        res = judge.chat([{'role': 'user', 'content': prompt}], temperature=0, max_tokens=max_tokens)
+        verdict = parse_verdict(res.text)
+        return {'model': pair, 'benchmark': benchmark, 'task': task, 'qid': qid, 'sample': order, 'first': first,
+                'second': second, 'verdict': verdict, 'winner': {'A': first, 'B': second}.get(verdict, verdict),
+                'judgement': res.text, 'prompt_tokens': res.prompt_tokens, 'completion_tokens': res.completion_tokens}
+
+    def compute(batch, _):
+        with ThreadPoolExecutor(max(1, workers)) as pool: return list(pool.map(one, batch))
+    return run_batches(items, keys, store, compute, batch_size, f'{pair} · {benchmark} · {task}')
+
+def make_judge(ctx, model=None, tokenizer=None, name: str = 'local'):
+    "The run's judge: the settings' API model ([llm] judge_*), or with profile judge = local the given model (offline)."
+    from gaokerena.llm import LocalChat, OpenAIChat
+    cache, l = ctx.stage_dir('02_eval')/'judge_cache', ctx.settings.llm
+    if ctx.settings.profile.judge == 'local': return LocalChat(model, tokenizer, cache, name=f'local-{name}')
+    return OpenAIChat(l.judge_base_url or l.base_url, l.judge_model, l.judge_api_key_env or l.api_key_env, cache,
+                      l.timeout, l.max_retries)
+
+# %% ../nbs/02_eval.ipynb #f06f5775
+OUTCOMES = ('win', 'tie', 'loss', 'invalid')
+
+def pairwise_outcomes(rows: list[dict], system: str) -> dict:
+    "Per question, `system`'s result over both orders: win, tie or loss on balance, or invalid if a verdict was."
+    winners = defaultdict(list)
+    for r in rows: winners[r['qid']].append(r['winner'])
+    out = {}
+    for qid, ws in winners.items():
+        if len(ws) != 2 or 'invalid' in ws: out[qid] = 'invalid'; continue
+        points = sum(1 if w == system else 0 if w == 'tie' else -1 for w in ws)
+        out[qid] = 'win' if points > 0 else 'loss' if points < 0 else 'tie'
+    return out
+
+def win_rates(rows: list[dict], system: str, n_boot: int = 2000, seed: int = 0) -> dict:
+    "Percent of questions `system` won, tied, lost or got an invalid verdict on, with 95% intervals, and the judge's position bias."
+    outcomes = list(pairwise_outcomes(rows, system).values())
+    table = {}
+    for o in OUTCOMES:
+        hits = [x == o for x in outcomes]
+        lo, hi = bootstrap_ci(hits, None, n_boot, seed)
+        table[o] = {'count': sum(hits), 'rate': 100 * sum(hits) / len(hits) if hits else math.nan,
+                    'ci_low': 100 * lo, 'ci_high': 100 * hi}
+    valid = [r for r in rows if r['verdict'] in ('A', 'B', 'tie')]
+    by_q = defaultdict(list)
+    for r in valid: by_q[r['qid']].append(r['winner'])
+    both = [ws for ws in by_q.values() if len(ws) == 2]
+    decided = [r for r in valid if r['verdict'] != 'tie']
+    table['judge'] = {'questions': len(outcomes), 'verdicts': len(rows), 'invalid_verdicts': len(rows) - len(valid),
+                      'consistency': 100 * sum(ws[0] == ws[1] for ws in both) / len(both) if both else math.nan,
+                      'first_position': 100 * sum(r['verdict'] == 'A' for r in decided) / len(decided) if decided else math.nan}
+    return table
+
+# %% ../nbs/02_eval.ipynb #67bdaf4e
+def comparison_models(settings) -> dict:
+    "The profile's comparison set, name -> model id, from `eval_models` ('name=id, name=id')."
+    out = {}
+    for item in filter(None, (x.strip() for x in settings.profile.eval_models.split(','))):
+        name, sep, model_id = (x.strip() for x in item.partition('='))
+        if not (sep and name and model_id):
+            raise ValueError(f"{settings.path} [profile:{settings.profile.name}] eval_models: '{item}' is not name=model_id")
+        out[name] = model_id
+    return out
+
+def load_eval_model(ctx, model_id: str) -> tuple:
+    "(model, tokenizer) to evaluate: the tiny model, a hub id or folder, or a LoRA adapter put on its base model."
+    from peft import PeftConfig, PeftModel
+    from gaokerena.llm import get_secret
+    from gaokerena.models import load_model_and_tokenizer
+    if model_id != 'tiny':
+        try: adapter = PeftConfig.from_pretrained(model_id, token=get_secret('HF_TOKEN'))
+        except (ValueError, OSError): adapter = None
+        if adapter is not None:
+            model, tokenizer = load_model_and_tokenizer(ctx, adapter.base_model_name_or_path, inference=True)
+            return PeftModel.from_pretrained(model, model_id).eval(), tokenizer
+    model, tokenizer = load_model_and_tokenizer(ctx, model_id, inference=True)
+    return model.eval(), tokenizer
+
+# %% ../nbs/02_eval.ipynb #8ba4fef9
+def spread_limit(groups: dict, limit: int) -> dict:
+    "At most `limit` rows in all (0: every row), taken in turn from each group so that each keeps some."
+    if not limit: return dict(groups)
+    taken, pos = {g: [] for g in groups}, 0
+    while pos < max(map(len, groups.values()), default=0) and sum(map(len, taken.values())) < limit:
+        for g, rows in groups.items():
+            if pos < len(rows) and sum(map(len, taken.values())) < limit: taken[g].append(rows[pos])
+        pos += 1
+    return {g: rows for g, rows in taken.items() if rows}
+
+def load_benchmarks(ctx, limit: int = 0) -> dict:
+    "The run's multiple-choice benchmarks as chapter 1 prepared them, benchmark id -> rows, `limit` spread over them."
+    groups = defaultdict(list)
+    for q in load_prepared(ctx, 'mcq'): groups[q['subject']].append(q)
+    return spread_limit({b: groups[b] for b in [*BENCHMARKS, *sorted(set(groups) - set(BENCHMARKS))] if b in groups}, limit)
+
+def load_freeform(ctx, limit: int = 0) -> dict:
+    "The free-form QA test sets, name -> rows: MF3QA test and K-QA fa (the sample has only its held-out QA)."
+    sets = {'mf3qa': load_prepared(ctx, 'qa_test')}
+    if where_from(ctx) != 'sample': sets['kqa'] = load_prepared(ctx, 'kqa')
+    return spread_limit(sets, limit)

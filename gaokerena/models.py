@@ -96,7 +96,7 @@ def hub_load_kwargs(settings: Settings) -> dict:
                                                        bnb_4bit_compute_dtype=kw['dtype'])
     return kw
 
-def load_model_and_tokenizer(ctx: RunContext, model_id: str | None = None):
+def load_model_and_tokenizer(ctx: RunContext, model_id: str | None = None, inference: bool = False):
     "The profile's model and tokenizer: the cached tiny aya, or `model_id` (default the profile's) from the hub."
     model_id = model_id or ctx.settings.profile.model_id
     if model_id == 'tiny': return tiny_model_and_tokenizer(ctx)
@@ -107,6 +107,8 @@ def load_model_and_tokenizer(ctx: RunContext, model_id: str | None = None):
         tokenizer = AutoTokenizer.from_pretrained(model_id, token=token, padding_side='left')
         model = AutoModelForCausalLM.from_pretrained(model_id, token=token, **hub_load_kwargs(ctx.settings))
     except (OSError, HFValidationError) as e: raise RuntimeError(gated_help(model_id)) from e
-    if tokenizer.pad_token is None or tokenizer.pad_token_id == tokenizer.eos_token_id:
+    if inference and tokenizer.pad_token is None:  # left padding under an attention mask never reads the pad token
+        tokenizer.pad_token = tokenizer.unk_token or tokenizer.eos_token
+    if tokenizer.pad_token is None or (not inference and tokenizer.pad_token_id == tokenizer.eos_token_id):
         raise ValueError(f"{model_id}: the tokenizer's pad token must exist and differ from EOS")
     return model, tokenizer

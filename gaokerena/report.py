@@ -52,12 +52,14 @@ def json_tables(obj, title: str = '') -> list[tuple[str, pd.DataFrame]]:
     out = [(title, pd.DataFrame([leaves], index=['']))] if leaves else []
     groups = {}
     for k, v in obj.items():
-        if _is_row(v): groups.setdefault(tuple(v), {})[k] = v
+        row = {a: x for a, x in v.items() if _is_leaf(x)} if isinstance(v, dict) else {}
+        if row: groups.setdefault(frozenset(row), {})[k] = row
     for rows in groups.values():
         if len(rows) > 1: out.append((title, pd.DataFrame.from_dict(rows, orient='index')))
         else: out += [(_path(title, k), pd.DataFrame([v], index=[''])) for k, v in rows.items()]
     for k, v in obj.items():
-        if not _is_leaf(v) and not _is_row(v): out += json_tables(v, _path(title, k))
+        rest = {a: x for a, x in v.items() if not _is_leaf(x)} if isinstance(v, dict) else None if _is_leaf(v) else v
+        if rest: out += json_tables(rest, _path(title, k))
     return out
 
 # %% ../nbs/96_report.ipynb #ed3418a1
@@ -79,7 +81,7 @@ def md_table(df: pd.DataFrame) -> str:
     "A DataFrame as a Markdown table, values formatted with `fmt`."
     esc = lambda v: fmt(v).replace('|', '\\|').replace('\n', ' ')
     show = _has_index(df)
-    head = [''] * show + [str(c) for c in df.columns]
+    head = [str(df.index.name or '')] * show + [str(c) for c in df.columns]
     lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
     lines += ['| ' + ' | '.join([esc(i)] * show + [esc(v) for v in row]) + ' |'
               for i, row in zip(df.index, df.itertuples(index=False))]
@@ -187,7 +189,8 @@ TINY_NOTE = ('This run used the tiny profile: a 2-layer model built on the fly a
 def _ledger_line(rows: pd.DataFrame) -> str:
     "One sentence: a chapter's stages, time, GPU-hours, dollars and carbon."
     t = rows.sum()
-    return (f'{len(rows)} stage(s) ({", ".join(rows.index)}): {t.wall_s:,.1f} s, {t.gpu_hours:.3f} GPU-h, '
+    failed = f' ({int(t.failed)} of {int(t.runs)} runs failed)' if t.failed else ''
+    return (f'{len(rows)} stage(s) ({", ".join(rows.index)}){failed}: {t.wall_s:,.1f} s, {t.gpu_hours:.3f} GPU-h, '
             f'${t.cost_usd:.2f}, {t.carbon_kg:.3f} kg CO2e.')
 
 def report_blocks(run_dir) -> list[tuple]:

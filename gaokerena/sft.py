@@ -6,18 +6,24 @@ Docs: https://github.com/gaokerena-kit/gaokerena/sft.html.md"""
 
 # %% ../nbs/01_sft.ipynb #a50bd818
 from __future__ import annotations
-import json, math
+import importlib.util, json, math, os, random, shutil
+from dataclasses import dataclass
 from pathlib import Path
+import torch
 from datasets import Dataset
-from peft import LoraConfig, PeftModel
+from peft import LoraConfig, PeftModel, set_peft_model_state_dict
+from safetensors.torch import load_file
+from transformers import set_seed
 from transformers.trainer_utils import get_last_checkpoint
-from trl import SFTConfig, SFTTrainer
-from .config import RunContext, Settings, TrainStage
-from .models import load_model_and_tokenizer
+from trl import SFTConfig, SFTTrainer, pack_dataset
+from .config import RunContext, Settings, SettingsError, TrainStage
+from .models import gated_help, load_model_and_tokenizer
 
 # %% auto #0
-__all__ = ['training_kwargs', 'lora_config', 'corpus_dataset', 'pretrain_config', 'chat_dataset', 'instruct_config',
-           'train_stage', 'trained_tokens', 'load_phase1_model']
+__all__ = ['training_kwargs', 'lora_config', 'linear_module_names', 'corpus_share', 'tokenize_documents', 'pack_blocks',
+           'padding_share', 'pretrain_config', 'chat_dataset', 'check_pad_token', 'instruct_config', 'use_unsloth',
+           'unsloth_load_kwargs', 'unsloth_lora_kwargs', 'load_for_training', 'make_trainer', 'planned_steps',
+           'planned_tokens', 'StageResult', 'train_stage', 'plot_losses', 'load_phase1_model', 'save_merged']
 
 # %% ../nbs/01_sft.ipynb #4b7c95f5
 def training_kwargs(stage: TrainStage, settings: Settings) -> dict:
@@ -36,15 +42,45 @@ def lora_config(stage: TrainStage) -> LoraConfig:
     return LoraConfig(r=stage.lora_r, lora_alpha=stage.lora_alpha, lora_dropout=stage.lora_dropout,
                       target_modules=stage.target_modules, task_type='CAUSAL_LM')
 
-# %% ../nbs/01_sft.ipynb #789fc4da
-def corpus_dataset(rows: list[dict], fraction: float) -> Dataset:
-    "The first `fraction` of the corpus as a text dataset (the paper trained on 60%)."
-    n = max(1, math.floor(len(rows) * fraction))
-    return Dataset.from_list([{'text': r['text']} for r in rows[:n]])
+# %% ../nbs/01_sft.ipynb #f7470d63
+def linear_module_names(model) -> list[str]:
+    "Names of the kinds of linear layer in `model` other than its output head (what `all-linear` adapts)."
+    head = model.get_output_embeddings()
+    return sorted({name.rsplit('.', 1)[-1] for name, m in model.named_modules()
+                   if isinstance(m, torch.nn.Linear) and m is not head})
 
-def pretrain_config(settings: Settings, out: Path) -> SFTConfig:
-    "SFTConfig for continued pre-training: packed blocks of `max_length`, loss on every token."
-    return SFTConfig(output_dir=str(out), packing=True, packing_strategy='wrapped', dataset_text_field='text',
+# %% ../nbs/01_sft.ipynb #789fc4da
+def corpus_share(rows: list[dict], fraction: float, seed: int) -> list[dict]:
+    "A seeded random `fraction` of the corpus rows (the paper trained on 60%), kept in their order."
+    n = max(1, math.floor(len(rows) * fraction))
+    return [rows[i] for i in sorted(random.Random(seed).sample(range(len(rows)), n))]
+
+def tokenize_documents(rows: list[dict], tokenizer) -> Dataset:
+    "One row of token ids per document: `<BOS> text <EOS>`."
+    eos = tokenizer.eos_token_id
+    def tokenize(batch): return {'input_ids': [ids + [eos] for ids in tokenizer(batch['text'])['input_ids']]}
+    return Dataset.from_dict({'text': [r['text'] for r in rows]}).map(
+        tokenize, batched=True, remove_columns=['text'], desc='tokenizing documents')
+
+def pack_blocks(docs: Dataset, max_length: int) -> Dataset:
+    "The documents' tokens concatenated and cut into blocks of exactly `max_length`; the short tail is dropped."
+    blocks = pack_dataset(docs, max_length, 'wrapped', {'batch_size': None, 'desc': 'packing'})
+    return blocks.filter(lambda b: [len(ids) == max_length for ids in b['input_ids']], batched=True,
+                         desc='dropping the short tail')
+
+# %% ../nbs/01_sft.ipynb #ebab6dcb
+def padding_share(batches) -> float:
+    "Share of the token positions in collated `batches` that are padding (attention mask 0)."
+    total = pad = 0
+    for b in batches:
+        total += b['attention_mask'].numel()
+        pad += int((b['attention_mask'] == 0).sum())
+    return pad / total if total else 0.0
+
+# %% ../nbs/01_sft.ipynb #cdf75caa
+def pretrain_config(settings: Settings, out) -> SFTConfig:
+    "SFTConfig for continued pre-training on ready-packed blocks: the loss on every token, nothing to pad."
+    return SFTConfig(output_dir=str(out), include_num_input_tokens_seen='non_padding',
                      **training_kwargs(settings.pretrain, settings))
 
 # %% ../nbs/01_sft.ipynb #41736bfd
@@ -53,22 +89,133 @@ def chat_dataset(rows: list[dict]) -> Dataset:
     return Dataset.from_list([{'prompt': [{'role': 'user', 'content': r['question']}],
                                'completion': [{'role': 'assistant', 'content': r['answer']}]} for r in rows])
 
-def instruct_config(settings: Settings, out: Path) -> SFTConfig:
-    "SFTConfig for instruction tuning: chat template, loss on the answer only."
-    return SFTConfig(output_dir=str(out), completion_only_loss=True, **training_kwargs(settings.instruct, settings))
+def check_pad_token(tokenizer):
+    "`tokenizer`, if it has a pad token distinct from EOS (padding is masked out of the loss, so pad = EOS masks every EOS)."
+    if tokenizer.pad_token_id is None or tokenizer.pad_token_id == tokenizer.eos_token_id:
+        raise ValueError(f"tokenizer {tokenizer.name_or_path!r}: the pad token ({tokenizer.pad_token!r}) must exist and "
+                         f"differ from EOS ({tokenizer.eos_token!r}); padding is masked out of the loss, so with pad = EOS "
+                         "every EOS would be masked and the model would never learn to stop")
+    return tokenizer
+
+def instruct_config(settings: Settings, out) -> SFTConfig:
+    "SFTConfig for instruction tuning: chat template, loss on the answer (and its EOS) only."
+    return SFTConfig(output_dir=str(out), completion_only_loss=True, include_num_input_tokens_seen='non_padding',
+                     **training_kwargs(settings.instruct, settings))
+
+# %% ../nbs/01_sft.ipynb #d1dd2686
+def use_unsloth(settings: Settings) -> bool:
+    "Whether this run takes unsloth's fast path: `auto` uses it when installed on a GPU, `true` insists."
+    mode = settings.profile.use_unsloth.lower()
+    if mode not in ('auto', 'true', 'false'):
+        raise SettingsError(f"{settings.path} [profile:{settings.profile.name}] use_unsloth: {mode!r} is not auto, true or false")
+    available = torch.cuda.is_available() and importlib.util.find_spec('unsloth') is not None
+    if mode == 'true' and not available:
+        raise RuntimeError("use_unsloth = true, but unsloth is not installed or there is no GPU: "
+                           "pip install 'gaokerena[gpu]' on a GPU machine, or set use_unsloth = auto")
+    return available and mode != 'false'
+
+def unsloth_load_kwargs(settings: Settings) -> dict:
+    "`FastLanguageModel.from_pretrained` arguments for the profile: model, context length, dtype, 4-bit."
+    p = settings.profile
+    return dict(model_name=p.model_id, max_seq_length=max(settings.pretrain.max_length, settings.instruct.max_length),
+                dtype=torch.bfloat16 if p.bf16 else None, load_in_4bit=p.load_in_4bit)
+
+def unsloth_lora_kwargs(stage: TrainStage, settings: Settings, target_modules: list[str]) -> dict:
+    "`FastLanguageModel.get_peft_model` arguments: the numbers of `lora_config(stage)`, layers spelled out."
+    lc = lora_config(stage)
+    return dict(r=lc.r, lora_alpha=lc.lora_alpha, lora_dropout=lc.lora_dropout, bias=lc.bias,
+                target_modules=target_modules, random_state=stage.seed,
+                use_gradient_checkpointing='unsloth' if settings.profile.gradient_checkpointing else False)
+
+# %% ../nbs/01_sft.ipynb #759f86ed
+def load_for_training(ctx: RunContext) -> tuple:
+    "(model, tokenizer) of the profile for training: through unsloth on its fast path, else transformers."
+    if use_unsloth(ctx.settings):
+        from unsloth import FastLanguageModel
+        from gaokerena.llm import get_secret
+        kw = unsloth_load_kwargs(ctx.settings)
+        try: model, tokenizer = FastLanguageModel.from_pretrained(token=get_secret('HF_TOKEN'), **kw)
+        except OSError as e: raise RuntimeError(gated_help(kw['model_name'])) from e
+    else: model, tokenizer = load_model_and_tokenizer(ctx)
+    return model, check_pad_token(tokenizer)
+
+def make_trainer(model, tokenizer, dataset: Dataset, config: SFTConfig, stage: TrainStage, settings: Settings,
+                 callbacks=()) -> SFTTrainer:
+    "An `SFTTrainer` that puts the stage's LoRA on `model` (unsloth's on its fast path), seeded so runs repeat."
+    set_seed(config.seed)
+    peft_config = lora_config(stage)
+    if use_unsloth(settings):
+        from unsloth import FastLanguageModel
+        model = FastLanguageModel.get_peft_model(model, **unsloth_lora_kwargs(stage, settings, linear_module_names(model)))
+        peft_config = None
+    return SFTTrainer(model=model, args=config, train_dataset=dataset, processing_class=check_pad_token(tokenizer),
+                      peft_config=peft_config, callbacks=list(callbacks))
+
+# %% ../nbs/01_sft.ipynb #2ab15e30
+def planned_steps(n_rows: int, args) -> int:
+    "Optimizer steps a stage takes over `n_rows` rows on one device: `max_steps` when set, else the epochs' worth."
+    if args.max_steps > 0: return args.max_steps
+    per_epoch = math.ceil(math.ceil(n_rows / args.per_device_train_batch_size) / args.gradient_accumulation_steps)
+    return math.ceil(per_epoch * args.num_train_epochs)
+
+def planned_tokens(lengths: list[int], args) -> int:
+    "Tokens a stage will train on: the rows it will see (`max_steps` batches, else every row per epoch) × their mean length."
+    if not lengths: return 0
+    rows = (args.max_steps * args.per_device_train_batch_size * args.gradient_accumulation_steps if args.max_steps > 0
+            else len(lengths) * args.num_train_epochs)
+    return round(rows * sum(lengths) / len(lengths))
 
 # %% ../nbs/01_sft.ipynb #5a262fe4
-def train_stage(model, tokenizer, dataset: Dataset, config: SFTConfig, stage: TrainStage) -> tuple:
-    "Train a LoRA adapter with `SFTTrainer`, resuming from the last checkpoint; returns (model, log history)."
-    trainer = SFTTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer,
-                         peft_config=lora_config(stage))
-    trainer.train(resume_from_checkpoint=get_last_checkpoint(config.output_dir))
-    trainer.save_model(str(Path(config.output_dir)/'adapter'))
-    return trainer.model, trainer.state.log_history
+@dataclass
+class StageResult:
+    "What a training stage leaves: the adapted model, the trainer's log, the step it resumed from, this session's work."
+    model: object
+    history: list[dict]
+    resumed_from: int
+    tokens: int
+    train_s: float
 
-def trained_tokens(history: list[dict]) -> int:
-    "Tokens the trainer saw, from its log (trl logs `num_tokens`)."
-    return int(max((h.get('num_tokens', 0) for h in history), default=0))
+    @property
+    def losses(self) -> list[tuple[int, float]]:
+        "(step, training loss) pairs from the log."
+        return [(h['step'], h['loss']) for h in self.history if 'loss' in h]
+
+    def facts(self) -> dict:
+        "Steps, resume point, first and last loss, tokens and measured speed, for the ledger and metrics."
+        losses = [l for _, l in self.losses]
+        return dict(steps=self.losses[-1][0] if losses else 0, resumed_from=self.resumed_from,
+                    first_loss=losses[0] if losses else None, last_loss=losses[-1] if losses else None,
+                    tokens=self.tokens, train_s=self.train_s,
+                    train_tokens_per_s=self.tokens / self.train_s if self.train_s else None)
+
+def train_stage(trainer: SFTTrainer) -> StageResult:
+    "Train from the newest checkpoint in the trainer's folder (only load it when it is final) and save the adapter."
+    out = Path(trainer.args.output_dir)
+    last = get_last_checkpoint(str(out)) if out.is_dir() else None
+    state = json.loads((Path(last)/'trainer_state.json').read_text()) if last else {}
+    done, seen = state.get('global_step', 0), state.get('num_input_tokens_seen', 0)
+    if last and done >= planned_steps(len(trainer.train_dataset), trainer.args):
+        set_peft_model_state_dict(trainer.model, load_file(Path(last)/'adapter_model.safetensors'))
+        history, tokens, train_s = state['log_history'], 0, 0.0
+    else:
+        train_s = trainer.train(resume_from_checkpoint=last).metrics['train_runtime']
+        history, tokens = trainer.state.log_history, trainer.state.num_input_tokens_seen - seen
+    trainer.save_model(str(out/'adapter'))
+    return StageResult(trainer.model, history, done, int(tokens), train_s)
+
+# %% ../nbs/01_sft.ipynb #03f2060b
+def plot_losses(results: dict):
+    "Training loss against step, one panel per stage (`results`: title -> StageResult); returns the figure."
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, len(results), figsize=(5 * len(results), 3), squeeze=False)
+    for ax, (title, r) in zip(axes[0], results.items()):
+        if r.losses: ax.plot(*zip(*r.losses), marker='.')
+        if r.losses and 0 < r.resumed_from < r.losses[-1][0]:
+            ax.axvline(r.resumed_from, color='grey', ls=':', label=f'resumed at step {r.resumed_from}')
+            ax.legend()
+        ax.set_title(title); ax.set_xlabel('optimizer step'); ax.set_ylabel('training loss')
+    fig.tight_layout()
+    return fig
 
 # %% ../nbs/01_sft.ipynb #4db5db92
 def load_phase1_model(ctx: RunContext) -> tuple:
@@ -79,3 +226,14 @@ def load_phase1_model(ctx: RunContext) -> tuple:
     if not (ins/'adapter_config.json').exists(): return model, tokenizer, f'{ctx.settings.profile.model_id}'
     if (pre/'adapter_config.json').exists(): model = PeftModel.from_pretrained(model, str(pre)).merge_and_unload()
     return PeftModel.from_pretrained(model, str(ins)), tokenizer, f'{ctx.settings.profile.model_id}+phase1'
+
+def save_merged(model, tokenizer, path) -> Path:
+    "Merge `model`'s LoRA adapter into its weights (in place) and save model and tokenizer to `path` atomically."
+    path = Path(path)
+    tmp = path.with_name(path.name + '.tmp')
+    shutil.rmtree(tmp, ignore_errors=True)
+    merged = model.merge_and_unload() if isinstance(model, PeftModel) else model
+    merged.save_pretrained(tmp); tokenizer.save_pretrained(tmp)
+    shutil.rmtree(path, ignore_errors=True)
+    os.replace(tmp, path)
+    return path

@@ -8,7 +8,8 @@ from gaokerena.ledger import read_ledger
 
 LEDGER_FIELDS = {'stage', 'status', 'start', 'end', 'wall_s', 'device', 'gpu_name', 'gpu_hours', 'price_per_hour',
                  'cost_usd', 'peak_mem_gb', 'tokens', 'seeds', 'versions', 'git_commit', 'carbon_kg'}
-STAGES = {'00_data', '01_sft.pretrain', '01_sft.instruct', '02_eval', '03_rlaif.pairs', '03_rlaif.dpo', '04_passk'}
+STAGES = {'00_data', '01_sft.pretrain', '01_sft.instruct', '02_eval', '02_eval.freeform', '03_rlaif.pairs', '03_rlaif.dpo',
+          '04_passk'}
 
 
 def test_every_chapter_ran(tiny_run):
@@ -36,7 +37,9 @@ def test_stage_outputs(tiny_run):
     sft = json.loads((run_dir/'01_sft'/'metrics.json').read_text())
     assert sft['pretrain']['last_loss'] < sft['pretrain']['first_loss']
     ev = json.loads((run_dir/'02_eval'/'metrics.json').read_text())
-    assert ev['log-likelihood']['pooled']['n'] == 24
+    assert ev['log-likelihood']['pooled']['n'] == 24 and ev['model'] == 'tiny+phase1'
+    judged = ev['freeform']['mf3qa']['judge']
+    assert judged['verdicts'] == 2 * judged['questions'] > 0 and ev['comparison'] == {}
     rl = json.loads((run_dir/'03_rlaif'/'metrics.json').read_text())
     assert rl['pairs_for_dpo'] >= 2 and (run_dir/'03_rlaif'/'dpo'/'adapter'/'adapter_config.json').exists()
     pk = json.loads((run_dir/'04_passk'/'metrics.json').read_text())

@@ -1,0 +1,168 @@
+"The Colab editions: in sync with nbs/, each with badge, pinned install, GPU check, secrets and a Drive run_dir, harmless outside Colab."
+import json, os, subprocess, sys, tomllib, types
+from pathlib import Path
+import pytest
+from packaging.requirements import Requirement
+from conftest import ROOT
+from gaokerena import colab
+from gaokerena.cli import CHAPTERS
+from gaokerena.config import load_settings
+from gaokerena.report import expected_costs
+
+REGENERATE = ('run `python -m gaokerena.colab` and commit colab/ and README.md (generated files; on a merge conflict '
+              'take either side and rerun it)')
+SETUP_IDS = ['colab-setup', 'colab-install', 'colab-gpu-check', 'colab-secrets', 'colab-drive']
+
+
+def _edition(ch: str) -> dict: return json.loads((ROOT/'colab'/f'{ch}.ipynb').read_text(encoding='utf-8'))
+def _src(cell: dict) -> str: return ''.join(cell['source'])
+
+
+def test_generated_files_in_sync():
+    assert colab.stale_files(ROOT) == [], REGENERATE
+
+
+def test_out_of_sync_is_detected(tmp_path):
+    "The sync check fails when a chapter changes and its edition does not."
+    for f in ['pyproject.toml', 'README.md', 'colab/constraints.txt', *(f'{d}/{ch}.ipynb' for ch in CHAPTERS for d in ('nbs', 'colab'))]:
+        (tmp_path/f).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path/f).write_bytes((ROOT/f).read_bytes())
+    assert colab.stale_files(tmp_path) == []
+    nb = json.loads((tmp_path/'nbs'/'02_eval.ipynb').read_text())
+    nb['cells'][-1]['source'].append('\nOne more exercise.')
+    (tmp_path/'nbs'/'02_eval.ipynb').write_text(json.dumps(nb))
+    assert colab.stale_files(tmp_path) == ['colab/02_eval.ipynb']
+    assert colab.main(['--check', '--root', str(tmp_path)]) == 1
+    assert colab.main(['--root', str(tmp_path)]) == 0 and colab.stale_files(tmp_path) == []
+
+
+@pytest.mark.parametrize('ch', CHAPTERS)
+def test_edition_has_badge_install_gpu_check_secrets_and_drive(ch):
+    nb, chapter = _edition(ch), json.loads((ROOT/'nbs'/f'{ch}.ipynb').read_text(encoding='utf-8'))
+    cells = {c['id']: _src(c) for c in nb['cells']}
+    assert f'({colab.colab_url(colab.repo_url(ROOT), ch)})' in cells['colab-badge'] and 'colab-badge.svg' in cells['colab-badge']
+    install = cells['colab-install']
+    compile(install, f'colab/{ch}.ipynb#colab-install', 'exec')
+    assert "if 'google.colab' in sys.modules:" in install and "'-c', src + '/colab/constraints.txt'" in install
+    pins = colab.read_constraints(ROOT/'colab'/'constraints.txt')
+    for p in ('torch', 'transformers', 'trl', 'peft', 'datasets'): assert f'{p} {pins[p]}' in install
+    extras = colab.GPU_EXTRAS[ch]
+    if extras:
+        assert f"extras = '[{','.join(extras)}]' if gpu else ''" in install and 'nvidia-smi' in install
+        assert nb['metadata']['accelerator'] == 'GPU'
+    else: assert "extras = ''" in install and 'accelerator' not in nb['metadata']
+    assert f"profile = pick_profile(profile, '{ch}')" in cells['colab-gpu-check']
+    assert 'load_colab_secrets(profile)' in cells['colab-secrets'] and 'run_dir = drive_run_dir(run_dir, profile)' in cells['colab-drive']
+    own = [c for c in nb['cells'] if not c['id'].startswith('colab-')]
+    assert [c['id'] for c in own] == [c['id'] for c in chapter['cells']], 'every chapter cell, in order'
+    assert [_src(c) for c in own if 'parameters' not in c['metadata'].get('tags', [])] == \
+           [_src(c) for c in chapter['cells'] if 'parameters' not in c['metadata'].get('tags', [])]
+    params = [c for c in own if 'parameters' in c['metadata'].get('tags', [])]
+    assert len(params) == 1 and _src(params[0]).startswith('profile = "auto"')
+    order = [c['id'] for c in nb['cells']]
+    assert order[0] == 'colab-badge' and order[order.index(params[0]['id']) + 1:][:5] == SETUP_IDS
+    assert all(not c['outputs'] and c['execution_count'] is None for c in nb['cells'] if c['cell_type'] == 'code')
+
+
+def _freeze() -> str:
+    return subprocess.run([sys.executable, '-m', 'pip', 'freeze'], capture_output=True, text=True, check=True).stdout
+
+
+def test_setup_cells_do_nothing_outside_colab(tmp_path):
+    "Run an edition's first cells, up to the Drive cell, headless with papermill: nothing installed, mounted or written."
+    nb = _edition('02_eval')
+    ids = [c['id'] for c in nb['cells']]
+    probe = colab._cell('code', 'probe', "import json, os\nprint('STATE', json.dumps({'profile': profile, 'run_dir': run_dir, "
+                                         "'secrets': sorted(k for k in ('HF_TOKEN', 'DEEPSEEK_API_KEY') if k in os.environ)}))")
+    (tmp_path/'setup.ipynb').write_text(json.dumps({**nb, 'cells': nb['cells'][:ids.index('colab-drive') + 1] + [probe]}))
+    work = tmp_path/'work'
+    work.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ('HF_TOKEN', 'DEEPSEEK_API_KEY')}
+    before = _freeze()
+    r = subprocess.run([sys.executable, '-m', 'papermill', str(tmp_path/'setup.ipynb'), str(tmp_path/'out.ipynb'),
+                        '-p', 'run_dir', 'my-run', '--cwd', str(work), '--no-progress-bar', '-k', 'python3'],
+                       capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = ''.join(''.join(o.get('text', '')) for c in json.loads((tmp_path/'out.ipynb').read_text())['cells']
+                  for o in c.get('outputs', []))
+    assert 'not on Colab: nothing to install' in out and colab.NO_GPU in out
+    state = json.loads(out.split('STATE ', 1)[1].splitlines()[0])
+    assert state == {'profile': 'tiny', 'run_dir': 'my-run', 'secrets': []}
+    assert list(work.iterdir()) == [] and not Path('/content/gaokerena').exists() and not Path('/content/drive').exists()
+    assert _freeze() == before
+
+
+@pytest.fixture
+def stand_in_colab(monkeypatch, tmp_path):
+    "A stand-in `google.colab`: Drive mounts into a temporary folder, secrets come from a dictionary."
+    secrets, mounts = {'HF_TOKEN': 'hf_not_a_real_token'}, []
+
+    class SecretNotFoundError(Exception): pass
+
+    def get(name):
+        if name not in secrets: raise SecretNotFoundError(name)
+        return secrets[name]
+
+    def mount(path):
+        mounts.append(path)
+        (Path(path)/'MyDrive').mkdir(parents=True)
+
+    module = types.ModuleType('google.colab')
+    module.drive, module.userdata = types.SimpleNamespace(mount=mount), types.SimpleNamespace(get=get)
+    monkeypatch.setitem(sys.modules, 'google.colab', module)
+    for name in ('HF_TOKEN', 'DEEPSEEK_API_KEY'):
+        monkeypatch.setenv(name, 'x')
+        monkeypatch.delenv(name)
+    return secrets, mounts, tmp_path/'drive'
+
+
+def test_colab_branch_secrets_and_drive(stand_in_colab, tmp_path, capsys):
+    secrets, mounts, drive = stand_in_colab
+    assert colab.in_colab()
+    assert colab.load_colab_secrets('colab-l4') == {'HF_TOKEN': True, 'DEEPSEEK_API_KEY': False}
+    assert os.environ['HF_TOKEN'] == secrets['HF_TOKEN'] and 'DEEPSEEK_API_KEY' not in os.environ
+    out = capsys.readouterr().out
+    assert secrets['HF_TOKEN'] not in out and 'missing: DEEPSEEK_API_KEY' in out
+    assert colab.load_colab_secrets('tiny') == {}
+    run_dir = colab.drive_run_dir(None, 'colab-l4', mount_point=drive)
+    assert run_dir == str(drive/'MyDrive'/'gaokerena'/'runs'/'colab-l4') and Path(run_dir).is_dir()
+    assert 'on Google Drive: a rerun resumes' in capsys.readouterr().out
+    assert colab.drive_run_dir(None, 'colab-l4', mount_point=drive) == run_dir and len(mounts) == 1
+    assert colab.drive_run_dir(str(tmp_path/'local'), 'colab-l4', mount_point=drive) == str(tmp_path/'local')
+    assert 'NOT on Google Drive' in capsys.readouterr().out
+
+
+def test_constraints_pin_every_dependency_within_its_range():
+    deps = tomllib.loads((ROOT/'pyproject.toml').read_text())['project']['dependencies']
+    pins = colab.read_constraints(ROOT/'colab'/'constraints.txt')
+    for spec in deps:
+        req = Requirement(spec)
+        name = colab._canon(req.name)
+        if name == colab.KERNEL:
+            assert name not in pins, "Colab's kernel packages stay unpinned"
+            continue
+        assert name in pins, f'{name} is not in colab/constraints.txt: python -m gaokerena.colab --freeze'
+        assert req.specifier.contains(pins[name], prereleases=True), f'{name}=={pins[name]} is outside {req.specifier}'
+
+
+def test_ci_installs_the_pinned_versions():
+    "CI tests exactly the versions the Colab editions install."
+    assert '-c colab/constraints.txt' in (ROOT/'.ci'/'run').read_text()
+
+
+def test_readme_costs_are_the_estimators(tmp_path, monkeypatch):
+    total = next(l for l in (ROOT/'README.md').read_text().splitlines() if l.startswith('| **total** |'))
+    plan = expected_costs(load_settings('colab-a100'))
+    assert [c.strip() for c in total.strip('|').split('|')][2:] == [
+        f"{plan.loc['total', 'L4 GPU-h']:,.1f}", f"${plan.loc['total', 'L4 $']:,.2f}",
+        f"{plan.loc['total', 'A100-40GB GPU-h']:,.1f}", f"${plan.loc['total', 'A100-40GB $']:,.2f}"]
+    changed = tmp_path/'settings.ini'
+    changed.write_text((ROOT/'settings.ini').read_text().replace('sft_tokens_per_s@L4 = ', 'sft_tokens_per_s@L4 = 1'))
+    monkeypatch.setenv('GAOKERENA_SETTINGS', str(changed))
+    assert colab.readme_costs() not in (ROOT/'README.md').read_text(), 'a new throughput must change the README table'
+
+
+def test_course_map_runs():
+    "nbs/index.ipynb, the course map, runs as nbdev-test runs it (its cost table comes from the estimator)."
+    r = subprocess.run([Path(sys.executable).parent/'nbdev-test', 'nbs/index.ipynb'], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr

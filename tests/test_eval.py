@@ -1,0 +1,262 @@
+"Chapter 02's runners, store and scoring on a tiny model built on the fly: resuming, batching, intervals, the published table."
+import json, math
+from functools import partial
+import pytest
+import torch
+from gaokerena import evaluate as ev
+from gaokerena.data import DataError, LETTERS, load_sample
+from gaokerena.evaluate import (PUBLISHED, ResultStore, bootstrap_ci, evaluate_mcq, generate, letter_logprobs,
+                                result_key, score_rows, score_table)
+
+
+@pytest.fixture(scope='module')
+def tiny():
+    "A random tiny aya (2 layers) and the sample's tokenizer, built in about a second."
+    from gaokerena.models import build_tiny_model, build_tokenizer, sample_texts
+    tok = build_tokenizer(sample_texts(), 3000)
+    return build_tiny_model(tok, 64).eval(), tok
+
+
+QUESTIONS = load_sample('mcq')[:11]
+
+
+class Crash(RuntimeError):
+    "Stands for a Colab disconnect inside the evaluation loop."
+
+
+def crash_after(n: int, fn):
+    "`fn`, except that call number n + 1 raises Crash."
+    calls = []
+    def wrapped(*args, **kw):
+        calls.append(1)
+        if len(calls) > n: raise Crash(f'call {len(calls)}')
+        return fn(*args, **kw)
+    return wrapped
+
+
+def cut_last_line(path, keep_chars: int = 15):
+    "Leave only the first `keep_chars` bytes of the file's last line, as a crash during a write would."
+    raw = path.read_bytes()
+    start = raw[:-1].rfind(b'\n') + 1
+    path.write_bytes(raw[:start + keep_chars])
+
+
+def lines(path) -> list[dict]:
+    return [json.loads(l) for l in path.read_text(encoding='utf-8').splitlines()]
+
+
+def test_interrupted_sampling_resumes_to_the_uninterrupted_rows(tiny, tmp_path):
+    model, tok = tiny
+    run = partial(evaluate_mcq, model, tok, QUESTIONS, model_name='tiny', benchmark='anatomy', mode='generate',
+                  style='cot', samples=3, temperature=1.0, max_new_tokens=8, batch_size=4, seed=11)
+    whole = run(store=ResultStore(tmp_path/'whole.jsonl'))
+    path = tmp_path/'cut.jsonl'
+    with pytest.raises(Crash):
+        run(store=ResultStore(path), generator=crash_after(3, partial(generate, model, tok)))
+    assert len(lines(path)) == 12
+    cut_last_line(path)
+    resumed = run(store=ResultStore(path))
+    stored = lines(path)
+    keys = [result_key(r) for r in stored]
+    assert len(stored) == len(set(keys)) == len(QUESTIONS) * 3
+    assert [(r['generation'], r['answer']) for r in resumed] == [(r['generation'], r['answer']) for r in whole]
+    assert sorted(keys) == sorted(result_key(r) for r in whole)
+    assert len({r['generation'] for r in whole}) > 1
+    again = run(store=ResultStore(path), generator=crash_after(0, None))
+    assert again == resumed and len(lines(path)) == len(stored)
+
+
+def test_interrupted_loglik_resumes(tiny, tmp_path, monkeypatch):
+    model, tok = tiny
+    run = partial(evaluate_mcq, model, tok, QUESTIONS, model_name='tiny', benchmark='ibmsee', batch_size=3)
+    whole = run(store=ResultStore(tmp_path/'whole.jsonl'))
+    path = tmp_path/'cut.jsonl'
+    monkeypatch.setattr(ev, 'letter_logprobs', crash_after(2, letter_logprobs))
+    with pytest.raises(Crash): run(store=ResultStore(path))
+    monkeypatch.undo()
+    cut_last_line(path)
+    assert len(ResultStore(path).rows) == 5
+    resumed = run(store=ResultStore(path))
+    assert len(lines(path)) == len(QUESTIONS) == len({result_key(r) for r in lines(path)})
+    assert [r['answer'] for r in resumed] == [r['answer'] for r in whole]
+    for a, b in zip(resumed, whole):
+        assert a['logprobs'] == pytest.approx(b['logprobs'], abs=1e-5)
+        assert a['answer'] == max(a['logprobs'], key=a['logprobs'].get) and a['gold'] in LETTERS
+
+
+def test_padding_does_not_change_scores(tiny):
+    model, tok = tiny
+    prompts = [ev.render_prompt(q) for q in QUESTIONS[:5]]
+    lengths = {len(tok(p)['input_ids']) for p in prompts}
+    assert len(lengths) > 1
+    batched = letter_logprobs(model, tok, prompts)
+    alone = torch.cat([letter_logprobs(model, tok, [p]) for p in prompts])
+    assert torch.allclose(batched, alone, atol=1e-4)
+    assert (batched.exp().sum(-1) < 1).all()
+
+
+def test_mode_and_sample_errors(tiny, tmp_path):
+    model, tok = tiny
+    store = ResultStore(tmp_path/'r.jsonl')
+    with pytest.raises(ValueError, match='samples must be 1'):
+        evaluate_mcq(model, tok, QUESTIONS, store, 'tiny', 'b', mode='loglik', samples=2)
+    with pytest.raises(ValueError, match="'loglik' or 'generate'"):
+        evaluate_mcq(model, tok, QUESTIONS, store, 'tiny', 'b', mode='vote')
+
+
+def test_store_errors_name_file_and_line(tmp_path):
+    path = tmp_path/'r.jsonl'
+    good = {'model': 'm', 'benchmark': 'b', 'task': 't', 'qid': '1', 'sample': 0}
+    path.write_text(json.dumps(good) + '\n{broken\n' + json.dumps({**good, 'qid': '2'}) + '\n')
+    with pytest.raises(DataError, match=r'r\.jsonl: line 2: not valid JSON'): ResultStore(path)
+    path.write_text(json.dumps(good) + '\n' + json.dumps({'benchmark': 'b', 'qid': 3}) + '\n')
+    with pytest.raises(DataError, match=r"line 2: field 'model' missing"): ResultStore(path)
+
+
+def test_store_keeps_one_row_per_key(tmp_path):
+    path = tmp_path/'r.jsonl'
+    row = {'model': 'm', 'benchmark': 'b', 'task': 't', 'qid': 7, 'sample': 1, 'answer': 'A'}
+    path.write_text(json.dumps(row) + '\n' + json.dumps({**row, 'answer': 'B', 'qid': '7'}) + '\n')
+    st = ResultStore(path)
+    assert [r['answer'] for r in st.rows] == ['A'] and st.done() == {('m', 'b', 't', '7', 1)}
+    assert st.append([{**row, 'answer': 'C'}]) == [] and st.append([{**row, 'sample': 2}, {**row, 'sample': 2}]) != []
+    assert len(lines(path)) == 3
+    with pytest.raises(KeyError, match='1 results missing'): st.select([('m', 'b', 't', '8', 0)])
+
+
+def rows_for(benchmark, correct, n, samples=1, nonanswer='none'):
+    "`n` questions of `benchmark`, `correct` of them answered right, each with `samples` rows; the rest non-answers."
+    return [{'benchmark': benchmark, 'qid': q, 'sample': s, 'gold': 'A', 'answer': 'A' if q < correct else nonanswer}
+            for q in range(n) for s in range(samples)]
+
+
+def test_non_answers_stay_in_the_denominator():
+    s = score_rows(rows_for('ibmsee', 50, 168) + [])
+    assert (s['n'], s['correct'], s['unanswered'], s['wrong']) == (168, 50, 118, 0)
+    assert s['accuracy'] == pytest.approx(100 * 50 / 168)
+    mixed = rows_for('ibmsee', 2, 4, nonanswer='B') + [{'benchmark': 'ibmsee', 'qid': 9, 'gold': 'C', 'answer': 'multiple'}]
+    assert (score_rows(mixed)['wrong'], score_rows(mixed)['unanswered'], score_rows(mixed)['accuracy']) == (2, 1, 40)
+
+
+def test_mmlu_average_is_pooled_not_a_mean_of_subjects():
+    rows = rows_for('medical_genetics', 100, 100) + rows_for('professional_medicine', 0, 272) + rows_for('ibmsee', 168, 168)
+    t = score_table(rows, n_boot=200)
+    assert t['mmlu_avg']['accuracy'] == pytest.approx(100 * 100 / 372) and t['mmlu_avg']['n'] == 372
+    assert t['pooled']['accuracy'] == pytest.approx(100 * 268 / 540)
+    assert list(t) == ['medical_genetics', 'professional_medicine', 'ibmsee', 'mmlu_avg', 'pooled']
+    assert 'mmlu_avg' not in score_table(rows_for('ibmsee', 1, 2), n_boot=10)
+
+
+def test_bootstrap_intervals_are_seeded_and_resample_questions():
+    rows = rows_for('anatomy', 54, 135)
+    a, b = (score_rows(rows, 1000, 3) for _ in range(2))
+    assert (a['ci_low'], a['ci_high']) == (b['ci_low'], b['ci_high'])
+    assert a['ci_low'] < 40 < a['ci_high'] and 14 < a['ci_high'] - a['ci_low'] < 19
+    five = score_rows(rows_for('anatomy', 54, 135, samples=5), 1000, 3)
+    assert five['n'] == 675 and five['questions'] == 135 and five['accuracy'] == pytest.approx(40)
+    assert five['ci_high'] - five['ci_low'] == pytest.approx(a['ci_high'] - a['ci_low'], abs=2)
+    assert bootstrap_ci([1, 1, 1]) == (1.0, 1.0) and all(math.isnan(x) for x in bootstrap_ci([]))
+
+
+V_SIZES = {'anatomy': 135, 'medical_genetics': 100, 'college_medicine': 173, 'clinical_knowledge': 265,
+           'professional_medicine': 272, 'college_biology': 144}
+
+
+def test_published_mmlu_averages_follow_from_their_subjects():
+    "Each system's MMLU average is its subjects' correct answers pooled over 1089 (to the papers' rounding)."
+    systems = {m for t, m, _ in PUBLISHED if t == 'v_straight'}
+    assert systems == {'gaokerena-v', 'aya-expanse-8b', 'qwen2.5-7b', 'persianmind', 'medmobile-gemma2b', 'medmobile-parsinlu'}
+    slips = set()
+    for m in systems:
+        correct = sum(round(PUBLISHED[('v_straight', m, s)] * n / 100) for s, n in V_SIZES.items())
+        pooled = 100 * correct / sum(V_SIZES.values())
+        if abs(pooled - PUBLISHED[('v_straight', m, 'mmlu_avg')]) >= 0.011: slips.add((m, correct))
+    assert slips == {('medmobile-parsinlu', 337)}  # published 30.99; 337/1089 = 30.95 (flagged in PUBLISHED)
+    assert ev.published('v_straight', 'gaokerena-v') == {**{s: PUBLISHED[('v_straight', 'gaokerena-v', s)] for s in V_SIZES},
+                                                         'mmlu_avg': 49.31, 'ibmsee': 38.69}
+
+
+def test_compare_published_flags_values_outside_the_interval():
+    t = score_table(rows_for('ibmsee', 65, 168), n_boot=500)
+    df = ev.compare_published(t, 'v_straight', 'gaokerena-v')
+    assert df.loc['ibmsee', 'published'] == 38.69 and df.loc['ibmsee', 'accuracy'] == round(100 * 65 / 168, 2)
+    assert bool(df.loc['ibmsee', 'published_in_ci'])
+    low = ev.compare_published(score_table(rows_for('ibmsee', 10, 168), n_boot=500), 'v_straight', 'gaokerena-v')
+    assert not bool(low.loc['ibmsee', 'published_in_ci'])
+
+
+def test_spread_limit_keeps_every_benchmark():
+    groups = {b: list(range(n)) for b, n in [('anatomy', 19), ('ibmsee', 2), ('college_biology', 19)]}
+    s = ev.spread_limit(groups, 7)
+    assert {b: len(v) for b, v in s.items()} == {'anatomy': 3, 'ibmsee': 2, 'college_biology': 2}
+    assert ev.spread_limit(groups, 0) == groups and ev.spread_limit(groups, 100) == groups
+
+
+def test_sample_benchmarks_and_comparison_models(tmp_path):
+    from gaokerena.config import load_settings, run_context
+    ctx = run_context('tiny', tmp_path)
+    b = ev.load_benchmarks(ctx, 14)
+    assert list(b) == list(ev.BENCHMARKS) and sum(map(len, b.values())) == 14
+    assert all(q['subject'] == name for name, qs in b.items() for q in qs)
+    assert ev.comparison_models(load_settings('tiny')) == {}
+    h100 = ev.comparison_models(load_settings('h100'))
+    assert h100['gaokerena-v'] == 'gaokerena/gaokerena-v1.0' and set(h100) <= {m for _, m, _ in PUBLISHED}
+    bad = load_settings('h100', {'profile.eval_models': 'aya, x=y'})
+    with pytest.raises(ValueError, match="'aya' is not name=model_id"): ev.comparison_models(bad)
+
+
+def test_load_eval_model_puts_an_adapter_on_its_base(tiny, tmp_path):
+    "A local LoRA adapter folder loads onto the base its config names; a tokenizer without pad borrows UNK."
+    from peft import LoraConfig, get_peft_model
+    from gaokerena.config import run_context
+    model, tok = tiny
+    base_dir, adapter_dir = tmp_path/'base', tmp_path/'adapter'
+    model.save_pretrained(base_dir)
+    tok.save_pretrained(base_dir)
+    cfg = json.loads((base_dir/'tokenizer_config.json').read_text())
+    cfg.pop('pad_token', None)
+    (base_dir/'tokenizer_config.json').write_text(json.dumps(cfg))
+    peft = get_peft_model(model.__class__.from_pretrained(base_dir), LoraConfig(r=2, target_modules=['q_proj'], init_lora_weights=False))
+    peft.save_pretrained(adapter_dir)
+    ctx = run_context('tiny', tmp_path/'run')
+    loaded, ltok = ev.load_eval_model(ctx, str(adapter_dir))
+    assert hasattr(loaded, 'peft_config') and not loaded.training
+    assert ltok.pad_token is not None and ltok.padding_side == 'left'
+    ids = torch.tensor([tok.encode('پاسخ صحیح')])
+    with torch.no_grad():
+        assert torch.allclose(loaded(ids).logits, peft.eval()(ids).logits, atol=1e-5)
+        assert not torch.allclose(loaded(ids).logits, model(ids).logits, atol=1e-3)
+    plain, _ = ev.load_eval_model(ctx, str(base_dir))
+    assert not hasattr(plain, 'peft_config')
+
+
+def test_chat_prompts_without_a_template_are_plain_text(tiny):
+    _, tok = tiny
+    raw = tok.__class__(tokenizer_object=tok.backend_tokenizer, bos_token=tok.bos_token, pad_token=tok.pad_token)
+    assert raw.chat_template is None and ev.chat_prompts(raw, ['سلام']) == ['سلام']
+    enc = ev.encode_chat(raw, ['سلام', 'سلام دوباره'])
+    assert enc['input_ids'][1, 0].item() == raw.bos_token_id and enc['attention_mask'][0, 0].item() == 0
+    templated = ev.chat_prompts(tok, ['سلام'])[0]
+    assert templated.startswith('<BOS_TOKEN><|START_OF_TURN_TOKEN|><|USER_TOKEN|>سلام') and templated.endswith('<|CHATBOT_TOKEN|>')
+
+
+def test_letter_ids_must_be_single_tokens(tiny):
+    _, tok = tiny
+    assert len(set(ev.letter_ids(tok))) == 4
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+    wl = Tokenizer(models.WordLevel({'<unk>': 0, 'A': 1, 'B': 2}, unk_token='<unk>'))
+    wl.pre_tokenizer = pre_tokenizers.Whitespace()
+    with pytest.raises(ValueError, match=r"\['C', 'D'\] are not single tokens of the vocabulary"):
+        ev.letter_ids(PreTrainedTokenizerFast(tokenizer_object=wl, unk_token='<unk>'))
+
+
+def test_vllm_is_optional(tiny, tmp_path):
+    "Without vLLM (or a GPU) the runner uses transformers; asking for vLLM then is a clear error."
+    from gaokerena.config import run_context
+    model, tok = tiny
+    if ev.vllm_available(): pytest.skip('vLLM and a GPU are present')
+    gen = ev.make_generator(run_context('tiny', tmp_path), model, tok, 'tiny')
+    assert gen.func is generate and gen(['سلام'], 3) == generate(model, tok, ['سلام'], 3)
+    with pytest.raises(RuntimeError, match=r"gaokerena\[vllm\]"):
+        ev.make_generator(run_context('tiny', tmp_path, overrides={'profile.use_vllm': 'true'}), model, tok, 'tiny')

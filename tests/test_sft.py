@@ -1,0 +1,275 @@
+"Phase 1 (gaokerena.sft): packing, answer-only labels, LoRA coverage, settings reaching the trainer, resume, merging."
+import json, math
+from pathlib import Path
+import pytest
+import torch
+from peft import PeftModel
+from peft.tuners.lora import LoraLayer
+from transformers import AutoModelForCausalLM, TrainerCallback
+import transformers.training_args
+from gaokerena.config import load_settings, run_context, SettingsError
+from gaokerena.data import load_prepared
+from gaokerena.sft import (chat_dataset, check_pad_token, corpus_share, instruct_config, linear_module_names,
+                           load_for_training, lora_config, make_trainer, pack_blocks, padding_share, planned_steps,
+                           planned_tokens, pretrain_config, save_merged, tokenize_documents, train_stage,
+                           unsloth_load_kwargs, unsloth_lora_kwargs, use_unsloth)
+
+GPU_PROFILES = ('colab-l4', 'colab-a100', 'h100')
+COHERE_LINEAR = ['down_proj', 'gate_proj', 'k_proj', 'o_proj', 'q_proj', 'up_proj', 'v_proj']
+
+
+@pytest.fixture(scope='module')
+def base_dir(tmp_path_factory):
+    "A run folder holding the tiny base model (built once for the module)."
+    d = tmp_path_factory.mktemp('sft-base')
+    load_for_training(run_context('tiny', d))
+    return d
+
+
+def tiny(base_dir, **overrides):
+    "(ctx, model, tokenizer): a fresh copy of the tiny base model with the tiny profile and `overrides`."
+    ctx = run_context('tiny', base_dir, overrides=overrides)
+    return (ctx, *load_for_training(ctx))
+
+
+def corpus_blocks(ctx, tokenizer):
+    s = ctx.settings
+    return pack_blocks(tokenize_documents(load_prepared(ctx, 'corpus'), tokenizer), s.pretrain.max_length)
+
+
+def pretrain_trainer(base_dir, out, callbacks=(), **overrides):
+    ctx, model, tok = tiny(base_dir, **overrides)
+    s = ctx.settings
+    return make_trainer(model, tok, corpus_blocks(ctx, tok), pretrain_config(s, out), s.pretrain, s, callbacks)
+
+
+def instruct_trainer(base_dir, out, **overrides):
+    ctx, model, tok = tiny(base_dir, **overrides)
+    s = ctx.settings
+    return make_trainer(model, tok, chat_dataset(load_prepared(ctx, 'qa_train')), instruct_config(s, out), s.instruct, s)
+
+
+# --- stage 1: packing --------------------------------------------------------------------------------------------
+
+def test_packed_batches_have_no_padding(base_dir, tmp_path):
+    "The batches the stage-1 trainer really feeds the model: full blocks, no pad token, every token trained."
+    trainer = pretrain_trainer(base_dir, tmp_path)
+    pad, n = trainer.processing_class.pad_token_id, 0
+    for batch in trainer.get_train_dataloader():
+        assert batch['input_ids'].shape[1] == 128
+        assert not (batch['input_ids'] == pad).any()
+        assert batch['attention_mask'].all()
+        assert torch.equal(batch['labels'], batch['input_ids'])
+        n += batch['input_ids'].shape[0]
+    assert n == len(trainer.train_dataset) > 100
+    assert padding_share(trainer.get_train_dataloader()) == 0
+
+
+def test_pack_blocks_loses_only_the_tail_beyond_1000_documents():
+    "trl's own wrapped packing cuts every map batch of 1000 documents; ours packs the whole stream at once."
+    from gaokerena.models import AYA_TOKENS, build_tokenizer
+    texts = [f'سند {i} ' + 'بیمار دارو درمان ' * (3 + i % 17) for i in range(2500)]
+    tok = build_tokenizer(texts, 400)
+    docs = tokenize_documents([{'text': t} for t in texts], tok)
+    stream = [t for ids in docs['input_ids'] for t in ids]
+    blocks = pack_blocks(docs, 64)
+    assert {len(ids) for ids in blocks['input_ids']} == {64}
+    assert [t for ids in blocks['input_ids'] for t in ids] == stream[:64 * len(blocks)]
+    assert len(stream) - 64 * len(blocks) < 64
+    assert docs[0]['input_ids'][0] == tok.bos_token_id and docs[0]['input_ids'][-1] == tok.convert_tokens_to_ids(AYA_TOKENS['eos_token'])
+
+
+def test_corpus_share_is_seeded_and_sized():
+    rows = [{'id': i, 'text': str(i)} for i in range(100)]
+    a, b = corpus_share(rows, 0.6, 42), corpus_share(rows, 0.6, 42)
+    assert a == b and len(a) == 60 and [r['id'] for r in a] == sorted(r['id'] for r in a)
+    assert a != rows[:60] and corpus_share(rows, 0.6, 1) != a
+    assert corpus_share(rows, 1.0, 0) == rows and len(corpus_share(rows[:1], 0.1, 0)) == 1
+
+
+# --- stage 2: answer-only labels ---------------------------------------------------------------------------------
+
+def test_answer_only_labels_on_collated_batches(base_dir, tmp_path):
+    "Prompt ignored (its EOS too), the answer and its EOS trained, padding ignored and not attended."
+    trainer = instruct_trainer(base_dir, tmp_path)
+    tok = trainer.processing_class
+    eos, pad, chatbot = tok.eos_token_id, tok.pad_token_id, tok.convert_tokens_to_ids('<|CHATBOT_TOKEN|>')
+    assert pad != eos
+    answers = {r['answer'].strip() for r in load_prepared(run_context('tiny', base_dir), 'qa_train')}
+    rows = padded = 0
+    for batch in trainer.get_train_dataloader():
+        for ids, labels, mask in zip(batch['input_ids'].tolist(), batch['labels'].tolist(), batch['attention_mask'].tolist()):
+            rows += 1
+            real = [i for i, m in enumerate(mask) if m]
+            assert real == list(range(len(real))), 'training batches are padded on the right'
+            for i in range(len(real), len(ids)):
+                assert ids[i] == pad and labels[i] == -100
+                padded += 1
+            trained = [i for i, l in enumerate(labels) if l != -100]
+            first, last = trained[0], trained[-1]
+            assert trained == list(range(first, last + 1)) and last == len(real) - 1
+            assert ids[first - 1] == chatbot, 'the answer starts right after <|CHATBOT_TOKEN|>'
+            assert eos in ids[:first], "the question's end-of-turn is part of the ignored prompt"
+            assert labels[last] == ids[last] == eos, "the answer's EOS keeps its label"
+            assert all(labels[i] == ids[i] for i in trained)
+            assert tok.decode(ids[first:last]) in answers
+    assert rows == len(trainer.train_dataset) and padded > 0
+
+
+def test_pad_token_must_not_be_eos(base_dir, tmp_path):
+    ctx, model, tok = tiny(base_dir)
+    tok.pad_token = tok.eos_token
+    with pytest.raises(ValueError, match='never learn to stop'): check_pad_token(tok)
+    with pytest.raises(ValueError, match='differ from EOS'):
+        make_trainer(model, tok, chat_dataset(load_prepared(ctx, 'qa_train')), instruct_config(ctx.settings, tmp_path),
+                     ctx.settings.instruct, ctx.settings)
+
+
+# --- LoRA and settings -------------------------------------------------------------------------------------------
+
+def test_lora_reaches_every_linear_layer(base_dir, tmp_path):
+    ctx, model, _ = tiny(base_dir)
+    head = model.get_output_embeddings()
+    linear = {n for n, m in model.named_modules() if isinstance(m, torch.nn.Linear) and m is not head}
+    assert len(linear) == 2 * 7 and linear_module_names(model) == COHERE_LINEAR
+    trainer = pretrain_trainer(base_dir, tmp_path)
+    adapted = {n.removeprefix('base_model.model.') for n, m in trainer.model.named_modules() if isinstance(m, LoraLayer)}
+    assert adapted == linear
+    assert not isinstance(trainer.model.get_output_embeddings(), LoraLayer)
+    trainable = {n for n, p in trainer.model.named_parameters() if p.requires_grad}
+    assert trainable and all('lora_' in n for n in trainable)
+
+
+@pytest.fixture
+def bf16_capable(monkeypatch):
+    "Let TrainingArguments accept bf16 on this CPU machine (the hardware check is the only thing bypassed)."
+    monkeypatch.setattr(transformers.training_args, 'is_torch_bf16_gpu_available', lambda: True)
+
+
+@pytest.mark.parametrize('profile', GPU_PROFILES)
+def test_settings_reach_the_trainer_exactly(profile, bf16_capable, tmp_path):
+    s = load_settings(profile)
+    for stage, cfg in [(s.pretrain, pretrain_config(s, tmp_path)), (s.instruct, instruct_config(s, tmp_path))]:
+        got = dict(learning_rate=cfg.learning_rate, per_device_train_batch_size=cfg.per_device_train_batch_size,
+                   gradient_accumulation_steps=cfg.gradient_accumulation_steps, max_grad_norm=cfg.max_grad_norm,
+                   warmup_ratio=cfg.warmup_steps, weight_decay=cfg.weight_decay, max_length=cfg.max_length,
+                   num_train_epochs=cfg.num_train_epochs, max_steps=cfg.max_steps,
+                   lr_scheduler_type=str(cfg.lr_scheduler_type.value), optim=str(cfg.optim.value),
+                   logging_steps=cfg.logging_steps, save_steps=cfg.save_steps, seed=cfg.seed)
+        assert got == {k: getattr(stage, k) for k in got}
+        assert (cfg.bf16, cfg.use_cpu, cfg.gradient_checkpointing) == (True, False, True)
+        assert cfg.get_warmup_steps(1000) == 30
+        assert cfg.output_dir == str(tmp_path)
+    # the paper's table (GUIDE §3), literally
+    pre, ins = pretrain_config(s, tmp_path), instruct_config(s, tmp_path)
+    for cfg in (pre, ins):
+        assert (cfg.per_device_train_batch_size, cfg.gradient_accumulation_steps, cfg.learning_rate, cfg.max_grad_norm,
+                cfg.warmup_steps, cfg.max_length, cfg.num_train_epochs) == (2, 16, 5e-4, 0.3, 0.03, 1024, 1)
+    assert (pre.weight_decay, ins.weight_decay) == (0.1, 0.5)
+    assert ins.completion_only_loss is True and not pre.packing and not ins.packing
+    for stage, numbers in [(s.pretrain, (8, 16, 0.05)), (s.instruct, (2, 2, 0.4))]:
+        lc = lora_config(stage)
+        assert (lc.r, lc.lora_alpha, lc.lora_dropout, lc.target_modules) == (*numbers, 'all-linear')
+        uk = unsloth_lora_kwargs(stage, s, COHERE_LINEAR)
+        assert (uk['r'], uk['lora_alpha'], uk['lora_dropout'], uk['target_modules']) == (*numbers, COHERE_LINEAR)
+        assert uk['use_gradient_checkpointing'] == 'unsloth' and uk['random_state'] == stage.seed
+    assert s.pretrain.corpus_fraction == 0.6
+    lk = unsloth_load_kwargs(s)
+    assert lk == dict(model_name='CohereLabs/aya-expanse-8b', max_seq_length=1024, dtype=torch.bfloat16,
+                      load_in_4bit=profile == 'colab-l4')
+
+
+def test_unsloth_switch():
+    assert use_unsloth(load_settings('tiny')) is False
+    if not torch.cuda.is_available():
+        assert use_unsloth(load_settings('colab-a100')) is False      # auto, and no GPU here
+        with pytest.raises(RuntimeError, match='unsloth'): use_unsloth(load_settings('tiny', {'profile.use_unsloth': 'true'}))
+    with pytest.raises(SettingsError, match='use_unsloth'): use_unsloth(load_settings('tiny', {'profile.use_unsloth': 'yes please'}))
+
+
+def test_planned_steps_and_tokens_match_the_trainer(base_dir, tmp_path):
+    "Epoch-based: the trainer takes exactly `planned_steps`; running the stage again adds no step."
+    trainer = pretrain_trainer(base_dir, tmp_path, **{'pretrain.max_steps': -1, 'pretrain.gradient_accumulation_steps': 3,
+                                                      'pretrain.save_steps': 100})
+    n = len(trainer.train_dataset)
+    planned = planned_steps(n, trainer.args)
+    assert planned == math.ceil(math.ceil(n / 4) / 3)
+    result = train_stage(trainer)
+    assert trainer.state.max_steps == trainer.state.global_step == planned == result.facts()['steps']
+    assert result.tokens == planned_tokens([128] * n, trainer.args) == n * 128
+    again = train_stage(pretrain_trainer(base_dir, tmp_path, **{'pretrain.max_steps': -1,
+                                                                 'pretrain.gradient_accumulation_steps': 3}))
+    assert (again.resumed_from, again.tokens, again.train_s) == (planned, 0, 0.0)
+    assert json.loads((Path(tmp_path)/f'checkpoint-{planned}'/'trainer_state.json').read_text())['global_step'] == planned
+
+
+# --- training, resume, merge -------------------------------------------------------------------------------------
+
+RESUME = {'pretrain.max_steps': 12, 'pretrain.save_steps': 4}
+
+
+@pytest.fixture(scope='module')
+def uninterrupted(base_dir, tmp_path_factory):
+    "A 12-step tiny stage-1 run that nothing interrupts: (trainer, result, output folder)."
+    out = tmp_path_factory.mktemp('uninterrupted')
+    trainer = pretrain_trainer(base_dir, out, **RESUME)
+    return trainer, train_stage(trainer), out
+
+
+class StopAfter(TrainerCallback):
+    "Raise as if the machine went away after optimizer step `n`."
+    def __init__(self, n): self.n = n
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == self.n: raise KeyboardInterrupt(f'interrupted after step {self.n}')
+
+
+def test_loss_falls_on_the_tiny_run(uninterrupted):
+    _, result, _ = uninterrupted
+    losses = [l for _, l in result.losses]
+    assert len(losses) == 12 and min(losses[-3:]) < losses[0]
+    assert result.tokens == 12 * 4 * 128 and result.train_s > 0
+
+
+def test_interrupted_run_resumes_from_the_saved_step(base_dir, tmp_path, uninterrupted):
+    ref_trainer, ref, ref_out = uninterrupted
+    with pytest.raises(KeyboardInterrupt): train_stage(pretrain_trainer(base_dir, tmp_path, [StopAfter(6)], **RESUME))
+    assert sorted(p.name for p in tmp_path.glob('checkpoint-*')) == ['checkpoint-4']
+    trainer = pretrain_trainer(base_dir, tmp_path, **RESUME)
+    result = train_stage(trainer)
+    assert result.resumed_from == 4 and trainer.state.global_step == 12
+    assert result.tokens == 8 * 4 * 128, 'this session trained steps 5-12 only'
+    steps = [s for s, _ in result.losses]
+    assert steps == list(range(1, 13)), 'the log continues the saved one: every step once'
+    assert [l for _, l in result.losses] == pytest.approx([l for _, l in ref.losses], rel=1e-5)
+    mine = torch.load(tmp_path/'checkpoint-12'/'optimizer.pt', weights_only=True)['state']
+    theirs = torch.load(ref_out/'checkpoint-12'/'optimizer.pt', weights_only=True)['state']
+    assert mine.keys() == theirs.keys()
+    for k in mine:
+        assert mine[k]['step'] == theirs[k]['step'] == 12
+        assert torch.allclose(mine[k]['exp_avg'], theirs[k]['exp_avg'], rtol=1e-4, atol=1e-9)
+        assert torch.allclose(mine[k]['exp_avg_sq'], theirs[k]['exp_avg_sq'], rtol=1e-4, atol=1e-12)
+    # a third run finds the final checkpoint and trains nothing (transformers 5.17 would add a 13th step)
+    again = pretrain_trainer(base_dir, tmp_path, **RESUME)
+    final = train_stage(again)
+    assert (final.resumed_from, final.tokens, again.state.global_step) == (12, 0, 0)
+    assert not (tmp_path/'checkpoint-13').exists()
+    sd = lambda m: {k: v for k, v in m.state_dict().items() if 'lora_' in k}
+    for k, v in sd(final.model).items(): assert torch.equal(v, sd(result.model)[k])
+
+
+def test_saved_reloaded_and_merged_adapters_give_the_same_logits(base_dir, uninterrupted, tmp_path):
+    _, result, out = uninterrupted
+    ctx, base, tok = tiny(base_dir)
+    x = tok(['سردرد و تب دارم؛ چه کنم؟', 'فشار خون بالا'], return_tensors='pt', padding=True)
+    with torch.no_grad():
+        base_logits = base(**x).logits
+        trained = result.model.eval()(**x).logits
+        reloaded = PeftModel.from_pretrained(base, str(out/'adapter')).eval()
+        assert torch.allclose(reloaded(**x).logits, trained, atol=1e-5)
+        merged = reloaded.merge_and_unload()
+        assert not any(isinstance(m, LoraLayer) for m in merged.modules())
+        assert torch.allclose(merged(**x).logits, trained, atol=1e-5)
+        assert (trained - base_logits).abs().max() > 1e-4, 'the trained adapter changes the logits'
+        path = save_merged(merged, tok, tmp_path/'merged')
+        assert torch.allclose(AutoModelForCausalLM.from_pretrained(path).eval()(**x).logits, trained, atol=1e-5)
+    assert not (tmp_path/'merged.tmp').exists()
