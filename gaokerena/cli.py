@@ -11,7 +11,8 @@ from pathlib import Path
 import gaokerena
 
 # %% auto #0
-__all__ = ['CHAPTERS', 'nbs_dir', 'parse_sets', 'fingerprint', 'is_done', 'run_chapters', 'run_summary', 'main']
+__all__ = ['CHAPTERS', 'nbs_dir', 'parse_sets', 'fingerprint', 'is_done', 'run_chapters', 'run_summary', 'reproduce_command',
+           'main']
 
 # %% ../nbs/94_cli.ipynb #4cc22c48
 CHAPTERS = ('00_data', '01_sft', '02_eval', '03_rlaif', '04_passk')
@@ -85,6 +86,17 @@ def run_summary(run_dir) -> str:
     if (run_dir/'ledger.jsonl').exists(): parts.append('## cost ledger\n' + ledger_summary(run_dir).to_string())
     return '\n\n'.join(parts)
 
+# %% ../nbs/94_cli.ipynb #cli-repro
+def reproduce_command(data_dir, answers: str, out) -> str:
+    "Run `gaokerena reproduce` and return its one-paragraph summary."
+    from gaokerena.reproduce import reproduce, write_tables, cell_status
+    records, pub = reproduce(data_dir, answers)
+    md, js = write_tables(out, records, pub)
+    marks = [cell_status(r, pub)[0] for r in records if r['published'] is not None]
+    return (f"{len(records)} cells re-scored from {len(pub.sheets)} published sheets ({answers}); of {len(marks)} with a published "
+            f"number, {sum(m in ('✓', '✓t') for m in marks)} reproduced, {marks.count('✓⚠')} only through an author slip, "
+            f"{marks.count('⚠')} not; {len(pub.skipped)} skipped (see {md}).\nwrote {md} and {js}")
+
 # %% ../nbs/94_cli.ipynb #21e89309
 def main(argv=None):
     "The `gaokerena` command line."
@@ -98,7 +110,16 @@ def main(argv=None):
     run.add_argument('--set', action='append', default=[], metavar='SECTION.KEY=VALUE', help='override a setting')
     run.add_argument('--nbs-dir', default=None, help='where the course notebooks are (default: the clone)')
     run.add_argument('--force', action='store_true', help='rerun chapters even when already done')
+    rep = sub.add_parser('reproduce', help="re-score the authors' published outputs and write the papers' tables (no GPU)")
+    rep.add_argument('--data-dir', required=True, help="folder with the authors' repositories as gaokerena-v/ and gaokerena-r/")
+    rep.add_argument('--answers', choices=('labels', 'extract'), default='labels',
+                     help="labels: the authors' hand labels; extract: our extractor on the generations")
+    rep.add_argument('--out', required=True, help='folder for tables.md and tables.json')
     args = ap.parse_args(argv)
+    if args.command == 'reproduce':
+        try: print(reproduce_command(args.data_dir, args.answers, args.out))
+        except FileNotFoundError as e: ap.error(str(e))
+        return 0
     from gaokerena.config import load_settings
     try:
         overrides = parse_sets(args.set)

@@ -1,4 +1,4 @@
-"""How Gaokerena-R was judged: five chain-of-thought samples per question, a vote, and a penalty for wrong answers.
+"""How Gaokerena-R was judged: five chain-of-thought samples per question, a vote, a penalty for wrong answers, and a verifier for the questions the vote leaves open.
 
 Docs: https://github.com/gaokerena-kit/gaokerena/passk.html.md"""
 
@@ -6,12 +6,18 @@ Docs: https://github.com/gaokerena-kit/gaokerena/passk.html.md"""
 
 # %% ../nbs/04_passk.ipynb #3b1c47ad
 from __future__ import annotations
-import json, math
+import json, math, re
 from collections import Counter, defaultdict
+from contextlib import contextmanager
+from tqdm.auto import tqdm
 from .data import LETTERS
+from .evaluate import ResultStore, generate, letter_logprobs, render_verifier_prompt, run_batches
 
 # %% auto #0
-__all__ = ['pass_at_k', 'self_consistency', 'negative_marking', 'sample_table', 'mean_pass_at_k', 'distinct_answers']
+__all__ = ['QUESTION_CONTEXT', 'LOGLIK_SUFFIX', 'VARIANTS', 'PASSAGE_NUMBERS', 'pass_at_k', 'self_consistency',
+           'negative_marking', 'sample_table', 'mean_pass_at_k', 'distinct_answers', 'answer_entropy', 'uncertainty',
+           'render_options', 'verifier_prompt', 'passage_mentions', 'parse_passage_choice', 'verifier_answer',
+           'base_model', 'uncertain', 'run_verifier', 'verified_answers', 'plot_passk']
 
 # %% ../nbs/04_passk.ipynb #491fe3b3
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -31,7 +37,7 @@ def self_consistency(answers: list[str], threshold: int = 3, count_non_answers: 
 def negative_marking(final: list[str], gold: list[str], penalty: float = 1 / 3) -> dict:
     "Accuracy with and without negative marking (percent), and the counts behind them."
     right = sum(f == g for f, g in zip(final, gold))
-    unanswered = sum(f == 'unanswered' for f in final)
+    unanswered = sum(f not in LETTERS for f in final)
     wrong = len(final) - right - unanswered
     n = len(final)
     return {'n': n, 'correct': right, 'wrong': wrong, 'unanswered': unanswered,
@@ -39,16 +45,147 @@ def negative_marking(final: list[str], gold: list[str], penalty: float = 1 / 3) 
 
 # %% ../nbs/04_passk.ipynb #e18baaef
 def sample_table(rows: list[dict]) -> dict:
-    "{qid: {'gold': letter, 'answers': [answer of each sample, in sample order]}} from result rows."
-    by_q = defaultdict(dict)
-    gold = {}
-    for r in rows: by_q[r['qid']][int(r['sample'])] = r['answer']; gold[r['qid']] = r['gold']
-    return {q: {'gold': gold[q], 'answers': [s[i] for i in sorted(s)]} for q, s in by_q.items()}
+    "{qid: {'gold', 'answers', 'generations'}} from result rows, samples in sample order."
+    by_q, gold = defaultdict(dict), {}
+    for r in rows: by_q[r['qid']][int(r['sample'])] = r; gold[r['qid']] = r['gold']
+    return {q: {'gold': gold[q], 'answers': [s[i]['answer'] for i in sorted(s)],
+                'generations': [s[i].get('generation', '') for i in sorted(s)]} for q, s in by_q.items()}
 
 def mean_pass_at_k(table: dict, k: int) -> float:
     "pass@k averaged over the questions of a sample table."
     return sum(pass_at_k(len(t['answers']), sum(a == t['gold'] for a in t['answers']), k) for t in table.values()) / len(table)
 
 def distinct_answers(table: dict) -> Counter:
-    "How many questions received 1, 2, 3 or 4 different options over their samples."
+    "How many questions received 0, 1, 2, 3 or 4 different options over their samples."
     return Counter(len({a for a in t['answers'] if a in LETTERS}) for t in table.values())
+
+# %% ../nbs/04_passk.ipynb #pk-entropy
+def answer_entropy(answers: list[str]) -> float:
+    "Entropy in bits of one question's answer distribution (non-answers pooled as one outcome)."
+    counts = Counter(a if a in LETTERS else 'none' for a in answers)
+    n = sum(counts.values())
+    return -sum(c / n * math.log2(c / n) for c in counts.values()) + 0.0
+
+def uncertainty(table: dict) -> dict:
+    "Share of questions by number of distinct options given, and the mean answer entropy."
+    dist = distinct_answers(table)
+    return {'distinct_options': {k: dist.get(k, 0) / len(table) for k in range(5)},
+            'mean_entropy_bits': sum(answer_entropy(t['answers']) for t in table.values()) / len(table)}
+
+# %% ../nbs/04_passk.ipynb #pk-variants
+QUESTION_CONTEXT = ("\nپنج متن زیر هر کدام با استدلال به این پرسش چندگزینه‌ای پاسخ داده‌اند. در پایان شماره متنی را که "
+                    "کمترین اطلاعات غلط را دارد بنویسید.\n## پرسش\n{question} \n\n\n## گزینه ها\n{options} \n")
+LOGLIK_SUFFIX = "## پاسخ\nبا توجه به متن‌ها، پاسخ درست تنها یک حرف از A، B، C یا D است."
+VARIANTS = ('paper', 'question', 'loglik')
+
+def render_options(options: dict) -> str:
+    "Options as the papers render them: '[A] : …' one per line."
+    return '\n'.join(f'[{k}] : {options[k]}' for k in LETTERS)
+
+def verifier_prompt(variant: str, passages: list[str], question: dict | None = None) -> str:
+    "The verifier prompt of `variant` ('paper', 'question' or 'loglik') for one question's passages."
+    if variant == 'paper': return render_verifier_prompt(passages)
+    if variant not in VARIANTS: raise ValueError(f"unknown verifier variant '{variant}'; choose from {VARIANTS}")
+    head = QUESTION_CONTEXT.format(question=question['question'], options=render_options(question['options']))
+    return head + render_verifier_prompt(passages) + (LOGLIK_SUFFIX if variant == 'loglik' else '')
+
+# %% ../nbs/04_passk.ipynb #pk-parse
+PASSAGE_NUMBERS = {'یک': 1, 'يک': 1, 'اول': 1, 'یکم': 1, 'دو': 2, 'دوم': 2, 'سه': 3, 'سوم': 3,
+                   'چهار': 4, 'چهارم': 4, 'پنج': 5, 'پنجم': 5}
+_DIGITS = str.maketrans('۱۲۳۴۵١٢٣٤٥', '1234512345')
+_NUMBER = '|'.join(sorted(PASSAGE_NUMBERS, key=len, reverse=True))
+_PASSAGE = re.compile(rf'(?:متن(?![\u200c\w])\s*(?:شماره)?\s*[*«"\'\[\(]*\s*(?:({_NUMBER})(?:ین)?(?!\w)|([1-5۱-۵١-٥])(?!\d))'
+                      rf'|({_NUMBER})ین\s+متن(?![\u200c\w]))')
+_CONCLUSION = re.compile(r'بنابراین|در نتیجه|نتیجه|در نهایت|پاسخ نهایی|به طور خلاصه')
+
+def passage_mentions(text: str) -> list[tuple[int, int]]:
+    "(position, passage number) of every passage the text names."
+    out = []
+    for m in _PASSAGE.finditer(text):
+        word, digit, ordinal = m.groups()
+        out.append((m.start(), PASSAGE_NUMBERS[word or ordinal] if (word or ordinal) else int(digit.translate(_DIGITS))))
+    return out
+
+def parse_passage_choice(text: str) -> int | None:
+    "The passage (1-5) a verifier's answer chooses, or None when it names none."
+    if not isinstance(text, str): return None
+    named = passage_mentions(text)
+    if not named: return None
+    for cue in reversed([m.end() for m in _CONCLUSION.finditer(text)]):
+        after = [n for p, n in named if p >= cue]
+        if after: return after[0]
+    last_line = text.rfind('\n', 0, named[-1][0]) + 1
+    return next(n for p, n in named if p >= last_line)
+
+def verifier_answer(text: str, answers: list[str]) -> str:
+    "The option of the passage the verifier names (`answers` in passage order), else a typed non-answer."
+    j = parse_passage_choice(text)
+    if j is None or j > len(answers): return 'none'
+    return answers[j - 1]
+
+# %% ../nbs/04_passk.ipynb #pk-run-ver
+@contextmanager
+def base_model(model):
+    "The model with its PEFT adapter disabled for the block (a model without one is its own base)."
+    if hasattr(model, 'disable_adapter'):
+        with model.disable_adapter(): yield model
+    else: yield model
+
+def uncertain(table: dict, threshold: int = 3, count_non_answers: bool = False) -> list:
+    "The questions self-consistency leaves unanswered."
+    return [q for q, t in table.items() if self_consistency(t['answers'], threshold, count_non_answers) == 'unanswered']
+
+def run_verifier(model, tokenizer, table: dict, questions: dict, store: ResultStore, model_name: str, benchmark: str,
+                 variant: str = 'paper', max_new_tokens: int = 1024, batch_size: int = 4, threshold: int = 3) -> dict:
+    "Verdicts {qid: option} for the open questions of `table` with the base model, resuming from `store`."
+    task, qids = f'verifier/{variant}', uncertain(table, threshold)
+    keys = [(model_name, benchmark, task, str(q), 0) for q in qids]
+
+    def compute(batch, b):
+        prompts = [verifier_prompt(variant, table[q]['generations'], questions.get(q)) for q in batch]
+        rows = [{'model': model_name, 'benchmark': benchmark, 'task': task, 'qid': str(q), 'sample': 0, 'gold': table[q]['gold']}
+                for q in batch]
+        with base_model(model) as base:
+            if variant != 'loglik':
+                texts = generate(base, tokenizer, prompts, max_new_tokens)
+                return [{**r, 'generation': t, 'passage': parse_passage_choice(t), 'answer': verifier_answer(t, table[q]['answers'])}
+                        for r, q, t in zip(rows, batch, texts)]
+            for r, q, lp in zip(rows, batch, letter_logprobs(base, tokenizer, prompts)):
+                voted = [LETTERS.index(a) for a in sorted(set(table[q]['answers'])) if a in LETTERS]
+                r.update(logprobs=dict(zip(LETTERS, map(float, lp))),
+                         answer=LETTERS[max(voted, key=lambda j: float(lp[j]))] if voted else 'none')
+            return rows
+    rows = run_batches(qids, keys, store, compute, batch_size, f'{model_name} · {benchmark} · {task}')
+    return {q: r['answer'] for q, r in zip(qids, rows)}
+
+def verified_answers(table: dict, verdicts: dict, threshold: int = 3, count_non_answers: bool = False) -> dict:
+    "Final answers: the vote where it is confident, the verifier's verdict elsewhere (unanswered if none)."
+    final = {}
+    for q, t in table.items():
+        vote = self_consistency(t['answers'], threshold, count_non_answers)
+        final[q] = vote if vote != 'unanswered' else verdicts.get(q, 'unanswered')
+    return final
+
+# %% ../nbs/04_passk.ipynb #pk-fig
+def plot_passk(curves: dict, published: dict | None = None, ncols: int = 3):
+    "Figure of pass@k: `curves` {(model, benchmark): {k: value}}, `published` the same shape (open markers)."
+    import matplotlib.pyplot as plt
+    benches = list(dict.fromkeys(b for _, b in curves))
+    ncols = min(ncols, len(benches))
+    nrows = math.ceil(len(benches) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.4 * nrows), squeeze=False)
+    colours = {m: f'C{i}' for i, m in enumerate(dict.fromkeys(m for m, _ in curves))}
+    for ax, b in zip(axes.flat, benches):
+        kmax = max(max(c) for (m, bb), c in curves.items() if bb == b)
+        ks = range(1, kmax + 1)
+        ax.plot(ks, [1 - 0.75 ** k for k in ks], ls='--', color='grey', lw=1, label='random guess')
+        for (m, bb), c in curves.items():
+            if bb != b: continue
+            ax.plot(list(c), list(c.values()), marker='o', color=colours[m], label=m)
+            for k, v in (published or {}).get((m, b), {}).items():
+                ax.plot([k], [v], marker='o', ms=11, mfc='none', mec=colours[m], ls='none')
+        ax.set_title(b); ax.set_xlabel('k'); ax.set_ylabel('pass@k'); ax.set_ylim(0, 1); ax.set_xticks(list(ks))
+    for ax in list(axes.flat)[len(benches):]: ax.axis('off')
+    axes.flat[0].legend(fontsize=8, loc='lower right')
+    fig.tight_layout()
+    return fig

@@ -6,14 +6,23 @@ Docs: https://github.com/gaokerena-kit/gaokerena/reproduce.html.md"""
 
 # %% ../nbs/95_reproduce.ipynb #rp-imports
 from __future__ import annotations
-import ast, importlib.util, math, re
+import ast, difflib, importlib.util, json, math, os, re
+from collections import defaultdict
 from pathlib import Path
 import pandas as pd
-from .data import LETTERS, DataError
+from .data import LETTERS, SUBJECTS, DataError, load_rows
+from . import evaluate
+from .evaluate import extract_choice
+from .passk import mean_pass_at_k, negative_marking, self_consistency, verifier_answer
 
 # %% auto #0
-__all__ = ['LABELS', 'SHEET_COLUMNS', 'MODELS', 'SUBJECTS', 'BENCHMARKS', 'normalise_label', 'read_sheet', 'read_output_sheet',
-           'benchmark_id', 'published_sheets']
+__all__ = ['LABELS', 'SHEET_COLUMNS', 'MODELS', 'HISTORY_SHEET', 'COLUMNS', 'PUBLISHED', 'TABLES', 'R_TABLES', 'FIELDS',
+           'ANSWER_MODES', 'TITLES', 'normalise_label', 'read_sheet', 'read_output_sheet', 'benchmark_id',
+           'published_sheets', 'read_vote_sheet', 'read_verifier_sheet', 'text_key', 'question_key', 'align_rows',
+           'benchmark_name', 'agrees', 'record', 'accuracy_record', 'sheet_answers', 'agreement', 'PublishedData',
+           'check_alignment', 'straight_records', 'aligned_runs', 'cot_table', 'cot_records', 'check_vote_sheet',
+           'cot_tables', 'all_cot_records', 'verifier_records', 'reproduce', 'records_frame', 'cell_status',
+           'tables_markdown', 'write_tables', 'reproduce_to']
 
 # %% ../nbs/95_reproduce.ipynb #rp-labels
 LABELS = {**{k: k for k in LETTERS}, 'none': 'none', 'invalid': 'invalid', 'multiple_choice': 'multiple', '': 'invalid'}
@@ -81,9 +90,6 @@ MODELS = {'gaokerena': 'gaokerena-v', 'gaokerena-v1': 'gaokerena-v', 'gaokerena-
           'aya_expanse': 'aya-expanse-8b', 'aya-expanse': 'aya-expanse-8b', 'qwen2.5': 'qwen2.5-7b',
           'persianmind': 'persianmind', 'medmobile_gemma2b(translator)': 'medmobile-gemma2b',
           'medmobile_parsinlu(translator)': 'medmobile-parsinlu'}
-SUBJECTS = ('anatomy', 'medical_genetics', 'college_medicine', 'clinical_knowledge', 'professional_medicine', 'college_biology')
-BENCHMARKS = (*SUBJECTS, 'ibmsee')
-
 def benchmark_id(folder: str) -> str:
     "Our benchmark id for one of the authors' benchmark folder names (kopp, MMLU_Anatomy, MMLU-clinical_knowledge)."
     if folder.lower() == 'kopp': return 'ibmsee'
@@ -97,6 +103,8 @@ _PATTERNS = (  # (paper, style, glob under data_dir, the path parts that name be
     ('r', 'votes', 'gaokerena-r/evaluations/zeroshot-COT/*/*/ans.xlsx'),
     ('r', 'verifier', 'gaokerena-r/evaluations/final-evaluation/*/sys_result.xlsx'))
 
+HISTORY_SHEET = 'history/ana_r_ans_before.xlsx'
+
 def published_sheets(data_dir) -> pd.DataFrame:
     "Every published output sheet under `data_dir`: path, paper, model, benchmark, style and run number."
     data_dir, rows = Path(data_dir), []
@@ -107,4 +115,451 @@ def published_sheets(data_dir) -> pd.DataFrame:
             run = re.search(r'_no(\d+)\.xlsx$', p.name)
             rows.append({'path': p, 'paper': paper, 'model': MODELS.get(model, model), 'benchmark': benchmark_id(bench),
                          'style': style, 'run': int(run.group(1)) if run else None})
+    if (data_dir/HISTORY_SHEET).exists():
+        rows.append({'path': data_dir/HISTORY_SHEET, 'paper': 'r', 'model': 'gaokerena-r', 'benchmark': 'anatomy',
+                     'style': 'votes-earlier', 'run': None})
     return pd.DataFrame(rows, columns=['path', 'paper', 'model', 'benchmark', 'style', 'run']).astype({'run': 'Int64'})
+
+# %% ../nbs/95_reproduce.ipynb #rp-votes
+def read_vote_sheet(path) -> pd.DataFrame:
+    "An `ans.xlsx` vote sheet: row, gold, runs (the five labels), ensemble (letter, non-answer or 'unanswered')."
+    path = Path(path)
+    df = read_sheet(path)
+    runs = [c for c in df.columns if re.fullmatch(r'no\.\d+', str(c))]
+    _check_columns(path, df, ['correct_answer', 'ensemble_answer'] + (runs or ['no.1']))
+    out = []
+    for i, r in enumerate(df.to_dict('records')):
+        row = i + 2
+        labels = [_label(path, row, r[c]) for c in runs]
+        ens = _text(r['ensemble_answer']).strip()
+        out.append({'row': row, 'gold': _gold(path, row, r['correct_answer']), 'runs': labels,
+                    'ensemble': 'unanswered' if ens == 'not_agreed' else _label(path, row, ens)})
+    return pd.DataFrame(out, columns=['row', 'gold', 'runs', 'ensemble'])
+
+def read_verifier_sheet(path) -> pd.DataFrame:
+    "A `sys_result.xlsx` final sheet: row, question, gold, vote (a label, or '' where the verifier ran), verifier text, label."
+    path = Path(path)
+    df = read_sheet(path)
+    _check_columns(path, df, ['Question', 'correct_answer', 'guide_answer', 'AI_chosen_answer'])
+    out = []
+    for i, r in enumerate(df.to_dict('records')):
+        row, guide = i + 2, _text(r['guide_answer'])
+        vote = (normalise_label(guide) if guide.strip() else None) or ''
+        out.append({'row': row, 'question': _text(r['Question']), 'gold': _gold(path, row, r['correct_answer']),
+                    'vote': vote, 'verifier_text': '' if vote else guide,
+                    'label': _label(path, row, r['AI_chosen_answer']), 'label_raw': _text(r['AI_chosen_answer'])})
+    return pd.DataFrame(out, columns=['row', 'question', 'gold', 'vote', 'verifier_text', 'label', 'label_raw'])
+
+# %% ../nbs/95_reproduce.ipynb #rp-align
+_UNIFY = str.maketrans({'ي': 'ی', 'ك': 'ک', 'ى': 'ی', '\u200c': ' ', '\u200f': ' ', '\u200e': ' '})
+
+def text_key(text) -> str:
+    "Text for matching: Arabic ي/ك unified with Persian ی/ک, ZWNJ as space, whitespace collapsed."
+    return ' '.join(_text(text).translate(_UNIFY).split())
+
+def question_key(question, options: dict) -> str:
+    "The matching key of a question and its four options."
+    return '\x1f'.join([text_key(question), *(text_key(options[k]) for k in LETTERS)])
+
+def _similar(a: str, b: str) -> float:
+    "Similarity of two keys in [0, 1]."
+    return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
+
+def align_rows(sheet: pd.DataFrame, bench: list[dict], cutoff: float = 0.75) -> pd.DataFrame:
+    "For each sheet row, the index of its benchmark question (or -1) and how it was matched."
+    bkeys = [question_key(b['question'], b['options']) for b in bench]
+    bopts = [k.split('\x1f', 1)[1] for k in bkeys]
+    first = {}
+    for i, k in enumerate(bkeys): first.setdefault(k, i)
+    skeys = [question_key(q, o) for q, o in zip(sheet.question, sheet.options)]
+    index, how, taken = [-1] * len(skeys), ['unmatched'] * len(skeys), set()
+    for i, k in enumerate(skeys):
+        if k in first:
+            index[i], how[i] = first[k], 'duplicate' if first[k] in taken else 'exact'
+            taken.add(first[k])
+    for i, k in enumerate(skeys):
+        if index[i] >= 0: continue
+        opts = k.split('\x1f', 1)[1]
+        if i < len(bench) and i not in taken and (bopts[i] == opts or _similar(k, bkeys[i]) >= cutoff):
+            index[i], how[i] = i, 'position'
+        elif len(same := [j for j, o in enumerate(bopts) if o == opts]) == 1 and same[0] not in taken:
+            index[i], how[i] = same[0], 'options'
+        else:
+            free = [j for j in range(len(bench)) if j not in taken]
+            best = max(free, key=lambda j: _similar(k, bkeys[j]), default=None)
+            if best is not None and _similar(k, bkeys[best]) >= cutoff: index[i], how[i] = best, 'fuzzy'
+        if index[i] >= 0: taken.add(index[i])
+    return pd.DataFrame({'bench_index': index, 'how': how})
+
+# %% ../nbs/95_reproduce.ipynb #rp-bench
+def benchmark_name(benchmark: str) -> str:
+    "The `load_rows` name of one of our benchmark ids."
+    return 'ibmsee' if benchmark == 'ibmsee' else f'mmlu/{benchmark}'
+
+# %% ../nbs/95_reproduce.ipynb #rp-pub
+COLUMNS = (*SUBJECTS, 'mmlu_avg', 'ibmsee')
+PUBLISHED = {(t, m, b, None): v for (t, m, b), v in evaluate.PUBLISHED.items()}
+PUBLISHED |= {('r_cot_neg', 'gaokerena-r', 'ibmsee', None): 24.60, ('r_cot_neg', 'gaokerena-r', 'anatomy', None): 29.13,
+              **{('r_passk', 'gaokerena-r', 'ibmsee', k): v for k, v in ((1, 0.3940), (2, 0.5387), (3, 0.6208))}}
+
+def agrees(value: float, published: float, decimals: int) -> str | None:
+    "'rounded' or 'truncated' when `value` gives `published` at `decimals` places, else None."
+    if value is None or published is None: return None
+    if abs(round(value, decimals) - published) < 10 ** -(decimals + 3): return 'rounded'
+    if abs(math.floor(value * 10 ** decimals + 1e-9) / 10 ** decimals - published) < 10 ** -(decimals + 3): return 'truncated'
+    return None
+
+# %% ../nbs/95_reproduce.ipynb #rp-score
+TABLES = ('v_straight', 'r_straight', 'r_cot', 'r_cot_neg', 'r_passk', 'r_verifier')
+R_TABLES = TABLES[1:]
+FIELDS = ('table', 'model', 'benchmark', 'k', 'value', 'published', 'n', 'correct', 'wrong', 'unanswered', 'label_agreement')
+
+def record(table: str, model: str, benchmark: str, c: dict, value: float, k: int | None = None,
+           agreement: float | None = None) -> dict:
+    "One tables.json record, with the published number where we have it."
+    return {'table': table, 'model': model, 'benchmark': benchmark, 'k': k, 'value': value,
+            'published': PUBLISHED.get((table, model, benchmark, k)), 'n': c['n'], 'correct': c['correct'], 'wrong': c['wrong'],
+            'unanswered': c['unanswered'], 'label_agreement': agreement}
+
+def accuracy_record(table, model, benchmark, answers, gold, agreement=None, negative=False) -> dict:
+    "A record of accuracy (or negative marking) in percent over final answers."
+    c = negative_marking(answers, gold)
+    return record(table, model, benchmark, c, c['negative_marking' if negative else 'accuracy'], agreement=agreement)
+
+# %% ../nbs/95_reproduce.ipynb #rp-data
+ANSWER_MODES = ('labels', 'extract')
+
+def sheet_answers(df: pd.DataFrame, answers: str) -> list[str]:
+    "The answers of a sheet's rows: the authors' labels or our extractor's reading of the generation."
+    if answers == 'labels': return list(df.label)
+    if answers == 'extract': return [extract_choice(g) for g in df.generation]
+    raise ValueError(f"answers must be one of {ANSWER_MODES}, got {answers!r}")
+
+def agreement(got: list[str], labels: list[str]) -> float:
+    "Share of answers equal to the authors' labels."
+    return sum(a == b for a, b in zip(got, labels)) / len(labels)
+
+class PublishedData:
+    "The published sheets under `data_dir`, each read once, and the notes gathered while scoring them."
+    def __init__(self, data_dir, answers: str = 'labels'):
+        if answers not in ANSWER_MODES: raise ValueError(f"answers must be one of {ANSWER_MODES}, got {answers!r}")
+        self.data_dir, self.answers = Path(data_dir), answers
+        if not self.data_dir.is_dir(): raise FileNotFoundError(f"data folder not found: {self.data_dir}")
+        self.sheets, self._cache = published_sheets(self.data_dir), {}
+        self.notes, self.alternatives, self.skipped = [], [], []
+
+    def select(self, **where) -> pd.DataFrame:
+        "The sheets whose columns equal `where` (e.g. paper='v', style='straight')."
+        s = self.sheets
+        for k, v in where.items(): s = s[s[k] == v]
+        return s
+
+    def read(self, path, reader=None) -> pd.DataFrame:
+        "A sheet read by `reader` (default `read_output_sheet`), cached."
+        reader = reader or read_output_sheet
+        key = (Path(path), reader.__name__)
+        if key not in self._cache: self._cache[key] = reader(path)
+        return self._cache[key]
+
+    def bench(self, benchmark: str) -> list[dict] | None:
+        "The benchmark's questions, or None (noted) when they cannot be loaded."
+        if ('bench', benchmark) not in self._cache:
+            try: rows = load_rows(benchmark_name(benchmark), self.data_dir).rows
+            except (DataError, FileNotFoundError) as e:
+                self.skip(f"benchmark {benchmark} not loaded ({e}): its sheets are not checked against it"); rows = None
+            self._cache[('bench', benchmark)] = rows
+        return self._cache[('bench', benchmark)]
+
+    def note(self, key: tuple, text: str):
+        "A remark on one cell (table, model, benchmark, k)."
+        self.notes.append({'key': key, 'text': text})
+
+    def alternative(self, key: tuple, source: str, value: float):
+        "What another sheet or arithmetic gives for a cell."
+        self.alternatives.append({'key': key, 'source': source, 'value': value})
+
+    def skip(self, text: str):
+        "A file or cell that could not be reproduced, and why."
+        if text not in self.skipped: self.skipped.append(text)
+
+# %% ../nbs/95_reproduce.ipynb #rp-straight
+def check_alignment(pub: PublishedData, key: tuple, df: pd.DataFrame, got: list[str]) -> None:
+    "Note how a sheet's rows match its benchmark; offer the over-the-benchmark score when they differ."
+    bench = pub.bench(key[2])
+    if bench is None: return
+    al = align_rows(df, bench)
+    how = al.how.value_counts().to_dict()
+    rows = lambda h: ', '.join(str(r) for r in df.row[al.how == h])
+    if how.get('duplicate'): pub.note(key, f"{how['duplicate']} repeated question(s) (sheet rows {rows('duplicate')})")
+    if how.get('unmatched'): pub.note(key, f"{how['unmatched']} row(s) match no benchmark question (sheet rows {rows('unmatched')})")
+    loose = {h: how[h] for h in ('position', 'options', 'fuzzy') if how.get(h)}
+    if loose: pub.note(key, f"{sum(loose.values())} row(s) differ in wording from the benchmark file (older translation or translated question), matched by {loose}")
+    matched = al.bench_index[al.bench_index >= 0]
+    gold_diff = [int(r) for r, j, g in zip(df.row, al.bench_index, df.gold) if j >= 0 and bench[j]['gold'] != g]
+    if gold_diff: pub.note(key, f"gold letter differs from the benchmark file in sheet rows {gold_diff}")
+    missing = len(bench) - matched.nunique()
+    if missing or how.get('duplicate') or how.get('unmatched'):
+        if missing: pub.note(key, f"{missing} of the benchmark's {len(bench)} questions have no row in the sheet; the paper divided by the sheet's {len(df)} rows")
+        first = {}
+        for j, a in zip(al.bench_index, got):
+            if j >= 0: first.setdefault(j, a)
+        over = [first.get(j, 'unanswered') for j in range(len(bench))]
+        pub.alternative(key, f"over the benchmark's {len(bench)} questions", 100 * sum(a == b['gold'] for a, b in zip(over, bench)) / len(bench))
+
+def straight_records(pub: PublishedData, table: str, paper: str) -> list[dict]:
+    "Accuracy records of every straight-prompt sheet of `paper`, and the pooled MMLU average when all six subjects are there."
+    recs, pooled = [], defaultdict(list)
+    for _, s in pub.select(paper=paper, style='straight').iterrows():
+        df = pub.read(s.path)
+        got = sheet_answers(df, pub.answers)
+        agree = agreement(got, list(df.label)) if pub.answers == 'extract' else None
+        recs.append(accuracy_record(table, s.model, s.benchmark, got, list(df.gold), agree))
+        check_alignment(pub, (table, s.model, s.benchmark, None), df, got)
+        if s.benchmark in SUBJECTS: pooled[s.model].append((s.benchmark, got, list(df.gold), list(df.label)))
+    for model, parts in pooled.items():
+        if {p[0] for p in parts} != set(SUBJECTS):
+            pub.skip(f"{table} / {model} / mmlu_avg: pooled over all six subjects, but only {sorted(p[0] for p in parts)} were released")
+            continue
+        got, gold, labels = (sum((p[i] for p in parts), []) for i in (1, 2, 3))
+        recs.append(accuracy_record(table, model, 'mmlu_avg', got, gold, agreement(got, labels) if pub.answers == 'extract' else None))
+    return recs
+
+# %% ../nbs/95_reproduce.ipynb #rp-cot
+def aligned_runs(pub: PublishedData, model: str, benchmark: str) -> tuple[list[pd.DataFrame], list[list[int]]] | None:
+    "The run sheets of a model and benchmark, and for each run the row (or -1) holding each of run 1's questions."
+    sheets = pub.select(paper='r', style='cot', model=model, benchmark=benchmark).sort_values('run')
+    if sheets.empty: return None
+    runs = [pub.read(p) for p in sheets.path]
+    keys = [[question_key(q, o) for q, o in zip(df.question, df.options)] for df in runs]
+    order = []
+    for j, ks in enumerate(keys):
+        first = {}
+        for i, k in enumerate(ks): first.setdefault(k, i)
+        order.append([first.get(k, -1) for k in keys[0]])
+        lost = sum(i < 0 for i in order[-1])
+        if lost: pub.note(('r_cot', model, benchmark, None), f"run {sheets.run.iloc[j]} lacks {lost} of run 1's questions (counted as non-answers)")
+    return runs, order
+
+def cot_table(pub: PublishedData, model: str, benchmark: str) -> tuple[dict, float | None] | None:
+    "Chapter 5's sample table {qid: gold, answers, generations, labels} of the five runs, and the extractor's label agreement."
+    if ('cot', model, benchmark) in pub._cache: return pub._cache[('cot', model, benchmark)]
+    got = aligned_runs(pub, model, benchmark)
+    if got is None: return None
+    runs, order = got
+    cols = {'answers': [sheet_answers(df, pub.answers) for df in runs], 'generations': [list(df.generation) for df in runs],
+            'labels': [list(df.label) for df in runs]}
+    empty = {'answers': 'none', 'generations': '', 'labels': 'none'}
+    table = {f'{benchmark}/{i}': {'gold': g, **{c: [v[j][order[j][i]] if order[j][i] >= 0 else empty[c] for j in range(len(runs))]
+                                                for c, v in cols.items()}}
+             for i, g in enumerate(runs[0].gold)}
+    agree = None
+    if pub.answers == 'extract':
+        pairs = [(a, l) for t in table.values() for a, l in zip(t['answers'], t['labels'])]
+        agree = sum(a == l for a, l in pairs) / len(pairs)
+    pub._cache[('cot', model, benchmark)] = table, agree
+    return table, agree
+
+def cot_records(pub: PublishedData, model: str, benchmark: str, table: dict, agree: float | None) -> list[dict]:
+    "r_cot, r_cot_neg and r_passk (k = 1..3) records of one sample table."
+    gold = [t['gold'] for t in table.values()]
+    final = [self_consistency(t['answers']) for t in table.values()]
+    recs = [accuracy_record('r_cot', model, benchmark, final, gold, agree),
+            accuracy_record('r_cot_neg', model, benchmark, final, gold, agree, negative=True)]
+    samples = negative_marking([a for t in table.values() for a in t['answers']], [t['gold'] for t in table.values() for _ in t['answers']])
+    for k in (1, 2, 3):
+        recs.append(record('r_passk', model, benchmark, {**samples, 'n': len(table)}, mean_pass_at_k(table, k), k, agree))
+    return recs
+
+def check_vote_sheet(pub: PublishedData, model: str, benchmark: str, table: dict, style: str = 'votes') -> None:
+    "Compare the authors' vote sheet with the run sheets; its vote's scores become alternatives."
+    sheet = pub.select(paper='r', style=style, model=model, benchmark=benchmark)
+    if sheet.empty: return
+    path = sheet.path.iloc[0]
+    votes = pub.read(path, read_vote_sheet)
+    name = f"{path.parent.name}/{path.name}" if style == 'votes' else HISTORY_SHEET
+    key = ('r_cot', model, benchmark, None)
+    if len(votes) != len(table):
+        pub.note(key, f"{name} has {len(votes)} rows for the runs' {len(table)} questions; not compared"); return
+    labels = [t['labels'] for t in table.values()]
+    copied = [f"row {r} no.{j + 1} is {a} where run sheet {j + 1} has {b}" for r, vs, ls in zip(votes.row, votes.runs, labels)
+              for j, (a, b) in enumerate(zip(vs, ls)) if a != b]
+    if copied: pub.note(key, f"{name} disagrees with the run sheets' labels: {'; '.join(copied)}")
+    odd = [int(r) for r, vs, e in zip(votes.row, votes.runs, votes.ensemble) if e != self_consistency(vs)]
+    if odd: pub.note(key, f"{name}'s ensemble_answer disagrees with its own five votes (3-of-5 rule) in rows {odd}")
+    gold = list(votes.gold)
+    c = negative_marking(list(votes.ensemble), gold)
+    pub.alternative(key, name, c['accuracy'])
+    pub.alternative(('r_cot_neg', model, benchmark, None), name, c['negative_marking'])
+    as_table = {r: {'gold': g, 'answers': vs} for r, g, vs in zip(votes.row, gold, votes.runs)}
+    for k in (1, 2, 3): pub.alternative(('r_passk', model, benchmark, k), f"the runs as copied into {name}", mean_pass_at_k(as_table, k))
+
+def cot_tables(data, answers: str = 'labels') -> dict:
+    "{(model, benchmark): sample table} of every set of five CoT runs under a data folder (or a PublishedData)."
+    pub = data if isinstance(data, PublishedData) else PublishedData(data, answers)
+    out = {}
+    for (model, benchmark), _ in pub.select(paper='r', style='cot').groupby(['model', 'benchmark']):
+        out[(model, benchmark)] = cot_table(pub, model, benchmark)[0]
+    return out
+
+def all_cot_records(pub: PublishedData) -> list[dict]:
+    "CoT records of every model and benchmark, plus the pooled MMLU average when all six subjects are there."
+    recs, pooled = [], defaultdict(dict)
+    for (model, benchmark), sheets in pub.select(paper='r', style='cot').groupby(['model', 'benchmark']):
+        if len(sheets) < 5: pub.note(('r_cot', model, benchmark, None), f"only {len(sheets)} of 5 runs released")
+        table, agree = cot_table(pub, model, benchmark)
+        recs += cot_records(pub, model, benchmark, table, agree)
+        if pub.answers == 'labels':
+            for style in ('votes', 'votes-earlier'): check_vote_sheet(pub, model, benchmark, table, style)
+        if benchmark in SUBJECTS: pooled[model][benchmark] = (table, agree)
+    for model, parts in pooled.items():
+        if set(parts) != set(SUBJECTS):
+            pub.skip(f"r_cot, r_cot_neg, r_passk / {model} / mmlu_avg: pooled over all six subjects, but only {sorted(parts)} were released")
+            continue
+        table = {q: t for tab, _ in parts.values() for q, t in tab.items()}
+        agree = None if pub.answers == 'labels' else sum(a * len(t) for t, a in parts.values()) / len(table)
+        recs += cot_records(pub, model, 'mmlu_avg', table, agree)
+    return recs
+
+# %% ../nbs/95_reproduce.ipynb #rp-ver
+def verifier_records(pub: PublishedData) -> list[dict]:
+    "r_verifier records of Gaokerena-R from the final sheets (and the pooled MMLU average when all six are there)."
+    recs, pooled = [], {}
+    for _, s in pub.select(paper='r', style='verifier').iterrows():
+        key = ('r_verifier', s.model, s.benchmark, None)
+        final = pub.read(s.path, read_verifier_sheet)
+        got = cot_table(pub, s.model, s.benchmark)
+        if got is None or len(got[0]) != len(final):
+            pub.skip(f"r_verifier / {s.model} / {s.benchmark}: the five CoT runs are missing or do not match the final sheet's rows")
+            continue
+        table = list(got[0].values())
+        votes = [self_consistency(t['answers'], count_non_answers=True) for t in table]
+        texts = final.verifier_text.tolist()
+        if pub.answers == 'labels':
+            answers, agree = list(final.label), None
+            off = [int(r) for r, v, mine in zip(final.row, final.vote, votes) if v and v != mine]
+            if off: pub.note(key, f"confident answers in rows {off} differ from the run sheets' 3-of-5 vote")
+            sent = [i for i, t in enumerate(texts) if t]
+            pub.note(key, f"{len(sent)} open questions went to the verifier; its answers are right on "
+                          f"{sum(final.label[i] == final.gold[i] for i in sent)}")
+        else:
+            answers, parsed = [], []
+            for t, vote, text, label in zip(table, votes, texts, final.label):
+                if vote != 'unanswered': answers.append(vote)
+                elif text: answers.append(verifier_answer(text, t['answers'])); parsed.append(answers[-1] == label)
+                else: answers.append('unanswered')
+            agree = sum(parsed) / len(parsed) if parsed else None
+            lost = sum(v == 'unanswered' and not x for v, x in zip(votes, texts))
+            if lost: pub.note(key, f"{lost} question(s) open under our votes have no published verifier text (the authors' votes were confident): unanswered")
+        recs.append(accuracy_record('r_verifier', s.model, s.benchmark, answers, list(final.gold), agree))
+        if s.benchmark in SUBJECTS: pooled[s.benchmark] = (answers, list(final.gold))
+    if pooled and set(pooled) != set(SUBJECTS):
+        pub.skip(f"r_verifier / gaokerena-r / mmlu_avg: pooled over all six subjects, but only {sorted(pooled)} were released")
+    elif pooled:
+        recs.append(accuracy_record('r_verifier', 'gaokerena-r', 'mmlu_avg', *(sum((p[i] for p in pooled.values()), []) for i in (0, 1))))
+    return recs
+
+# %% ../nbs/95_reproduce.ipynb #rp-main
+def reproduce(data_dir, answers: str = 'labels', tables=TABLES) -> tuple[list[dict], PublishedData]:
+    "The records of `tables` re-scored from the published sheets under `data_dir`, and the notes gathered."
+    unknown = set(tables) - set(TABLES)
+    if unknown: raise ValueError(f"unknown table(s) {sorted(unknown)}; choose from {TABLES}")
+    pub = PublishedData(data_dir, answers)
+    if pub.sheets.empty: pub.skip(f"no published sheets under {pub.data_dir} (expected gaokerena-v/ and gaokerena-r/ laid out like the authors' repositories)")
+    recs = []
+    if 'v_straight' in tables: recs += straight_records(pub, 'v_straight', 'v')
+    if 'r_straight' in tables: recs += straight_records(pub, 'r_straight', 'r')
+    if {'r_cot', 'r_cot_neg', 'r_passk'} & set(tables): recs += [r for r in all_cot_records(pub) if r['table'] in tables]
+    if 'r_verifier' in tables: recs += verifier_records(pub)
+    have = {(r['table'], r['model'], r['benchmark'], r['k']) for r in recs}
+    for key, value in PUBLISHED.items():
+        if key[0] in tables and key not in have:
+            pub.skip(f"{' / '.join(str(x) for x in key if x is not None)}: published {value} — no released output to re-score")
+    return recs, pub
+
+def records_frame(records: list[dict]) -> pd.DataFrame:
+    "The records as a DataFrame with the tables.json columns."
+    return pd.DataFrame(records, columns=list(FIELDS))
+
+# %% ../nbs/95_reproduce.ipynb #rp-md
+TITLES = {'v_straight': 'Gaokerena-V table: straight prompt, accuracy %',
+          'r_straight': 'Gaokerena-R: straight prompt, accuracy %',
+          'r_cot': 'Gaokerena-R: chain of thought, 5 runs, self-consistency (3 of 5), accuracy %',
+          'r_cot_neg': 'Gaokerena-R: the same with negative marking (-1/3 per wrong answer), %',
+          'r_passk': 'Gaokerena-R: pass@k over the 5 runs (fraction)',
+          'r_verifier': 'Gaokerena-R: self-consistency + verifier, accuracy %'}
+
+def cell_status(rec: dict, pub: PublishedData) -> tuple[str, str | None]:
+    "The mark of a record against its published number ('✓', '✓t', '✓⚠' or '⚠'), and the reason for a flag."
+    if rec['published'] is None: return '', None
+    d, p, v = (4 if rec['table'] == 'r_passk' else 2), rec['published'], rec['value']
+    alts = [a for a in pub.alternatives if a['key'] == (rec['table'], rec['model'], rec['benchmark'], rec['k'])]
+    how = agrees(v, p, d)
+    if how:
+        slip = [a for a in alts if a['source'].startswith('over the benchmark') and not agrees(a['value'], p, d)]
+        if slip: return '✓⚠', (f"published {p} is what the sheet gives as the paper scored it ({v:.3f}), but the sheet does not hold "
+                               f"the benchmark's questions exactly (see the notes); {slip[0]['source']} it is {slip[0]['value']:.3f}")
+        return ('✓' if how == 'rounded' else '✓t'), None
+    match = [a for a in alts if agrees(a['value'], p, d)]
+    if match: return '⚠', f"published {p} follows from {match[0]['source']} ({match[0]['value']:.3f}), not from the released run sheets ({v:.3f})"
+    return '⚠', f"published {p} does not follow from the files, which give {v:.3f}"
+
+def _fmt(rec: dict, pub: PublishedData) -> str:
+    "One table cell: the value, then the published number and its mark."
+    d = 4 if rec['table'] == 'r_passk' else 2
+    mark, _ = cell_status(rec, pub)
+    return f"{rec['value']:.{d}f}" + (f" ({rec['published']:.{d}f} {mark})" if rec['published'] is not None else '')
+
+def tables_markdown(records: list[dict], pub: PublishedData) -> str:
+    "tables.md: each table laid out like the paper, its notes, and which published cells follow from the files."
+    out = [f"# The papers' tables re-scored from the published outputs\n",
+           f"- data: `{pub.data_dir}`\n- answers: `{pub.answers}` "
+           + ("(the authors' hand labels, `AI_chosen_answer`)" if pub.answers == 'labels' else "(our extractor on `AI_answer`)"),
+           "- each cell: reproduced value (published value, mark); ✓ = the files give it (rounded), ✓t = they give it truncated, "
+           "✓⚠ = the sheet gives it only through an author slip, ⚠ = the files do not give it (see the notes); "
+           "cells with no published number were not in our sources.\n"]
+    follow, slips, other, absent = [], [], [], list(pub.skipped)
+    for table in TABLES:
+        recs = [r for r in records if r['table'] == table]
+        if not recs: continue
+        benches = [b for b in COLUMNS if any(r['benchmark'] == b for r in recs)]
+        out += [f"## {table}: {TITLES[table]}\n", '| model | ' + ' | '.join(benches) + ' |', '|---' * (len(benches) + 1) + '|']
+        for model, k in dict.fromkeys((r['model'], r['k']) for r in recs):
+            cells = {r['benchmark']: _fmt(r, pub) for r in recs if r['model'] == model and r['k'] == k}
+            out.append(f"| {model}{f' (k={k})' if k else ''} | " + ' | '.join(cells.get(b, '') for b in benches) + ' |')
+        if pub.answers == 'extract':
+            agree = [r for r in recs if r['label_agreement'] is not None and r['k'] in (None, 1)]
+            if agree: out.append('\nagreement with the hand labels: ' + ', '.join(f"{r['model']}/{r['benchmark']} {100 * r['label_agreement']:.1f}%" for r in agree))
+        notes = [(n['key'], n['text']) for n in pub.notes if n['key'][0] == table]
+        for r in recs:
+            mark, why = cell_status(r, pub)
+            cell = f"{table} / {r['model']} / {r['benchmark']}" + (f" / k={r['k']}" if r['k'] else '')
+            if why: notes.append(((table, r['model'], r['benchmark'], r['k']), mark + ' ' + why))
+            if mark == '⚠': other.append(f"{cell}: {why}")
+            elif mark == '✓⚠': slips.append(f"{cell}: {why}")
+            elif mark: follow.append(f"{cell}: {r['published']:.{4 if table == 'r_passk' else 2}f}" + (' (the paper truncates)' if mark == '✓t' else ''))
+        if notes:
+            out.append('\nNotes:')
+            out += [f"- {k[1]} / {k[2]}{f' / k={k[3]}' if k[3] else ''}: {t}" for k, t in notes]
+        out.append('')
+    out += ["## Which published cells follow from the files\n", f"**Follow from the released files ({len(follow)}):**"]
+    out += [f"- {c}" for c in follow] or ['- none']
+    out += ['', f"**Follow from a sheet only as the paper scored it — an author slip ({len(slips)}):**"] + ([f"- {c}" for c in slips] or ['- none'])
+    out += ['', f"**Do not follow from the released files ({len(other)}):**"] + ([f"- {c}" for c in other] or ['- none'])
+    out += ['', f"**Cannot be checked, or skipped ({len(absent)}):**"] + ([f"- {c}" for c in absent] or ['- none'])
+    return '\n'.join(out) + '\n'
+
+def write_tables(out_dir, records: list[dict], pub: PublishedData) -> tuple[Path, Path]:
+    "Write OUT/tables.md and OUT/tables.json (atomically); returns their paths."
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = out_dir/'tables.md', out_dir/'tables.json'
+    texts = tables_markdown(records, pub), json.dumps([{f: r[f] for f in FIELDS} for r in records], ensure_ascii=False, indent=1)
+    for p, t in zip(paths, texts):
+        tmp = p.with_name(p.name + '.tmp'); tmp.write_text(t, encoding='utf-8'); os.replace(tmp, p)
+    return paths
+
+def reproduce_to(out_dir, data_dir, answers: str = 'labels', tables=TABLES) -> list[dict]:
+    "Re-score the published sheets under `data_dir` and write OUT/tables.md and OUT/tables.json."
+    records, pub = reproduce(data_dir, answers, tables)
+    write_tables(out_dir, records, pub)
+    return records

@@ -1,0 +1,173 @@
+"Chapter 5: pass@k, self-consistency, negative marking, the verifier and uncertainty."
+import math
+from fractions import Fraction
+from itertools import combinations
+import numpy as np
+import pytest
+import torch
+from gaokerena.evaluate import ResultStore, render_verifier_prompt
+from gaokerena.passk import (answer_entropy, base_model, mean_pass_at_k, negative_marking, parse_passage_choice, pass_at_k,
+                             run_verifier, sample_table, self_consistency, uncertain, uncertainty, verified_answers,
+                             verifier_answer, verifier_prompt)
+
+
+def humaneval_estimator(n: int, c: int, k: int) -> float:
+    "The reference implementation of Chen et al. 2021 (human-eval/execution.py, estimate_pass_at_k), verbatim."
+    if n - c < k:
+        return 1.0
+    return 1.0 - np.prod(1.0 - k / np.arange(n - c + 1, n + 1))
+
+
+def brute_force(n: int, c: int, k: int) -> Fraction:
+    "Share of k-subsets of n samples (the first c correct) holding a correct one, by enumeration."
+    subsets = list(combinations(range(n), k))
+    return Fraction(sum(any(i < c for i in s) for s in subsets), len(subsets))
+
+
+@pytest.mark.parametrize('n', range(1, 9))
+def test_pass_at_k_equals_brute_force_enumeration(n):
+    for c in range(n + 1):
+        for k in range(1, n + 1):
+            assert pass_at_k(n, c, k) == pytest.approx(float(brute_force(n, c, k)), abs=1e-12), (n, c, k)
+
+
+@pytest.mark.parametrize('n, c, k, expected', [
+    (10, 3, 1, 0.3), (10, 3, 5, 11 / 12), (5, 2, 2, 0.7), (5, 2, 3, 0.9), (5, 1, 3, 0.6), (5, 0, 3, 0.0),
+    (200, 1, 1, 0.005), (200, 100, 1, 0.5), (200, 13, 100, 1 - math.comb(187, 100) / math.comb(200, 100))])
+def test_pass_at_k_reference_values(n, c, k, expected):
+    assert pass_at_k(n, c, k) == pytest.approx(expected, abs=1e-12)
+    assert humaneval_estimator(n, c, k) == pytest.approx(expected, abs=1e-12)
+
+
+def test_pass_at_k_matches_humaneval_implementation_on_a_grid():
+    for n in (5, 20, 100, 200):
+        for c in range(0, n + 1, max(1, n // 10)):
+            for k in (1, 2, 3, 5, 10, 50, 100):
+                if k <= n: assert pass_at_k(n, c, k) == pytest.approx(float(humaneval_estimator(n, c, k)), abs=1e-12)
+
+
+def test_pass_at_k_is_stable_where_binomials_overflow_floats():
+    n, c, k = 5000, 37, 400
+    with pytest.raises(OverflowError): float(math.comb(n, k))
+    exact = 1 - Fraction(math.comb(n - c, k), math.comb(n, k))
+    assert pass_at_k(n, c, k) == pytest.approx(float(exact), abs=1e-12)
+
+
+@pytest.mark.parametrize('n, c, k', [(5, 6, 1), (5, -1, 1), (5, 2, 0), (5, 2, 6)])
+def test_pass_at_k_rejects_impossible_counts(n, c, k):
+    with pytest.raises(ValueError, match='0 <= c <= n'): pass_at_k(n, c, k)
+
+
+def test_mean_pass_at_k_of_a_sample_table():
+    rows = [{'qid': q, 'sample': i, 'answer': a, 'gold': 'A', 'generation': f'{q}{i}'}
+            for q, ans in (('q1', 'AABCA'), ('q2', 'BBBBB')) for i, a in enumerate(ans)]
+    table = sample_table(rows[::-1])
+    assert table['q1']['answers'] == list('AABCA') and table['q1']['generations'][4] == 'q14'
+    assert mean_pass_at_k(table, 1) == pytest.approx(0.3) and mean_pass_at_k(table, 3) == pytest.approx(0.5)
+
+
+def test_self_consistency_threshold_and_the_non_answer_switch():
+    assert self_consistency(list('AABBA')) == 'A' and self_consistency(list('AABBC')) == 'unanswered'
+    assert self_consistency(list('AABBC'), threshold=2) in ('A', 'B')
+    votes = ['none', 'invalid', 'multiple', 'A', 'B']
+    assert self_consistency(votes) == 'unanswered'
+    assert self_consistency(votes, count_non_answers=True) == 'none'
+
+
+def test_negative_marking_penalises_only_wrong_options():
+    m = negative_marking(['A', 'B', 'C', 'unanswered', 'none', 'invalid'], list('AAAAAA'))
+    assert (m['n'], m['correct'], m['wrong'], m['unanswered']) == (6, 1, 2, 3)
+    assert m['accuracy'] == pytest.approx(100 / 6) and m['negative_marking'] == pytest.approx(100 * (1 - 2 / 3) / 6)
+
+
+def test_entropy_and_distinct_answers():
+    assert answer_entropy(list('AAAAA')) == 0.0
+    assert answer_entropy(list('AABBC')) == pytest.approx(-(2 * 0.4 * math.log2(0.4) + 0.2 * math.log2(0.2)))
+    assert answer_entropy(['none', 'invalid', 'A', 'A', 'A']) == pytest.approx(answer_entropy(list('BBAAA')))
+    u = uncertainty({'a': {'answers': list('ABCDA')}, 'b': {'answers': list('AAAAA')}, 'c': {'answers': ['none'] * 5}})
+    assert u['distinct_options'] == {0: 1 / 3, 1: 1 / 3, 2: 0.0, 3: 0.0, 4: 1 / 3}
+
+
+@pytest.mark.parametrize('text, passage', [
+    ('بنابراین، متن شماره **چهار** کمترین اطلاعات غلط را دارد.', 4),
+    ('**پاسخ: متن شماره سه**', 3),
+    ('متن شماره یک خطا دارد و متن دو هم. در نتیجه متن پنجم از همه دقیق‌تر است.', 5),
+    ('در نهایت: متن ۲.', 2), ('پاسخ نهایی: متن ٤', 4), ('بنابراین متن 1 بهترین است', 1),
+    ('سومین متن از همه دقیق‌تر است.', 3), ('بنابراین، متن اول', 1),
+    ('- **متن شماره دو:** نادرست.\n- **متن شماره پنج:** گزینه B را به درستی برمی‌گزیند.', 5),
+    ('متن‌های یک و دو درست‌اند.', None), ('گزینه [B] درست است.', None), ('', None), (None, None)])
+def test_parse_passage_choice_reads_persian_numbers(text, passage):
+    assert parse_passage_choice(text) == passage
+
+
+def test_verifier_answer_is_the_named_passages_option():
+    assert verifier_answer('بنابراین متن شماره سه', ['A', 'B', 'C', 'D', 'none']) == 'C'
+    assert verifier_answer('بنابراین متن شماره پنج', ['A', 'B', 'C', 'D', 'none']) == 'none'
+    assert verifier_answer('چیزی نگفت', list('ABCDA')) == 'none'
+
+
+def test_verifier_prompts():
+    passages = [f'p{i}' for i in range(5)]
+    paper = render_verifier_prompt(passages)
+    assert paper.count('## متن شماره') == 5 and '## پرسش' not in paper and paper.endswith('p4 \n\n\n\n\n')
+    q = {'question': 'کدام؟', 'options': dict(A='a', B='b', C='c', D='d')}
+    assert '## پرسش\nکدام؟' in verifier_prompt('question', passages, q) and '[D] : d' in verifier_prompt('loglik', passages, q)
+    assert verifier_prompt('paper', passages) == paper and verifier_prompt('question', passages, q).endswith(paper)
+    with pytest.raises(ValueError, match='unknown verifier variant'): verifier_prompt('best', passages, q)
+
+
+@pytest.fixture(scope='module')
+def tiny():
+    from gaokerena.models import build_tiny_model, build_tokenizer, sample_texts
+    tok = build_tokenizer(sample_texts(), 3000)
+    return build_tiny_model(tok, 64, 0), tok
+
+
+def test_run_verifier_only_open_questions_and_resumes(tiny, tmp_path):
+    model, tok = tiny
+    table = {'q1': {'gold': 'A', 'answers': list('AAABC'), 'generations': ['x'] * 5},
+             'q2': {'gold': 'B', 'answers': list('ABCDA'), 'generations': ['y'] * 5},
+             'q3': {'gold': 'C', 'answers': ['none'] * 5, 'generations': ['z'] * 5}}
+    questions = {q: {'question': q, 'options': dict(A='a', B='b', C='c', D='d')} for q in table}
+    store = ResultStore(tmp_path/'v.jsonl')
+    for variant in ('paper', 'question', 'loglik'):
+        got = run_verifier(model, tok, table, questions, store, 'tiny', 'b', variant, max_new_tokens=4, batch_size=2)
+        assert set(got) == {'q2', 'q3'} == set(uncertain(table))
+        assert got['q3'] == 'none'
+        if variant == 'loglik': assert got['q2'] in 'ABCD'
+    n = len(ResultStore(tmp_path/'v.jsonl').rows)
+    assert n == 6
+    again = run_verifier(model, tok, table, questions, ResultStore(tmp_path/'v.jsonl'), 'tiny', 'b', 'paper', max_new_tokens=4)
+    assert len(ResultStore(tmp_path/'v.jsonl').rows) == n and set(again) == {'q2', 'q3'}
+    final = verified_answers(table, again)
+    assert final['q1'] == 'A' and final['q2'] == again['q2']
+
+
+def test_base_model_disables_a_peft_adapter(tiny):
+    from peft import LoraConfig, get_peft_model
+    model, tok = tiny
+    ids = tok('سلام', return_tensors='pt')['input_ids']
+    with torch.no_grad(): plain = model(ids).logits
+    peft = get_peft_model(build_copy(model), LoraConfig(r=2, lora_alpha=2, target_modules=['q_proj', 'v_proj'], init_lora_weights=False))
+    with torch.no_grad():
+        adapted = peft(ids).logits
+        with base_model(peft) as base: disabled = base(ids).logits
+    assert not torch.allclose(adapted, plain) and torch.allclose(disabled, plain)
+
+
+def build_copy(model):
+    "A fresh copy of a model (peft wraps in place)."
+    import copy
+    return copy.deepcopy(model)
+
+
+def test_verifier_parser_agrees_with_the_authors_on_most_published_verdicts(real_data):
+    from gaokerena.reproduce import PublishedData, cot_tables, read_verifier_sheet
+    pub = PublishedData(real_data)
+    tables = cot_tables(pub)
+    agree = total = 0
+    for _, s in pub.select(style='verifier').iterrows():
+        final = read_verifier_sheet(s.path)
+        for t, text, label in zip(tables[('gaokerena-r', s.benchmark)].values(), final.verifier_text, final.label):
+            if text: total += 1; agree += verifier_answer(text, t['labels']) == label
+    assert total == 100 and agree >= 80
