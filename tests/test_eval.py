@@ -221,7 +221,9 @@ def test_load_eval_model_puts_an_adapter_on_its_base(tiny, tmp_path):
     ctx = run_context('tiny', tmp_path/'run')
     loaded, ltok = ev.load_eval_model(ctx, str(adapter_dir))
     assert hasattr(loaded, 'peft_config') and not loaded.training
-    assert ltok.pad_token is not None and ltok.padding_side == 'left'
+    assert ltok.pad_token == ltok.unk_token == '<UNK>' and ltok.padding_side == 'left'
+    from gaokerena.models import load_model_and_tokenizer
+    with pytest.raises(ValueError, match='pad token must exist'): load_model_and_tokenizer(ctx, str(base_dir))
     ids = torch.tensor([tok.encode('پاسخ صحیح')])
     with torch.no_grad():
         assert torch.allclose(loaded(ids).logits, peft.eval()(ids).logits, atol=1e-5)
