@@ -6,7 +6,7 @@ Docs: https://github.com/gaokerena-kit/gaokerena/data.html.md"""
 
 # %% ../nbs/00_data.ipynb #33354d4d
 from __future__ import annotations
-import json, math, os, random, re
+import json, math, os, random, re, unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,11 +15,14 @@ from .config import RunContext, load_settings
 
 # %% auto #0
 __all__ = ['SAMPLE_DIR', 'LETTERS', 'REQUIRED', 'MAY_BE_EMPTY', 'PROBLEMS', 'NOTES', 'SUBJECTS', 'BENCHMARKS', 'V', 'R',
-           'DATASETS', 'COLUMNS', 'REPOS', 'SAMPLE_FILES', 'SAMPLE_NAMES', 'PREPARED', 'STAND_INS', 'DataError',
-           'iter_jsonl', 'read_jsonl', 'write_jsonl', 'option_issues', 'row_issues', 'issue', 'LoadResult', 'validate',
-           'read_table', 'column_key', 'is_nan', 'Cells', 'Spec', 'convert_row', 'row_key', 'repeat_warnings',
-           'load_table', 'where_from', 'hub_rows', 'load_rows', 'load_sample', 'split_rows', 'sample_tables',
-           'load_sample_rows', 'pool', 'prepared_datasets', 'row_text', 'count_tokens', 'prepare_data', 'load_prepared']
+           'DATASETS', 'COLUMNS', 'REPOS', 'SAMPLE_FILES', 'SAMPLE_NAMES', 'ZWNJ', 'CHAR_MAP', 'DIACRITICS',
+           'PRESENTATION', 'LETTER', 'ZWNJ_RULES', 'SPACE_RULES', 'GREETINGS', 'URL', 'WORD', 'PREPARED', 'STAND_INS',
+           'NORMALISED', 'TEXT_FIELDS', 'DataError', 'row_text', 'iter_jsonl', 'read_jsonl', 'write_jsonl',
+           'option_issues', 'row_issues', 'issue', 'LoadResult', 'validate', 'read_table', 'column_key', 'is_nan',
+           'Cells', 'Spec', 'convert_row', 'row_key', 'repeat_warnings', 'load_table', 'where_from', 'hub_rows',
+           'load_rows', 'load_sample', 'split_rows', 'sample_tables', 'load_sample_rows', 'normalise', 'answer_problem',
+           'shingles', 'clean_forum', 'keep_scores', 'pool', 'prepared_datasets', 'count_tokens', 'prepare_data',
+           'load_prepared']
 
 # %% ../nbs/00_data.ipynb #f57a0a85
 SAMPLE_DIR = Path(gaokerena.__file__).parent/'sample'
@@ -31,6 +34,13 @@ MAY_BE_EMPTY = {'explanation'}  # benchmarks come without explanations
 
 class DataError(ValueError):
     "A data file or row is unusable; the message names the file, row and field."
+
+def row_text(row: dict, kind: str) -> str:
+    "The text of a row that training or evaluation would read (for token counts)."
+    if kind == 'corpus': return row['text']
+    if kind == 'qa': return row['question'] + '\n' + row['answer']
+    if kind == 'mcq': return row['question'] + '\n' + '\n'.join(row['options'][k] for k in LETTERS)
+    return row['prompt'] + '\n' + row['chosen'] + '\n' + row['rejected']
 
 # %% ../nbs/00_data.ipynb #5c6ad0fd
 def iter_jsonl(path):
@@ -398,11 +408,86 @@ def load_sample_rows(name: str) -> LoadResult:
     repeat_warnings(res)
     return res
 
+# %% ../nbs/00_data.ipynb #6a000002
+ZWNJ = '\u200c'
+CHAR_MAP = {'ي': 'ی', 'ى': 'ی', 'ك': 'ک', 'ە': 'ه', 'ة': 'ه', 'ۀ': 'هٔ', 'ٱ': 'ا', 'ـ': '',
+            '\u00a0': ' ', '\u200b': ZWNJ, '\u00ad': '', '\ufeff': '',
+            **{c: '' for c in '\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069'}}
+DIACRITICS = ''.join(chr(c) for c in range(0x064B, 0x0653)) + '\u0670'
+PRESENTATION = re.compile('[\ufb50-\ufdff\ufe70-\ufefc]')
+LETTER = '[\u0622-\u063a\u0641-\u064aپچژکگی]'  # Persian letters, no digits
+ZWNJ_RULES = [
+    (re.compile(f'{ZWNJ}{{2,}}'), ZWNJ),                                            # one ZWNJ at most
+    (re.compile(f' *{ZWNJ}+ *(?= )|(?<= ) *{ZWNJ}+|^{ZWNJ}+|{ZWNJ}+$', re.M), ''),  # none next to a space or at an edge
+    (re.compile(r'(?<![\w\u200c])(ن?می) +(?=' + LETTER + ')'), r'\1' + ZWNJ),                # می خواهم -> می‌خواهم
+    (re.compile('(?<=' + LETTER + r') +(ها|های|هایی|ترین)(?![\w\u200c])'), ZWNJ + r'\1'),   # کتاب ها -> کتاب‌ها
+]
+SPACE_RULES = [(re.compile(r'[ \t]+'), ' '), (re.compile(r' *\n *'), '\n'), (re.compile(r'\n{3,}'), '\n\n'),
+               (re.compile(r' +(?=[،؛.,:!?؟)\]»])'), '')]
+_TABLE = str.maketrans(CHAR_MAP)
+
+def normalise(text: str, diacritics: bool = False) -> str:
+    "Persian `text` written one way (CHAR_MAP, presentation forms, ZWNJ_RULES, SPACE_RULES); digits untouched."
+    text = PRESENTATION.sub(lambda m: unicodedata.normalize('NFKC', m.group()), text).translate(_TABLE)
+    if diacritics: text = text.translate(str.maketrans('', '', DIACRITICS))
+    for pattern, repl in ZWNJ_RULES + SPACE_RULES: text = pattern.sub(repl, text)
+    return text.strip()
+
+# %% ../nbs/00_data.ipynb #6b000002
+GREETINGS = frozenset("""سلام درود با عرض احترام ممنون ممنونم متشکرم مرسی سپاس سپاسگزارم تشکر خواهش می‌کنم میکنم موفق موفقیت
+                      باشید باشی سلامت شاد پیروز عزیز عزیزم دوست مادر پدر خدا نگهدار خدانگهدار روز وقت خوش بخیر به خیر و
+                      شما از لطف""".split())
+URL = re.compile(r'https?://\S+|www\.\S+|\b[\w.-]+\.(?:com|ir|org|net)\b\S*')
+WORD = re.compile(r'[^\W\d_]+(?:\u200c[^\W\d_]+)*|\d+')
+
+def answer_problem(answer: str, min_answer_words: int = 40, link_words: int = 10) -> str | None:
+    "Why a forum answer is not worth keeping ('greeting', 'link', 'short'), or None."
+    text = normalise(answer)
+    words = WORD.findall(URL.sub(' ', text))
+    if words and all(w in GREETINGS for w in words): return 'greeting'
+    if not words: return 'link' if URL.search(text) else 'greeting'
+    if URL.search(text) and len(words) < link_words: return 'link'
+    if len(text.split()) < min_answer_words: return 'short'
+    return None
+
+def shingles(text: str, k: int = 5) -> set[str]:
+    "The character k-grams of `text` (normalised, whitespace and ZWNJ collapsed to one space)."
+    t = re.sub(r'[\s\u200c]+', ' ', normalise(text))
+    return {t[i:i + k] for i in range(max(len(t) - k + 1, 1))}
+
+# %% ../nbs/00_data.ipynb #6b000003
+def clean_forum(rows: list[dict], min_answer_words: int = 40, near_threshold: float = 0.8, link_words: int = 10,
+                num_perm: int = 128, seed: int = 1) -> list[str | None]:
+    "For each QA row, why it is dropped ('greeting', 'link', 'short', 'duplicate', 'near_duplicate') or None to keep it."
+    from datasketch import MinHash, MinHashLSH
+    lsh, kept = MinHashLSH(threshold=near_threshold, num_perm=num_perm), {}
+    seen, reasons = set(), []
+    for i, r in enumerate(rows):
+        reason = answer_problem(r['answer'], min_answer_words, link_words)
+        key = re.sub(r'[\s\u200c]+', '', normalise(r['question']))
+        if reason is None and key in seen: reason = 'duplicate'
+        if reason is None:
+            m = MinHash(num_perm=num_perm, seed=seed)
+            m.update_batch([s.encode('utf-8') for s in shingles(r['question'])])
+            if any(m.jaccard(kept[c]) >= near_threshold for c in lsh.query(m)): reason = 'near_duplicate'
+            else: lsh.insert(i, m); kept[i] = m; seen.add(key)
+        reasons.append(reason)
+    return reasons
+
+def keep_scores(kept: list[bool], truth: list[bool]) -> dict:
+    "Agreement, precision and recall of 'keep' against a reference decision."
+    tp = sum(k and t for k, t in zip(kept, truth))
+    return {'rows': len(kept), 'kept': sum(kept), 'reference_kept': sum(truth),
+            'agreement': sum(k == t for k, t in zip(kept, truth)) / len(kept),
+            'precision': tp / max(sum(kept), 1), 'recall': tp / max(sum(truth), 1)}
+
 # %% ../nbs/00_data.ipynb #a516bd43
 PREPARED = {'corpus': ('corpus',), 'qa_train': ('mf3qa/train',), 'qa_test': ('mf3qa/test',),
             'mcq': (*(f'mmlu/{s}' for s in SUBJECTS), 'ibmsee'), 'kopp_larger': ('kopp_larger',), 'kqa': ('kqa',),
             'medmcqa': ('medmcqa/filtered',), 'pairs': ('pairs/published',)}
 STAND_INS = {'corpus': 'sample', 'mf3qa/train': 'mf3qa/dev'}
+NORMALISED = ('corpus', 'qa_train')  # training text is normalised; evaluation sets stay verbatim (the papers' prompts)
+TEXT_FIELDS = {'corpus': ('text',), 'qa': ('question', 'answer')}
 
 def pool(name: str, results: list[LoadResult]) -> LoadResult:
     "One LoadResult holding the rows, quarantined rows and warnings of several of the same kind."
@@ -415,6 +500,7 @@ def prepared_datasets(ctx: RunContext) -> dict[str, LoadResult]:
     src, out = where_from(ctx), {}
     for pname, names in PREPARED.items():
         if src == 'sample' and not set(names) <= set(SAMPLE_NAMES): continue
+        if src == 'hub' and any(DATASETS[n].hub is None for n in names): continue
         results = []
         for n in names:
             if isinstance(src, Path) and not DATASETS[n].files:
@@ -425,13 +511,6 @@ def prepared_datasets(ctx: RunContext) -> dict[str, LoadResult]:
         out[pname] = pool(pname, results)
     return out
 
-def row_text(row: dict, kind: str) -> str:
-    "The text of a row that training or evaluation would read (for token counts)."
-    if kind == 'corpus': return row['text']
-    if kind == 'qa': return row['question'] + '\n' + row['answer']
-    if kind == 'mcq': return row['question'] + '\n' + '\n'.join(row['options'][k] for k in LETTERS)
-    return row['prompt'] + '\n' + row['chosen'] + '\n' + row['rejected']
-
 def count_tokens(texts: list[str], tokenizer) -> int:
     "Tokens in `texts` under `tokenizer` (no special tokens), in batches."
     return sum(len(ids) for i in range(0, len(texts), 512)
@@ -441,13 +520,15 @@ def prepare_data(ctx: RunContext, tokenizer=None) -> dict:
     "Load, validate and write the run's datasets to `run_dir/data`; returns the summary."
     out, summary = ctx.stage_dir('data'), {}
     for name, res in prepared_datasets(ctx).items():
+        if name in NORMALISED:
+            res.rows = [{**r, **{f: normalise(r[f]) for f in TEXT_FIELDS[res.kind]}} for r in res.rows]
         write_jsonl(res.rows, out/f'{name}.jsonl')
         for part in ('quarantined', 'warnings'):
             entries, path = getattr(res, part), out/f'{name}.{part}.jsonl'
             if entries: write_jsonl(entries, path)
             elif path.exists(): path.unlink()
         tokens = count_tokens([row_text(r, res.kind) for r in res.rows], tokenizer) if tokenizer else None
-        summary[name] = {**res.summary(), 'tokens': tokens}
+        summary[name] = {**res.summary(), 'normalised': name in NORMALISED, 'tokens': tokens}
     (out/'summary.json').write_text(json.dumps(summary, ensure_ascii=False, indent=1), encoding='utf-8')
     return summary
 
