@@ -21,8 +21,8 @@ __all__ = ['LABELS', 'SHEET_COLUMNS', 'MODELS', 'HISTORY_SHEET', 'COLUMNS', 'PUB
            'published_sheets', 'read_vote_sheet', 'read_verifier_sheet', 'text_key', 'question_key', 'align_rows',
            'benchmark_name', 'agrees', 'record', 'accuracy_record', 'sheet_answers', 'agreement', 'PublishedData',
            'check_alignment', 'straight_records', 'aligned_runs', 'cot_table', 'cot_records', 'check_vote_sheet',
-           'cot_tables', 'all_cot_records', 'verifier_records', 'reproduce', 'records_frame', 'cell_status',
-           'tables_markdown', 'write_tables', 'reproduce_to']
+           'cot_tables', 'all_cot_records', 'verifier_records', 'reproduce', 'records_frame', 'readme_stats',
+           'readme_findings', 'cell_status', 'tables_markdown', 'write_tables', 'reproduce_to']
 
 # %% ../nbs/95_reproduce.ipynb #rp-labels
 LABELS = {**{k: k for k in LETTERS}, 'none': 'none', 'invalid': 'invalid', 'multiple_choice': 'multiple', '': 'invalid'}
@@ -480,6 +480,38 @@ def records_frame(records: list[dict]) -> pd.DataFrame:
     "The records as a DataFrame with the tables.json columns."
     return pd.DataFrame(records, columns=list(FIELDS))
 
+# %% ../nbs/95_reproduce.ipynb #rp-readme
+_STATED = {'accuracy': re.compile(r'^(?:the )?Accuracy(?: on [^:\n]*?)?(?: is)?:\s*([0-9.]+)', re.M | re.I),
+           'negative': re.compile(r'^Accuracy with neg:\s*([0-9.]+)', re.M), 'pass': re.compile(r'^pass@(\d+):\s*([0-9.]+)', re.M)}
+
+def readme_stats(text: str) -> dict:
+    "The numbers a Readme states, as text: {'accuracy', 'negative', 'pass@1', ...}."
+    out = {k: m.group(1) for k in ('accuracy', 'negative') if (m := _STATED[k].search(text))}
+    return out | {f'pass@{k}': v for k, v in _STATED['pass'].findall(text)}
+
+def _readme_key(rec: dict) -> str:
+    "Which Readme number a record corresponds to."
+    return {'r_cot_neg': 'negative', 'r_passk': f"pass@{rec['k']}"}.get(rec['table'], 'accuracy')
+
+def readme_findings(records: list[dict], pub: PublishedData) -> tuple[int, list[str]]:
+    "How many cells agree with what the authors' Readme files state, and a line for each that does not."
+    style = {'v_straight': 'straight', 'r_straight': 'straight', 'r_verifier': 'verifier'}
+    agree, lines = 0, []
+    for r in records:
+        sheets = pub.select(paper=r['table'][0], style=style.get(r['table'], 'cot'), model=r['model'], benchmark=r['benchmark'])
+        readme = sheets.path.iloc[0].parent/'Readme.md' if len(sheets) else None
+        if readme is None or not readme.exists(): continue
+        text = readme_stats(readme.read_text(encoding='utf-8')).get(_readme_key(r))
+        if text is None: continue
+        scale, d = (1 if r['table'] == 'r_passk' else 100), min(len(text.split('.')[-1]), 6)
+        stated = round(float(text), d)
+        if agrees(r['value'] / scale, stated, d): agree += 1; continue
+        alts = [a for a in pub.alternatives if a['key'] == (r['table'], r['model'], r['benchmark'], r['k']) and agrees(a['value'] / scale, stated, d)]
+        cell = f"{r['table']} / {r['model']} / {r['benchmark']}" + (f" / k={r['k']}" if r['k'] else '')
+        lines.append(f"{cell}: the Readme states {float(text) * scale:.4f}, the sheets give {r['value']:.4f}"
+                     + (f"; the Readme's number follows from {alts[0]['source']}" if alts else ''))
+    return agree, lines
+
 # %% ../nbs/95_reproduce.ipynb #rp-md
 TITLES = {'v_straight': 'Gaokerena-V table: straight prompt, accuracy %',
           'r_straight': 'Gaokerena-R: straight prompt, accuracy %',
@@ -546,6 +578,10 @@ def tables_markdown(records: list[dict], pub: PublishedData) -> str:
     out += ['', f"**Follow from a sheet only as the paper scored it — an author slip ({len(slips)}):**"] + ([f"- {c}" for c in slips] or ['- none'])
     out += ['', f"**Do not follow from the released files ({len(other)}):**"] + ([f"- {c}" for c in other] or ['- none'])
     out += ['', f"**Cannot be checked, or skipped ({len(absent)}):**"] + ([f"- {c}" for c in absent] or ['- none'])
+    agree, readme = readme_findings(records, pub)
+    out += ['', "## What the authors' Readme files state\n",
+            f"{agree} cells equal the number the authors' Readme.md beside the sheet states; {len(readme)} do not:"]
+    out += [f"- {c}" for c in readme] or ['- none']
     return '\n'.join(out) + '\n'
 
 def write_tables(out_dir, records: list[dict], pub: PublishedData) -> tuple[Path, Path]:

@@ -242,3 +242,12 @@ def test_reproduce_reports_an_empty_folder(tmp_path):
     assert records == [] and 'no published sheets under' in pub.skipped[0]
     with pytest.raises(ValueError, match='answers must be one of'): reproduce(tmp_path, 'guess')
     with pytest.raises(FileNotFoundError, match='data folder not found'): reproduce(tmp_path/'absent')
+
+
+def test_every_difference_from_the_authors_readmes_is_explained(labels):
+    from gaokerena.reproduce import readme_findings
+    recs, pub = labels
+    agree, lines = readme_findings(list(recs.values()), pub)
+    assert (agree, len(lines)) == (83, 9)
+    assert all("the Readme's number follows from" in l for l in lines), lines
+    assert sum('gaokerena-r / college_biology' in l and 'ans.xlsx' in l for l in lines) == 5
