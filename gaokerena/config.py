@@ -89,6 +89,7 @@ class Profile:
     use_unsloth: str = 'auto'
     use_vllm: str = 'auto'
     teacher: str = 'api'
+    teacher_model_id: str = ''
     teacher_prefill: bool = False
     rlaif_student: str = 'base'
     eval_limit: int = 0
@@ -120,7 +121,7 @@ class LLMSettings:
 # %% ../nbs/90_config.ipynb #7779b935
 @dataclass(frozen=True)
 class RLAIFSettings:
-    "How preference pairs are generated: method B's share, retries, sampling and the run's caps (0 = none)."
+    "Where preference pairs come from (generated or the authors' published ones) and how they are generated."
     method_b_share: float
     max_student_retries: int
     student_temperature: float
@@ -130,6 +131,7 @@ class RLAIFSettings:
     max_questions: int
     max_usd: float
     seed: int
+    pairs_source: str = 'generate'
 
 # %% ../nbs/90_config.ipynb #ea4d8547
 STAGES = {'pretrain': PretrainStage, 'instruct': InstructStage, 'dpo': DPOStage, 'rlaif': RLAIFSettings, 'eval': EvalSettings}

@@ -64,8 +64,9 @@ def peak_memory_gb(device: str) -> float | None:
 # %% ../nbs/91_ledger.ipynb #1c074f44
 @dataclass
 class StageRecord:
-    "What a stage reports about itself inside `track_stage`: tokens processed and extra facts."
+    "What a stage reports about itself inside `track_stage`: tokens processed, dollars paid to APIs, extra facts."
     tokens: int = 0
+    api_usd: float = 0.0
     extra: dict = field(default_factory=dict)
 
 def append_jsonl(path, row: dict):
@@ -133,7 +134,7 @@ def track_stage(run_dir, stage: str, settings: Settings, seeds: dict | None = No
                    start=start.isoformat(timespec='milliseconds'), end=end.isoformat(timespec='milliseconds'),
                    wall_s=wall_s, device=device, gpu_name=torch.cuda.get_device_name(0) if device == 'cuda' else None,
                    n_gpus=n_gpus, gpu=settings.profile.gpu, gpu_hours=gpu_hours, price_per_hour=price,
-                   cost_usd=gpu_hours * price, peak_mem_gb=peak_memory_gb(device),
+                   api_usd=rec.api_usd, cost_usd=gpu_hours * price + rec.api_usd, peak_mem_gb=peak_memory_gb(device),
                    tokens=rec.tokens, tokens_per_s=rec.tokens / wall_s if rec.tokens else None,
                    seeds=seeds, versions=library_versions(), git_commit=git_commit(),
                    carbon_kg=measured if measured is not None else carbon_kg(watts, gpu_hours, settings.grid_intensity),

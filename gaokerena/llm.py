@@ -29,12 +29,13 @@ def get_secret(name: str) -> str | None:
 # %% ../nbs/93_llm.ipynb #39935213
 @dataclass(frozen=True)
 class ChatResult:
-    "One chat answer: its text, token counts, whether it came from the cache, and the seconds it took."
+    "One chat answer: its text, token counts, whether it came from the cache, the seconds it took, any reasoning trace."
     text: str
     prompt_tokens: int
     completion_tokens: int
     cached: bool = False
     seconds: float = 0.0
+    reasoning: str = ''
 
 class LLMError(RuntimeError):
     "A chat call failed, or cannot be made; the message says which model, server and what to do."
@@ -55,8 +56,8 @@ class ChatBackend(abc.ABC):
     cache_dir: Path | None
 
     @abc.abstractmethod
-    def _complete(self, messages: list[dict], **params) -> tuple[str, int, int]:
-        "Ask the model: (text, prompt tokens, completion tokens)."
+    def _complete(self, messages: list[dict], **params) -> tuple:
+        "Ask the model: (text, prompt tokens, completion tokens) and optionally a 4th item, the reasoning trace."
 
     def _read_cache(self, key: str) -> dict | None:
         "The cached entry for `key`, or None when absent, caching is off or the file is unreadable."
@@ -79,11 +80,15 @@ class ChatBackend(abc.ABC):
         entry = self._read_cache(key)
         if entry is not None: return ChatResult(**entry['result'], cached=True)
         start = time.perf_counter()
-        text, prompt_tokens, completion_tokens = self._complete(messages, **params)
-        result = ChatResult(text, prompt_tokens, completion_tokens, False, time.perf_counter() - start)
+        text, prompt_tokens, completion_tokens, *reasoning = self._complete(messages, **params)
+        result = ChatResult(text, prompt_tokens, completion_tokens, False, time.perf_counter() - start, *reasoning)
         self._write_cache(key, {'model': self.name, 'messages': messages, 'params': params,
                                 'result': {k: v for k, v in asdict(result).items() if k != 'cached'}})
         return result
+
+    def cost_usd(self, result: ChatResult) -> float:
+        "Dollars `result` cost: nothing by default (a local model's GPU time is in the ledger); API backends override it."
+        return 0.0
 
 # %% ../nbs/93_llm.ipynb #a2a733a0
 LOCAL_HOSTS = ('127.0.0.1', 'localhost', '::1', '0.0.0.0')
@@ -136,9 +141,10 @@ class OpenAIChat(ChatBackend):
         except openai.APIError as e:
             raise LLMError(self._redact(f"{self.model} at {self.base_url} failed: {type(e).__name__}: {e} (after up "
                                         f"to {self.max_retries} retries of 429, 5xx and timeouts)")) from None
-        usage = response.usage
-        return (response.choices[0].message.content or '', usage.prompt_tokens if usage else 0,
-                usage.completion_tokens if usage else 0)
+        usage, message = response.usage, response.choices[0].message
+        reasoning = getattr(message, 'reasoning_content', None) or getattr(message, 'reasoning', None) or ''
+        return (message.content or '', usage.prompt_tokens if usage else 0, usage.completion_tokens if usage else 0,
+                reasoning)
 
     def cost_usd_tokens(self, prompt_tokens: int, completion_tokens: int) -> float:
         "Dollars for `prompt_tokens` in and `completion_tokens` out at the configured prices."

@@ -6,26 +6,33 @@ Docs: https://github.com/gaokerena-kit/gaokerena/rlaif.html.md"""
 
 # %% ../nbs/03_rlaif.ipynb #6961c767
 from __future__ import annotations
-import json, math, time
+import json, math, random
+from collections import Counter
+from datetime import datetime, timezone
 from pathlib import Path
+import matplotlib.pyplot as plt
 from datasets import Dataset
 from peft import PeftModel
 from tqdm.auto import tqdm
-from transformers.trainer_utils import get_last_checkpoint
 from trl import DPOConfig, DPOTrainer
-from .config import RunContext, Settings
-from .data import LETTERS
+from trl.data_utils import common_prefix_length
+from .config import RunContext, Settings, SettingsError
+from .data import LETTERS, load_prepared, load_rows, where_from
 from .evaluate import ResultStore, extract_choice, render_prompt
+from .llm import ChatBackend, LLMError, LocalChat, OpenAIChat
 from .models import load_model_and_tokenizer
-from .sft import load_phase1_model, lora_config, training_kwargs
+from .sft import StageResult, load_phase1_model, lora_config, train_stage, training_kwargs
 
 # %% auto #0
-__all__ = ['TEACHER_REWRITE', 'TEACHER_CRITIQUE', 'STUDENT_RETRY', 'options_text', 'teacher_messages', 'method_for', 'build_pair',
-           'generate_pairs', 'dpo_rows', 'prompt_length', 'fit_rows', 'load_rlaif_base', 'dpo_dir', 'load_student',
-           'train_dpo']
+__all__ = ['TEACHER_REWRITE', 'TEACHER_CRITIQUE', 'STUDENT_RETRY', 'CHOICE_WORDS', 'OUTCOMES', 'PAIR_FIELDS', 'STUDENTS',
+           'TEACHERS', 'SOURCES', 'DPO_CURVES', 'choice_text', 'options_text', 'teacher_messages', 'retry_messages',
+           'method_for', 'build_pair', 'run_outcomes', 'cap_reached', 'outcome_report', 'generate_pairs', 'pair_rows',
+           'rlaif_questions', 'extractor_readings', 'published_pairs', 'sample_rows', 'load_rlaif_base', 'make_teacher',
+           'dpo_dir', 'load_student', 'dpo_rows', 'tokenize_pair', 'fit_rows', 'dpo_config', 'dpo_trainer', 'train_dpo',
+           'plot_dpo']
 
 # %% ../nbs/03_rlaif.ipynb #1b432c65
-TEACHER_REWRITE = """شما استاد پزشکی هستید. دانشجویی به پرسش چندگزینه‌ای زیر پاسخ داده و استدلال او به گزینهٔ نادرست رسیده است.
+TEACHER_REWRITE = """شما استاد پزشکی هستید. دانشجویی به پرسش چندگزینه‌ای زیر پاسخ داده، اما استدلالش به پاسخ درست نرسیده است.
 ## پرسش
 {question}
 ## گزینه‌ها
@@ -37,9 +44,9 @@ TEACHER_REWRITE = """شما استاد پزشکی هستید. دانشجویی �
 ## استدلال دانشجو (پاسخ او: {student_choice})
 {student}
 
-این استدلال را بازنویسی کنید: به فارسی و قدم به قدم فکر کنید و به پاسخ درست برسید. طوری بنویسید که انگار خودتان از ابتدا به پرسش پاسخ می‌دهید؛ به دانشجو، به اشتباه او یا به اینکه پاسخ را از پیش می‌دانستید اشاره نکنید. در پایان بنویسید: «پاسخ صحیح: [حرف گزینه]»."""
+این استدلال را بازنویسی کنید تا به پاسخ درست برسد: به فارسی و قدم به قدم فکر کنید، بخش‌های درست آن را نگه دارید و بخش‌های نادرست را اصلاح کنید. طوری بنویسید که انگار خودتان از ابتدا به پرسش پاسخ می‌دهید؛ به دانشجو، به اشتباه او، به این دستورها یا به اینکه پاسخ را از پیش می‌دانستید اشاره نکنید. در پایان بنویسید: «پاسخ صحیح: [حرف گزینه]»."""
 
-TEACHER_CRITIQUE = """شما استاد پزشکی هستید. دانشجویی به پرسش چندگزینه‌ای زیر پاسخ داده و استدلال او به گزینهٔ نادرست رسیده است.
+TEACHER_CRITIQUE = """شما استاد پزشکی هستید. دانشجویی به پرسش چندگزینه‌ای زیر پاسخ داده، اما استدلالش به پاسخ درست نرسیده است.
 ## پرسش
 {question}
 ## گزینه‌ها
@@ -51,22 +58,33 @@ TEACHER_CRITIQUE = """شما استاد پزشکی هستید. دانشجویی 
 ## استدلال دانشجو (پاسخ او: {student_choice})
 {student}
 
-اشکال‌های این استدلال را به صورت فهرستی شماره‌دار و به فارسی بنویسید تا دانشجو خودش پاسخ را اصلاح کند. پاسخ درست، حرف گزینهٔ درست یا متن آن را به هیچ شکلی فاش نکنید."""
+اشکال‌های این استدلال را در فهرستی شماره‌دار و به فارسی بنویسید: کدام گزاره‌ها نادرست‌اند، چه نکته‌ای از قلم افتاده و دانشجو به چه چیزی باید دوباره فکر کند. پاسخ درست، حرف گزینهٔ درست یا متن آن را به هیچ شکلی فاش نکنید تا دانشجو خودش به پاسخ برسد."""
 
 STUDENT_RETRY = """استاد این نقد را بر استدلال شما نوشته است:
 {critique}
 
-با توجه به این نقد، دوباره قدم به قدم فکر کنید و تنها یک گزینه را انتخاب کنید."""
+با توجه به این نقد، دوباره و قدم به قدم به پرسش فکر کنید و زنجیرهٔ افکار خود را از ابتدا و به طور کامل بنویسید، طوری که بدون این نقد هم خواندنی باشد (به نقد یا به پاسخ قبلی‌تان اشاره نکنید)، و تنها یک گزینه را انتخاب کنید."""
+
+CHOICE_WORDS = {'none': 'بدون پاسخ', 'multiple': 'چند گزینه با هم', 'invalid': 'پاسخ نامعتبر'}
+
+def choice_text(choice: str) -> str:
+    "How the prompts name an extracted choice: `[B]`, or a Persian phrase for a non-answer."
+    return f'[{choice}]' if choice in LETTERS else CHOICE_WORDS[choice]
 
 def options_text(q: dict) -> str:
-    "Options rendered `[A] : ...` one per line."
+    "Options rendered `[A] : ...` one per line, as in the papers' prompts."
     return '\n'.join(f'[{k}] : {q["options"][k]}' for k in LETTERS)
 
 def teacher_messages(template: str, q: dict, student: str, student_choice: str) -> list[dict]:
-    "The teacher's chat messages for a question and the student's wrong reasoning."
+    "The teacher's chat messages for question `q` and the student's wrong reasoning."
     return [{'role': 'user', 'content': template.format(question=q['question'], options=options_text(q), gold=q['gold'],
-                                                        explanation=q['explanation'], student=student,
-                                                        student_choice=student_choice)}]
+                                                        explanation=q.get('explanation') or '—', student=student,
+                                                        student_choice=choice_text(student_choice))}]
+
+def retry_messages(prompt: str, student: str, critique: str) -> list[dict]:
+    "Method B's second turn: the CoT prompt, the student's wrong answer, then the teacher's critique."
+    return [{'role': 'user', 'content': prompt}, {'role': 'assistant', 'content': student},
+            {'role': 'user', 'content': STUDENT_RETRY.format(critique=critique)}]
 
 # %% ../nbs/03_rlaif.ipynb #2e03a030
 def method_for(index: int, share_b: float) -> str:
@@ -74,104 +92,172 @@ def method_for(index: int, share_b: float) -> str:
     return 'B' if math.floor((index + 1) * share_b) > math.floor(index * share_b) else 'A'
 
 # %% ../nbs/03_rlaif.ipynb #2381d352
-def _chat(backend, messages, **params):
-    "One chat call returning (text, result) with the backend's timing and token counts."
+def _ask(backend: ChatBackend, messages: list[dict], **params) -> tuple:
+    "Ask `backend`: the `ChatResult` and its provenance (tokens in and out, seconds, dollars, cached)."
     res = backend.chat(messages, **params)
-    return res.text, res
+    return res, {'prompt_tokens': res.prompt_tokens, 'completion_tokens': res.completion_tokens,
+                 'seconds': round(res.seconds, 3), 'usd': backend.cost_usd(res), 'cached': res.cached}
 
-def build_pair(q: dict, method: str, student, teacher, settings: Settings, prefill: bool = False) -> dict:
-    "The outcome of one question: a pair (method A or B) or the reason there is none."
+def _finish(out: dict, outcome: str) -> dict:
+    "`out` with its outcome, the dollars its calls cost and when it was finished."
+    calls = [out['student_call'], out.get('teacher_call'), *out.get('retry_calls', [])]
+    return {**out, 'outcome': outcome, 'usd': sum(c['usd'] for c in calls if c),
+            'finished': datetime.now(timezone.utc).isoformat(timespec='seconds')}
+
+def build_pair(q: dict, method: str, student: ChatBackend, teacher: ChatBackend, settings: Settings,
+               prefill: bool = False) -> dict:
+    "The outcome of one question: a pair (method A or B) with its provenance, or the reason there is none."
     r = settings.rlaif
-    sparams = dict(temperature=r.student_temperature, max_new_tokens=r.student_max_new_tokens)
     prompt = render_prompt(q, 'cot')
-    ask = [{'role': 'user', 'content': prompt}]
-    student_text, sres = _chat(student, ask, seed=r.seed, **sparams)
-    student_choice = extract_choice(student_text)
-    out = {'qid': str(q['id']), 'method': method, 'prompt': prompt, 'gold': q['gold'], 'rejected': student_text,
-           'student_choice': student_choice, 'student': student.name, 'teacher': teacher.name,
-           'student_tokens': sres.completion_tokens, 'teacher_prompt_tokens': 0, 'teacher_completion_tokens': 0,
-           'student_seconds': sres.seconds, 'teacher_seconds': 0.0}
-    if student_choice == q['gold']: return {**out, 'outcome': 'student_correct'}
+    sparams = dict(temperature=r.student_temperature, max_new_tokens=r.student_max_new_tokens, seed=r.seed)
+    first, call = _ask(student, [{'role': 'user', 'content': prompt}], **sparams)
+    out = {'id': str(q['id']), 'method': method, 'gold': q['gold'], 'prompt': prompt, 'rejected': first.text,
+           'student_choice': extract_choice(first.text), 'student': student.name, 'teacher': teacher.name,
+           'student_call': call}
+    if out['student_choice'] == q['gold']: return _finish(out, 'student_correct')
+    tparams = {'max_tokens': r.teacher_max_tokens}
+    if isinstance(teacher, LocalChat): tparams['seed'] = r.seed
+    if prefill and method == 'A': tparams['prefill'] = out['teacher_prefill'] = f'پاسخ صحیح: [{q["gold"]}]'
     template = TEACHER_REWRITE if method == 'A' else TEACHER_CRITIQUE
-    tparams = dict(max_tokens=r.teacher_max_tokens)
-    if prefill and method == 'A': tparams['prefill'] = f'پاسخ صحیح: [{q["gold"]}]'
-    teacher_text, tres = _chat(teacher, teacher_messages(template, q, student_text, student_choice), **tparams)
-    out.update(teacher_prompt_tokens=tres.prompt_tokens, teacher_completion_tokens=tres.completion_tokens,
-               teacher_seconds=tres.seconds, teacher_text=teacher_text)
+    said, call = _ask(teacher, teacher_messages(template, q, first.text, out['student_choice']), **tparams)
+    out.update(teacher_text=said.text, teacher_reasoning=said.reasoning, teacher_choice=extract_choice(said.text),
+               teacher_call=call)
     if method == 'A':
-        chosen, tries = teacher_text, 0
-    else:
-        retry = ask + [{'role': 'assistant', 'content': student_text},
-                       {'role': 'user', 'content': STUDENT_RETRY.format(critique=teacher_text)}]
-        for tries in range(1, r.max_student_retries + 1):
-            chosen, _ = _chat(student, retry, seed=r.seed + tries, **sparams)
-            if extract_choice(chosen) == q['gold']: break
-    chosen_choice = extract_choice(chosen)
-    out.update(chosen=chosen, chosen_choice=chosen_choice, retries=tries)
-    if chosen_choice != q['gold']:
-        return {**out, 'outcome': 'teacher_failed' if method == 'A' else 'retries_exhausted'}
-    return {**out, 'outcome': 'pair'}
+        if out['teacher_choice'] != q['gold']: return _finish(out, 'teacher_missed_gold')
+        return _finish({**out, 'chosen': said.text, 'chosen_choice': out['teacher_choice']}, 'pair')
+    out.update(retry_calls=[], retry_choices=[])
+    messages = retry_messages(prompt, first.text, said.text)
+    for k in range(1, r.max_student_retries + 1):
+        again, call = _ask(student, messages, **{**sparams, 'seed': r.seed + k})
+        out['retry_calls'].append(call)
+        out['retry_choices'].append(extract_choice(again.text))
+        if out['retry_choices'][-1] == q['gold']:
+            return _finish({**out, 'chosen': again.text, 'chosen_choice': q['gold']}, 'pair')
+    return _finish({**out, 'last_retry': again.text} if r.max_student_retries else out, 'retries_exhausted')
 
 # %% ../nbs/03_rlaif.ipynb #93318f57
-def generate_pairs(questions: list[dict], student, teacher, store: ResultStore, settings: Settings,
-                   prefill: bool = False, teacher_cost=lambda res: 0.0) -> dict:
-    "Build pair outcomes for `questions` into `store` until a cap is reached; returns counts."
-    r = settings.rlaif
-    done = store.done()
-    counts = {'pair': 0, 'student_correct': 0, 'teacher_failed': 0, 'retries_exhausted': 0, 'teacher_error': 0,
-              'usd': 0.0, 'stopped_by': None}
-    stored = [row for row in store.rows if row['model'] == student.name]
-    for row in stored: counts[row['outcome']] += 1
-    counts['usd'] = sum(row.get('teacher_usd', 0.0) for row in stored)
-    for i, q in enumerate(tqdm(questions, desc='RLAIF pairs')):
-        if (student.name, 'rlaif', 'pairs', str(q['id']), 0) in done: continue
-        if r.max_pairs and counts['pair'] >= r.max_pairs: counts['stopped_by'] = 'max_pairs'; break
-        if r.max_questions and len(stored) >= r.max_questions: counts['stopped_by'] = 'max_questions'; break
-        if r.max_usd and counts['usd'] >= r.max_usd: counts['stopped_by'] = 'max_usd'; break
+OUTCOMES = ('pair', 'student_correct', 'teacher_missed_gold', 'retries_exhausted')
+PAIR_FIELDS = ('id', 'prompt', 'chosen', 'rejected', 'gold', 'method')
+
+def run_outcomes(store: ResultStore, student: ChatBackend, teacher: ChatBackend) -> list[dict]:
+    "The outcomes `store` holds for this student and teacher."
+    task = f'pairs/{teacher.name}'
+    return [o for o in store.rows if o['model'] == student.name and o['task'] == task]
+
+def cap_reached(r, outcomes: list[dict]) -> str | None:
+    "The first cap of settings `r` (`rlaif`) that `outcomes` reach, or None."
+    if r.max_pairs and sum(o['outcome'] == 'pair' for o in outcomes) >= r.max_pairs: return 'max_pairs'
+    if r.max_questions and len(outcomes) >= r.max_questions: return 'max_questions'
+    if r.max_usd and sum(o['usd'] for o in outcomes) >= r.max_usd: return 'max_usd'
+    return None
+
+def _calls(o: dict) -> list[dict]:
+    "The provenance of every call an outcome made."
+    return [c for c in (o['student_call'], o.get('teacher_call'), *o.get('retry_calls', [])) if c]
+
+def outcome_report(outcomes: list[dict], questions: int, new: list[dict] = (), errors: int = 0,
+                   stopped_by: str | None = None) -> dict:
+    "Counts of a generation: outcomes per method, errors, leaks, dollars and tokens (all, and `new` this run), the stop."
+    by = {m: {k: sum(o['method'] == m and o['outcome'] == k for o in outcomes) for k in OUTCOMES} for m in 'AB'}
+    calls, new_calls = [c for o in outcomes for c in _calls(o)], [c for o in new for c in _calls(o)]
+    return {'questions': questions, 'finished': len(outcomes), **{k: by['A'][k] + by['B'][k] for k in OUTCOMES},
+            'by_method': by, 'teacher_errors': errors,
+            'critiques_naming_gold': sum(o['method'] == 'B' and o.get('teacher_choice') == o['gold'] for o in outcomes),
+            'usd': round(sum(o['usd'] for o in outcomes), 6),
+            'tokens': {'in': sum(c['prompt_tokens'] for c in calls), 'out': sum(c['completion_tokens'] for c in calls)},
+            'this_run': {'finished': len(new), 'usd': round(sum(o['usd'] for o in new), 6),
+                         'tokens': sum(c['prompt_tokens'] + c['completion_tokens'] for c in new_calls if not c['cached'])},
+            'stopped_by': stopped_by}
+
+def generate_pairs(questions: list[dict], student: ChatBackend, teacher: ChatBackend, store: ResultStore,
+                   settings: Settings, prefill: bool = False, max_errors: int = 5) -> dict:
+    "Build outcomes for `questions` into `store`, resuming, until all are done or a cap is reached; returns a report."
+    if prefill and not isinstance(teacher, LocalChat):
+        raise SettingsError("profile.teacher_prefill needs a local teacher (profile.teacher = local)")
+    r, task = settings.rlaif, f'pairs/{teacher.name}'
+    outcomes, new = run_outcomes(store, student, teacher), []
+    done = {o['qid'] for o in outcomes}
+    errors, in_a_row, stopped_by = 0, 0, None
+    bar = tqdm(questions, desc='RLAIF outcomes')
+    for i, q in enumerate(bar):
+        if str(q['id']) in done: continue
+        if stopped_by := cap_reached(r, outcomes): break
         try: out = build_pair(q, method_for(i, r.method_b_share), student, teacher, settings, prefill)
-        except Exception as e:
-            counts['teacher_error'] += 1
-            print(f"question {q['id']}: {type(e).__name__}: {e} (not recorded; a rerun tries it again)")
+        except LLMError as e:
+            errors, in_a_row = errors + 1, in_a_row + 1
+            print(f"question {q['id']}: {e} (not recorded: a rerun asks again)")
+            if in_a_row >= max_errors: stopped_by = f'{max_errors} failed calls in a row'; break
             continue
-        out['teacher_usd'] = teacher_cost(out)
-        out.update(model=student.name, benchmark='rlaif', task='pairs', sample=0)
+        in_a_row = 0
+        out.update(model=student.name, benchmark='rlaif', task=task, qid=out['id'], sample=0)
         store.append([out])
-        stored.append(out)
-        counts[out['outcome']] += 1
-        counts['usd'] += out['teacher_usd']
-    return counts
+        outcomes.append(out)
+        new.append(out)
+        done.add(out['qid'])
+        bar.set_postfix(pairs=sum(o['outcome'] == 'pair' for o in outcomes), usd=f"{sum(o['usd'] for o in outcomes):.2f}")
+    return outcome_report(outcomes, len(questions), new, errors, stopped_by)
 
-# %% ../nbs/03_rlaif.ipynb #5132f82e
-def dpo_rows(pairs: list[dict], fmt: str = 'chat') -> list[dict]:
-    "Pairs as trl DPO rows: conversational (`chat`) or the authors' plain User/Assistant text (`plain`)."
-    if fmt == 'chat':
-        return [{'prompt': [{'role': 'user', 'content': p['prompt']}],
-                 'chosen': [{'role': 'assistant', 'content': p['chosen']}],
-                 'rejected': [{'role': 'assistant', 'content': p['rejected']}]} for p in pairs]
-    if fmt == 'plain':
-        return [{'prompt': f"User: {p['prompt']}\nAssistant: ", 'chosen': p['chosen'], 'rejected': p['rejected']}
-                for p in pairs]
-    raise ValueError(f"dpo.pair_format must be 'chat' or 'plain', got '{fmt}'")
-
-def prompt_length(row: dict, tokenizer) -> int:
-    "Tokens of a DPO row's prompt as the trainer will see it."
-    if isinstance(row['prompt'], list):
-        return len(tokenizer.apply_chat_template(row['prompt'], tokenize=True, add_generation_prompt=True, return_dict=False))
-    return len(tokenizer(row['prompt'])['input_ids'])
-
-def fit_rows(rows: list[dict], tokenizer, max_length: int) -> tuple[list[dict], int]:
-    "Rows whose prompt fits in `max_length` tokens, and how many did not."
-    kept = [r for r in rows if prompt_length(r, tokenizer) < max_length]
-    return kept, len(rows) - len(kept)
+def pair_rows(outcomes: list[dict]) -> list[dict]:
+    "The pairs among `outcomes`: the pair schema's fields first, then the provenance (store bookkeeping dropped)."
+    skip = {*PAIR_FIELDS, 'model', 'benchmark', 'task', 'qid', 'sample', 'outcome'}
+    return [{**{k: o[k] for k in PAIR_FIELDS}, **{k: v for k, v in o.items() if k not in skip}}
+            for o in outcomes if o['outcome'] == 'pair']
 
 # %% ../nbs/03_rlaif.ipynb #4a84c9a7
+STUDENTS, TEACHERS, SOURCES = ('base', 'phase1'), ('api', 'local'), ('generate', 'published')
+
+def _check(value: str, allowed: tuple, key: str):
+    "Raise naming `key` when a setting's `value` is not one of `allowed`."
+    if value not in allowed: raise SettingsError(f"{key} must be one of {', '.join(allowed)}; got '{value}'")
+
+def rlaif_questions(ctx: RunContext) -> list[dict]:
+    "The MCQs the student answers: translated, referee-filtered MedMCQA (prepared by 00_data, or read), else the sample's."
+    if where_from(ctx) == 'sample': rows = load_prepared(ctx, 'mcq')
+    elif (ctx.run_dir/'data'/'medmcqa.jsonl').exists(): rows = load_prepared(ctx, 'medmcqa')
+    else: rows = load_rows('medmcqa/filtered', ctx).rows
+    return rows[:ctx.settings.profile.rlaif_limit or None]
+
+def extractor_readings(pairs: list[dict]) -> dict:
+    "How the extractor reads each side of `pairs`: the gold option, another option, or no answer."
+    def reading(text, gold):
+        c = extract_choice(text)
+        return 'gold' if c == gold else 'other option' if c in LETTERS else 'no answer'
+    return {side: dict(Counter(reading(p[side], p['gold']) for p in pairs)) for side in ('chosen', 'rejected')}
+
+def published_pairs(ctx: RunContext) -> tuple[list[dict], dict]:
+    "The authors' published pairs (parts 1, 2, 22), and a report: counts per part, repeated ids, rows set aside, readings."
+    res = load_rows('pairs/published', ctx)
+    per_id = Counter(r['id'] for r in res.rows)
+    return res.rows, {'pairs': len(res.rows), 'per_part': dict(Counter(r['part'] for r in res.rows)),
+                      'duplicated_ids': sum(n > 1 for n in per_id.values()),
+                      'rows_with_a_duplicated_id': sum(n for n in per_id.values() if n > 1),
+                      'quarantined': len(res.quarantined), 'warnings': len(res.warnings),
+                      'extractor': extractor_readings(res.rows)}
+
+def sample_rows(rows: list, n: int, seed: int) -> list:
+    "`n` of `rows` drawn with `seed`, in their original order (all of them when `n` is 0 or too large)."
+    if not n or n >= len(rows): return list(rows)
+    return [rows[i] for i in sorted(random.Random(seed).sample(range(len(rows)), n))]
+
 def load_rlaif_base(ctx: RunContext) -> tuple:
-    "(model, tokenizer, name) the DPO adapter is trained on: the base model or the merged Phase-1 model."
-    if ctx.settings.profile.rlaif_student == 'phase1':
+    "(model, tokenizer, name) of the student: the base model or the merged Phase-1 model."
+    choice = ctx.settings.profile.rlaif_student
+    _check(choice, STUDENTS, 'profile.rlaif_student')
+    if choice == 'phase1':
         model, tokenizer, name = load_phase1_model(ctx)
+        if not isinstance(model, PeftModel): print(f"profile.rlaif_student = phase1, but this run has no Phase-1 adapter: the student is {name}")
         return (model.merge_and_unload() if isinstance(model, PeftModel) else model), tokenizer, name
     model, tokenizer = load_model_and_tokenizer(ctx)
     return model, tokenizer, ctx.settings.profile.model_id
+
+def make_teacher(ctx: RunContext, cache_dir) -> ChatBackend:
+    "The profile's teacher: the `[llm]` endpoint (`teacher = api`) or a local transformers model (`teacher = local`)."
+    p = ctx.settings.profile
+    _check(p.teacher, TEACHERS, 'profile.teacher')
+    if p.teacher == 'api': return OpenAIChat.from_settings(ctx.settings, cache_dir=cache_dir)
+    model_id = p.teacher_model_id or p.model_id
+    model, tokenizer = load_model_and_tokenizer(ctx, model_id)
+    return LocalChat(model, tokenizer, cache_dir, name=f'{model_id}-teacher')
 
 def dpo_dir(ctx: RunContext) -> Path:
     "Where the DPO checkpoints and adapter of this run live."
@@ -184,11 +270,75 @@ def load_student(ctx: RunContext) -> tuple:
     model, tokenizer, name = load_rlaif_base(ctx)
     return PeftModel.from_pretrained(model, str(adapter)), tokenizer, f'{name}+dpo'
 
-def train_dpo(model, tokenizer, rows: list[dict], settings: Settings, out: Path) -> list[dict]:
-    "Train a DPO LoRA adapter on `rows`, resuming from the last checkpoint; returns the log history."
-    args = DPOConfig(output_dir=str(out), beta=settings.dpo.beta, **training_kwargs(settings.dpo, settings))
-    trainer = DPOTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer,
-                         peft_config=lora_config(settings.dpo))
-    trainer.train(resume_from_checkpoint=get_last_checkpoint(str(out)))
-    trainer.save_model(str(out/'adapter'))
-    return trainer.state.log_history
+# %% ../nbs/03_rlaif.ipynb #7a8b9c0d
+def dpo_rows(pairs: list[dict], fmt: str = 'chat') -> list[dict]:
+    "Pairs as trl DPO rows: conversational (`chat`) or the authors' plain User/Assistant text (`plain`)."
+    if fmt == 'chat':
+        return [{'prompt': [{'role': 'user', 'content': p['prompt']}],
+                 'chosen': [{'role': 'assistant', 'content': p['chosen']}],
+                 'rejected': [{'role': 'assistant', 'content': p['rejected']}]} for p in pairs]
+    if fmt == 'plain':
+        return [{'prompt': f"User: {p['prompt']}\nAssistant: ", 'chosen': p['chosen'], 'rejected': p['rejected']}
+                for p in pairs]
+    raise ValueError(f"dpo.pair_format must be 'chat' or 'plain', got '{fmt}'")
+
+def tokenize_pair(row: dict, tokenizer) -> dict:
+    "A DPO row's prompt, chosen and rejected token ids, built as trl's `DPOTrainer` builds them."
+    if isinstance(row['prompt'], list):
+        def ids(messages, **kw): return tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True, **kw)['input_ids']
+        prompt = ids(row['prompt'], add_generation_prompt=True)
+        chosen, rejected = ids(row['prompt'] + row['chosen']), ids(row['prompt'] + row['rejected'])
+    else:
+        eos = tokenizer.eos_token
+        def ids(text): return tokenizer(text=text)['input_ids']
+        prompt = ids(row['prompt'])
+        chosen, rejected = (ids(row['prompt'] + t + ('' if t.endswith(eos) else eos)) for t in (row['chosen'], row['rejected']))
+    n = min(common_prefix_length(prompt, chosen), common_prefix_length(prompt, rejected))
+    return {'prompt_ids': prompt[:n], 'chosen_ids': chosen[n:], 'rejected_ids': rejected[n:]}
+
+def fit_rows(rows: list[dict], tokenizer, max_length: int) -> tuple[list[dict], dict]:
+    "The rows trl will train on (prompt shorter than `max_length`), and a report: dropped, truncated, tokens."
+    kept, tokens, dropped, truncated = [], Counter(), 0, 0
+    for row in rows:
+        n = {k.removesuffix('_ids'): len(v) for k, v in tokenize_pair(row, tokenizer).items()}
+        tokens.update(n)
+        if n['prompt'] >= max_length: dropped += 1; continue
+        truncated += n['prompt'] + max(n['chosen'], n['rejected']) > max_length
+        kept.append(row)
+    return kept, {'pairs': len(rows), 'kept': len(kept), 'dropped_by_max_length': dropped, 'truncated': truncated,
+                  'max_length': max_length, 'tokens': dict(tokens)}
+
+# %% ../nbs/03_rlaif.ipynb #2b3c4d5e
+DPO_CURVES = ('loss', 'rewards/margins', 'rewards/accuracies')
+
+def dpo_config(settings: Settings, out: Path) -> DPOConfig:
+    "trl's DPOConfig from the `[dpo]` settings and the profile."
+    return DPOConfig(output_dir=str(out), beta=settings.dpo.beta, include_num_input_tokens_seen='non_padding',
+                     **training_kwargs(settings.dpo, settings))
+
+def dpo_trainer(model, tokenizer, rows: list[dict], settings: Settings, out: Path) -> DPOTrainer:
+    "A DPO trainer with a LoRA adapter on `rows`, checked to keep exactly the pairs `fit_rows` counted."
+    if not rows: raise ValueError("no pairs to train DPO on: generate more (caps, rlaif_limit) or raise dpo.max_length")
+    trainer = DPOTrainer(model=model, args=dpo_config(settings, out), train_dataset=Dataset.from_list(rows),
+                         processing_class=tokenizer, peft_config=lora_config(settings.dpo))
+    if len(trainer.train_dataset) != len(rows):
+        raise RuntimeError(f"trl kept {len(trainer.train_dataset)} of the {len(rows)} pairs that fit_rows counted as "
+                           "fitting max_length: the counts must agree (did trl change how it tokenizes?)")
+    return trainer
+
+def train_dpo(model, tokenizer, rows: list[dict], settings: Settings, out: Path) -> StageResult:
+    "Train a DPO adapter on `rows` (resuming from, or reloading, the last checkpoint); saves `out/adapter` and the log."
+    result = train_stage(dpo_trainer(model, tokenizer, rows, settings, Path(out)))
+    (Path(out)/'log_history.json').write_text(json.dumps(result.history, indent=1), encoding='utf-8')
+    return result
+
+def plot_dpo(history: list[dict]):
+    "Loss, reward margin and reward accuracy per logged training step; returns the figure."
+    logged = [h for h in history if 'loss' in h]
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3))
+    for ax, key in zip(axes, DPO_CURVES):
+        ax.plot([h['step'] for h in logged], [h.get(key, float('nan')) for h in logged], marker='o')
+        ax.set_title(key); ax.set_xlabel('step')
+    axes[2].set_ylim(-0.05, 1.05)
+    fig.tight_layout()
+    return fig

@@ -9,7 +9,7 @@ from gaokerena.ledger import (LedgerError, carbon_kg, estimate_cost, git_commit,
                               read_ledger, throughput_for, track_stage)
 
 FIELDS = {'stage', 'status', 'error', 'profile', 'start', 'end', 'wall_s', 'device', 'gpu_name', 'n_gpus', 'gpu',
-          'gpu_hours', 'price_per_hour', 'cost_usd', 'peak_mem_gb', 'tokens', 'tokens_per_s', 'seeds', 'versions',
+          'gpu_hours', 'price_per_hour', 'api_usd', 'cost_usd', 'peak_mem_gb', 'tokens', 'tokens_per_s', 'seeds', 'versions',
           'git_commit', 'carbon_kg', 'carbon_method', 'extra'}
 
 

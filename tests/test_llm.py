@@ -70,6 +70,17 @@ def test_cache_replays_with_the_server_stopped(serve, key, tmp_path, monkeypatch
     assert not list(tmp_path.rglob('*.tmp'))
 
 
+def test_reasoning_trace_is_kept_apart_and_cached(serve, key, tmp_path):
+    "DeepSeek-R1 sends `reasoning_content` beside the answer: it lands in `reasoning`, and a replay keeps it."
+    srv = serve(('ok', 'پاسخ صحیح: [C]', 'the gold is C, so reason towards C'))
+    first = client(srv, tmp_path).chat(ASK)
+    assert (first.text, first.reasoning) == ('پاسخ صحیح: [C]', 'the gold is C, so reason towards C')
+    replay = client(srv, tmp_path).chat(ASK)
+    assert replay.cached and replay.reasoning == first.reasoning and len(srv.requests) == 1
+    plain = client(serve(('ok', 'no trace')), tmp_path).chat(ASK, seed=1)
+    assert plain.reasoning == ''
+
+
 def test_key_never_written(serve, key, tmp_path):
     srv = serve(('ok', 'fine'), (503,))
     llm = client(srv, tmp_path, max_retries=0)

@@ -72,4 +72,11 @@ def test_rlaif_notebook_alone_with_defaults(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     run_dir = tmp_path/'runs'/'tiny'
     assert (run_dir/'03_rlaif'/'dpo'/'adapter'/'adapter_config.json').exists() and (run_dir/'03_rlaif'/'dpo_curves.png').exists()
-    assert (run_dir/'03_rlaif'/'outcomes.jsonl').exists()
+    outcomes = [json.loads(l) for l in (run_dir/'03_rlaif'/'outcomes.jsonl').read_text(encoding='utf-8').splitlines()]
+    pairs = [json.loads(l) for l in (run_dir/'03_rlaif'/'pairs.jsonl').read_text(encoding='utf-8').splitlines()]
+    assert len({o['id'] for o in outcomes}) == len(outcomes) == 8
+    assert len(pairs) == sum(o['outcome'] == 'pair' for o in outcomes) >= 2
+    assert all(p['chosen_choice'] == p['gold'] != p['student_choice'] and p['student'] == 'tiny' for p in pairs)
+    assert all({'id', 'prompt', 'chosen', 'rejected', 'gold', 'method', 'student_call', 'teacher_call'} <= set(p) for p in pairs)
+    rl = json.loads((run_dir/'03_rlaif'/'metrics.json').read_text())
+    assert rl['pairs_for_dpo'] + rl['dropped_by_max_length'] == len(pairs) and rl['first_loss'] > 0

@@ -1,0 +1,295 @@
+"RLAIF methods A and B against OpenAI-compatible servers on 127.0.0.1 whose answers the tests control; resume; DPO counts."
+import json, re, subprocess, sys, threading, time
+import pytest
+from conftest import ROOT
+from gaokerena.config import SettingsError, load_settings
+from gaokerena.evaluate import ResultStore, render_prompt
+from gaokerena.llm import OpenAIChat
+from gaokerena.sft import lora_config
+from gaokerena.rlaif import (STUDENT_RETRY, TEACHER_CRITIQUE, TEACHER_REWRITE, OUTCOMES, PAIR_FIELDS, dpo_rows,
+                             fit_rows, generate_pairs, pair_rows, run_outcomes, tokenize_pair, train_dpo)
+
+OPTIONS = {'A': 'عصب آگزیلاری', 'B': 'عصب رادیال', 'C': 'عصب اولنار', 'D': 'عصب مدیان'}
+
+
+def mcq(i: int, gold: str) -> dict:
+    "A synthetic question whose text carries its number, so a scripted server can tell questions apart."
+    return {'id': f'q{i}', 'subject': 'anatomy', 'question': f'پرسش ساختگی شمارهٔ {i}: کدام عصب این عضله را عصب‌دهی می‌کند؟',
+            'options': OPTIONS, 'gold': gold, 'explanation': f'توضیح ساختگی {i}: عصب درست در کتاب آمده است.',
+            'source': 'synthetic'}
+
+
+def qnum(body: dict) -> int:
+    "The number of the question a chat request is about."
+    return int(re.search(r'شمارهٔ (\d+)', body['messages'][0]['content']).group(1))
+
+
+def says(letter: str, words: str = 'استدلال') -> str:
+    "A chain of thought that ends on `letter`."
+    return f'{words} قدم به قدم ... بنابراین پاسخ صحیح: [{letter}]'
+
+
+def settings(**over):
+    return load_settings('tiny', overrides={'rlaif.method_b_share': 0.0, 'rlaif.max_student_retries': 3, **over})
+
+
+def chat(srv, name, cache_dir, **kw):
+    return OpenAIChat(srv.url, name, 'GAOKERENA_TEST_NO_KEY', cache_dir, **{'timeout': 0.5, 'max_retries': 1, **kw})
+
+
+def run(questions, student, teacher, tmp_path, s, **kw):
+    store = ResultStore(tmp_path/'outcomes.jsonl')
+    report = generate_pairs(questions, student, teacher, store, s, **kw)
+    return report, run_outcomes(store, student, teacher)
+
+
+def test_method_a_pairs_teacher_rewrite_with_student_answer(serve, tmp_path):
+    s = settings()
+    qs = [mcq(0, 'C'), mcq(1, 'B')]
+    stu = serve(lambda body: ('ok', says('A', f'دانشجو {qnum(body)}')))
+    tea = serve(lambda body: ('ok', says(qs[qnum(body)]['gold'], f'بازنویسی {qnum(body)}')))
+    student = chat(stu, 'student-model', tmp_path/'cache', usd_per_million_input=1000.0, usd_per_million_output=2000.0)
+    teacher = chat(tea, 'teacher-model', tmp_path/'cache', usd_per_million_input=1000.0, usd_per_million_output=2000.0)
+    report, outcomes = run(qs, student, teacher, tmp_path, s)
+    assert (report['pair'], report['finished'], report['teacher_errors'], report['stopped_by']) == (2, 2, 0, None)
+    pairs = pair_rows(outcomes)
+    p = pairs[0]
+    assert list(p)[:len(PAIR_FIELDS)] == list(PAIR_FIELDS)
+    assert (p['id'], p['method'], p['gold'], p['prompt']) == ('q0', 'A', 'C', render_prompt(qs[0], 'cot'))
+    assert (p['chosen'], p['rejected']) == (says('C', 'بازنویسی 0'), says('A', 'دانشجو 0'))
+    assert (p['student_choice'], p['teacher_choice'], p['chosen_choice']) == ('A', 'C', 'C')
+    assert (p['student'], p['teacher']) == ('student-model', 'teacher-model')
+    assert p['student_call'] == {'prompt_tokens': 11, 'completion_tokens': 3, 'seconds': p['student_call']['seconds'],
+                                 'usd': pytest.approx(0.017), 'cached': False}
+    assert p['teacher_call']['completion_tokens'] == 3 and p['usd'] == pytest.approx(2 * 0.017)
+    assert report['usd'] == pytest.approx(4 * 0.017) and report['tokens'] == {'in': 44, 'out': 12}
+    ask = stu.requests[0]['body']
+    assert ask['messages'] == [{'role': 'user', 'content': render_prompt(qs[0], 'cot')}]
+    assert (ask['temperature'], ask['max_tokens'], ask['seed']) == (1.0, s.rlaif.student_max_new_tokens, s.rlaif.seed)
+    told = tea.requests[0]['body']
+    text = told['messages'][0]['content']
+    assert text == TEACHER_REWRITE.format(question=qs[0]['question'], options='\n'.join(f'[{k}] : {v}' for k, v in OPTIONS.items()),
+                                          gold='C', explanation=qs[0]['explanation'], student=says('A', 'دانشجو 0'),
+                                          student_choice='[A]')
+    assert told['max_tokens'] == s.rlaif.teacher_max_tokens and 'seed' not in told and 'prefill' not in told
+
+
+def test_student_correct_needs_no_teacher(serve, tmp_path):
+    stu, tea = serve(('ok', says('D'))), serve(('ok', says('D')))
+    report, outcomes = run([mcq(0, 'D')], chat(stu, 'student-model', None), chat(tea, 'teacher-model', None), tmp_path, settings())
+    assert (report['student_correct'], report['pair'], len(tea.requests)) == (1, 0, 0)
+    assert outcomes[0]['outcome'] == 'student_correct' and 'chosen' not in outcomes[0]
+
+
+def test_teacher_missing_the_gold_option_is_rejected_and_counted(serve, tmp_path):
+    qs = [mcq(0, 'C'), mcq(1, 'B'), mcq(2, 'D')]
+    stu = serve(('ok', says('A')))
+    wrong = {0: says('B', 'بازنویسی نادرست'), 1: 'متنی بدون هیچ گزینه‌ای', 2: says('D')}
+    tea = serve(lambda body: ('ok', wrong[qnum(body)]))
+    report, outcomes = run(qs, chat(stu, 'student-model', None), chat(tea, 'teacher-model', None), tmp_path, settings())
+    assert (report['pair'], report['teacher_missed_gold'], report['by_method']['A']['teacher_missed_gold']) == (1, 2, 2)
+    assert [o['teacher_choice'] for o in outcomes] == ['B', 'none', 'D']
+    assert [p['id'] for p in pair_rows(outcomes)] == ['q2']
+    missed = outcomes[0]
+    assert missed['outcome'] == 'teacher_missed_gold' and missed['teacher_text'] == wrong[0] and 'chosen' not in missed
+
+
+def test_method_b_student_retries_after_critique_until_correct(serve, tmp_path):
+    s = settings(**{'rlaif.method_b_share': 1.0})
+    critique = '۱. عصب رادیال عضلات پشت بازو را عصب‌دهی می‌کند.\n۲. به مسیر عصب در ناحیهٔ آرنج فکر کنید.'
+    retries = {s.rlaif.seed + 1: says('B', 'تلاش دوم'), s.rlaif.seed + 2: says('C', 'تلاش سوم')}
+    stu = serve(lambda body: ('ok', says('A', 'تلاش اول') if len(body['messages']) == 1 else retries[body['seed']]))
+    tea = serve(('ok', critique))
+    report, outcomes = run([mcq(0, 'C')], chat(stu, 'student-model', None), chat(tea, 'teacher-model', None), tmp_path, s)
+    (p,) = pair_rows(outcomes)
+    assert (report['pair'], report['by_method']['B']['pair'], p['method']) == (1, 1, 'B')
+    assert (p['chosen'], p['rejected'], p['chosen_choice']) == (says('C', 'تلاش سوم'), says('A', 'تلاش اول'), 'C')
+    assert (p['teacher_text'], p['retry_choices'], len(p['retry_calls'])) == (critique, ['B', 'C'], 2)
+    told = tea.requests[0]['body']['messages'][0]['content']
+    assert told.startswith(TEACHER_CRITIQUE.split('\n')[0]) and 'فاش نکنید' in told and 'گزینهٔ [C]' in told
+    assert len(stu.requests) == 3
+    retry = stu.requests[1]['body']['messages']
+    assert retry == [{'role': 'user', 'content': render_prompt(mcq(0, 'C'), 'cot')},
+                     {'role': 'assistant', 'content': says('A', 'تلاش اول')},
+                     {'role': 'user', 'content': STUDENT_RETRY.format(critique=critique)}]
+    assert report['critiques_naming_gold'] == 0
+
+
+def test_method_b_gives_up_after_max_retries_and_flags_a_leaking_critique(serve, tmp_path):
+    s = settings(**{'rlaif.method_b_share': 1.0})
+    stu = serve(('ok', says('A')))
+    tea = serve(('ok', '۱. پاسخ صحیح: [C] است.'))
+    report, outcomes = run([mcq(0, 'C')], chat(stu, 'student-model', None), chat(tea, 'teacher-model', None), tmp_path, s)
+    assert (report['retries_exhausted'], report['pair'], report['critiques_naming_gold']) == (1, 0, 1)
+    assert len(stu.requests) == 1 + s.rlaif.max_student_retries
+    assert [r['body']['seed'] for r in stu.requests] == [s.rlaif.seed + k for k in range(4)]
+    assert outcomes[0]['retry_choices'] == ['A'] * 3 and outcomes[0]['last_retry'] == says('A')
+
+
+def test_reasoning_teacher_final_answer_is_chosen_and_its_trace_is_kept(serve, tmp_path):
+    trace = 'The key says C. The student chose A because ... so I must argue towards the ulnar nerve.'
+    stu, tea = serve(('ok', says('A'))), serve(('ok', says('C', 'بازنویسی'), trace))
+    teacher = chat(tea, 'deepseek-reasoner', tmp_path/'cache')
+    report, outcomes = run([mcq(0, 'C')], chat(stu, 'student-model', tmp_path/'cache'), teacher, tmp_path, settings())
+    (p,) = pair_rows(outcomes)
+    assert (p['chosen'], p['teacher_reasoning']) == (says('C', 'بازنویسی'), trace)
+    entries = [json.loads(f.read_text(encoding='utf-8')) for f in (tmp_path/'cache').rglob('*.json')]
+    assert [e['result']['reasoning'] for e in entries if e['model'] == 'deepseek-reasoner'] == [trace]
+
+
+def test_failing_teacher_is_counted_not_recorded_and_retried_next_run(serve, tmp_path):
+    "A 500 that persists past the client's retries, and a timeout: nothing recorded; the rerun finishes, replaying the student."
+    qs = [mcq(0, 'C'), mcq(1, 'A'), mcq(2, 'B')]
+    stu = serve(('ok', says('A')))
+    student = chat(stu, 'student-model', tmp_path/'cache')
+    down = serve((500,))
+    report, outcomes = run(qs, student, chat(down, 'teacher-model', tmp_path/'cache'), tmp_path, settings())
+    assert (report['teacher_errors'], report['finished'], report['student_correct']) == (2, 1, 1)
+    assert len(down.requests) == 2 * 2
+    assert [o['id'] for o in outcomes] == ['q1'] and len(stu.requests) == 3
+    slow = serve(('sleep', 2.0))
+    report, _ = run(qs, student, chat(slow, 'teacher-model', tmp_path/'cache', timeout=0.3), tmp_path, settings())
+    assert (report['teacher_errors'], report['finished']) == (2, 1) and len(stu.requests) == 3
+    up = serve(lambda body: ('ok', says(qs[qnum(body)]['gold'])))
+    report, outcomes = run(qs, student, chat(up, 'teacher-model', tmp_path/'cache'), tmp_path, settings())
+    assert (report['teacher_errors'], report['finished'], report['pair'], report['stopped_by']) == (0, 3, 2, None)
+    assert len(stu.requests) == 3 and len(up.requests) == 2
+    assert [o['student_call']['cached'] for o in outcomes] == [False, True, True]
+    assert sorted(o['id'] for o in outcomes) == ['q0', 'q1', 'q2']
+
+
+def test_too_many_failures_in_a_row_stop_the_run(serve, tmp_path):
+    stu, down = serve(('ok', says('A'))), serve((503,))
+    report, _ = run([mcq(i, 'B') for i in range(10)], chat(stu, 'student-model', None),
+                    chat(down, 'teacher-model', None, max_retries=0), tmp_path, settings(), max_errors=3)
+    assert (report['teacher_errors'], report['stopped_by'], len(stu.requests)) == (3, '3 failed calls in a row', 3)
+
+
+@pytest.mark.parametrize('cap, value, finished, pairs', [('max_pairs', 2, 3, 2), ('max_questions', 2, 2, 1),
+                                                         ('max_usd', 3.0, 2, 1)])
+def test_caps_stop_the_run_and_count_earlier_runs(serve, tmp_path, cap, value, finished, pairs):
+    qs = [mcq(0, 'C'), mcq(1, 'A'), mcq(2, 'B'), mcq(3, 'D'), mcq(4, 'C')]
+    stu = serve(('ok', says('A')))
+    tea = serve(lambda body: ('ok', says(qs[qnum(body)]['gold'])))
+    student = chat(stu, 'student-model', None, usd_per_million_input=1e5)
+    teacher = chat(tea, 'teacher-model', None, usd_per_million_input=1e5)
+    s = settings(**{f'rlaif.{cap}': value})
+    report, _ = run(qs, student, teacher, tmp_path, s)
+    assert (report['stopped_by'], report['finished'], report['pair']) == (cap, finished, pairs)
+    again, _ = run(qs, student, teacher, tmp_path, s)
+    assert (again['stopped_by'], again['finished'], again['this_run']['finished']) == (cap, finished, 0)
+
+
+def test_prefill_needs_a_local_teacher(serve, tmp_path):
+    srv = serve(('ok', says('A')))
+    with pytest.raises(SettingsError, match='teacher_prefill'):
+        run([mcq(0, 'C')], chat(srv, 'student-model', None), chat(srv, 'teacher-model', None), tmp_path, settings(), prefill=True)
+
+
+CHILD = '''
+import json, sys
+from gaokerena.config import load_settings
+from gaokerena.evaluate import ResultStore
+from gaokerena.llm import OpenAIChat
+from gaokerena.rlaif import generate_pairs
+stu, tea, work = sys.argv[1:4]
+questions = json.load(open(f'{work}/questions.json', encoding='utf-8'))
+s = load_settings('tiny', overrides={'rlaif.method_b_share': 0.0})
+chat = lambda url, name: OpenAIChat(url, name, 'GAOKERENA_TEST_NO_KEY', f'{work}/cache', timeout=120, max_retries=0)
+generate_pairs(questions, chat(stu, 'student-model'), chat(tea, 'teacher-model'), ResultStore(f'{work}/outcomes.jsonl'), s)
+'''
+
+
+def test_killed_generation_resumes_without_duplicates(serve, tmp_path):
+    "A run killed (SIGKILL) while the teacher works on question 3: the rerun finishes each question once, paying nothing twice."
+    qs = [mcq(i, g) for i, g in enumerate('CBDAC')]
+    (tmp_path/'questions.json').write_text(json.dumps(qs, ensure_ascii=False), encoding='utf-8')
+    release = threading.Event()
+    def teacher_answer(body):
+        if qnum(body) == 2 and not release.is_set(): release.wait(60)
+        return ('ok', says(qs[qnum(body)]['gold']))
+    stu, tea = serve(('ok', says('A'))), serve(teacher_answer)
+    child = subprocess.Popen([sys.executable, '-c', CHILD, stu.url, tea.url, str(tmp_path)], cwd=ROOT,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    store = tmp_path/'outcomes.jsonl'
+    try:
+        for _ in range(1200):
+            if sum(r['body']['messages'][0]['content'].count('شمارهٔ 2') for r in tea.requests): break
+            if child.poll() is not None: pytest.fail(child.stderr.read().decode()[-3000:])
+            time.sleep(0.1)
+        else: pytest.fail('the child never reached question 2')
+        child.kill()
+        child.wait(30)
+    finally:
+        release.set()
+    assert child.returncode != 0
+    before = [json.loads(l)['id'] for l in store.read_text(encoding='utf-8').splitlines()]
+    assert before == ['q0', 'q1']
+    with open(store, 'ab') as f: f.write(b'{"id": "q2", "outc')
+    asked_student, asked_teacher = len(stu.requests), len(tea.requests)
+    student = OpenAIChat(stu.url, 'student-model', 'GAOKERENA_TEST_NO_KEY', tmp_path/'cache', timeout=5, max_retries=0)
+    teacher = OpenAIChat(tea.url, 'teacher-model', 'GAOKERENA_TEST_NO_KEY', tmp_path/'cache', timeout=5, max_retries=0)
+    report, outcomes = run(qs, student, teacher, tmp_path, settings())
+    ids = [json.loads(l)['id'] for l in store.read_text(encoding='utf-8').splitlines()]
+    assert ids == ['q0', 'q1', 'q2', 'q3', 'q4'] and len(set(ids)) == 5
+    assert (report['finished'], report['pair'], report['student_correct'], report['this_run']['finished']) == (5, 4, 1, 3)
+    assert len(stu.requests) - asked_student == 2
+    assert len(tea.requests) - asked_teacher == 2
+    assert [o['student_call']['cached'] for o in outcomes[2:]] == [True, False, False]
+
+
+@pytest.fixture(scope='module')
+def tiny_parts(tmp_path_factory):
+    "The tiny aya (tokenizer and a random 2-layer Cohere model) built on the fly."
+    from gaokerena.models import build_tiny_model, build_tokenizer, sample_texts
+    tok = build_tokenizer(sample_texts(), 3000)
+    return tok, lambda: build_tiny_model(tok, 64, 0)
+
+
+def synthetic_pairs(n: int) -> list[dict]:
+    "Pairs of growing prompt length (prompt i repeats its question i+1 times)."
+    pairs = []
+    for i in range(n):
+        q = mcq(i, 'C')
+        q['question'] = ' '.join([q['question']] * (i + 1))
+        pairs.append({'id': q['id'], 'prompt': render_prompt(q, 'cot'), 'chosen': says('C', 'عصب اولنار ' * 6),
+                      'rejected': says('A', 'عصب آگزیلاری'), 'gold': 'C', 'method': 'A'})
+    return pairs
+
+
+@pytest.mark.parametrize('fmt', ['chat', 'plain'])
+def test_our_max_length_drops_equal_trl_silent_drops(tiny_parts, tmp_path, fmt):
+    from datasets import Dataset
+    from trl import DPOConfig, DPOTrainer
+    tok, build = tiny_parts
+    rows = dpo_rows(synthetic_pairs(6), fmt)
+    lengths = [len(tokenize_pair(r, tok)['prompt_ids']) for r in rows]
+    max_length = sorted(lengths)[3]
+    kept, fit = fit_rows(rows, tok, max_length)
+    assert fit['dropped_by_max_length'] == sum(n >= max_length for n in lengths) == 3 and len(kept) == 3
+    assert fit['truncated'] >= 1 and fit['tokens']['prompt'] == sum(lengths)
+    args = DPOConfig(output_dir=str(tmp_path), max_length=max_length, use_cpu=True, bf16=False, report_to='none')
+    trainer = DPOTrainer(model=build(), args=args, train_dataset=Dataset.from_list(rows), processing_class=tok,
+                         peft_config=lora_config(load_settings('tiny').dpo))
+    assert len(trainer.train_dataset) == len(kept)
+    assert [r['prompt_ids'] for r in trainer.train_dataset] == [tokenize_pair(r, tok)['prompt_ids'] for r in kept]
+
+
+def test_train_dpo_saves_checkpoints_resumes_and_reloads(tiny_parts, tmp_path):
+    tok, build = tiny_parts
+    over = {'dpo.max_steps': 2, 'dpo.save_steps': 1, 'dpo.per_device_train_batch_size': 2}
+    rows, _ = fit_rows(dpo_rows(synthetic_pairs(4)), tok, 1024)
+    first = train_dpo(build(), tok, rows, load_settings('tiny', overrides=over), tmp_path/'dpo')
+    assert (tmp_path/'dpo'/'adapter'/'adapter_config.json').exists() and (tmp_path/'dpo'/'checkpoint-2').is_dir()
+    cfg = json.loads((tmp_path/'dpo'/'adapter'/'adapter_config.json').read_text())
+    assert (cfg['r'], cfg['lora_alpha'], cfg['lora_dropout'], cfg['task_type']) == (16, 16, 0.05, 'CAUSAL_LM')
+    assert {'q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'} <= {m.rsplit('.', 1)[-1] for m in cfg['target_modules']}
+    assert [h['step'] for h in first.history if 'loss' in h] == [1, 2] and first.resumed_from == 0 and first.tokens > 0
+    assert first.history[0]['loss'] == pytest.approx(0.6931, abs=1e-3) and 'rewards/margins' in first.history[0]
+    more = train_dpo(build(), tok, rows, load_settings('tiny', overrides={**over, 'dpo.max_steps': 3}), tmp_path/'dpo')
+    assert more.resumed_from == 2 and [h['step'] for h in more.history if 'loss' in h] == [1, 2, 3]
+    again = train_dpo(build(), tok, rows, load_settings('tiny', overrides={**over, 'dpo.max_steps': 3}), tmp_path/'dpo')
+    assert (again.resumed_from, again.tokens, [h['step'] for h in again.history if 'loss' in h]) == (3, 0, [1, 2, 3])
+    logged = json.loads((tmp_path/'dpo'/'log_history.json').read_text())
+    assert [h['step'] for h in logged if 'loss' in h] == [1, 2, 3]
+    with pytest.raises(ValueError, match='no pairs'): train_dpo(build(), tok, [], load_settings('tiny'), tmp_path/'empty')

@@ -1,0 +1,61 @@
+"The authors' published pairs and translated MedMCQA through 03_rlaif (skipped without ../shared/data)."
+import json, subprocess, sys
+from collections import Counter
+import pytest
+from conftest import ROOT
+from gaokerena.config import run_context
+from gaokerena.data import LETTERS
+from gaokerena.evaluate import COT_PROMPT, render_prompt
+from gaokerena.rlaif import TEACHER_REWRITE, published_pairs, rlaif_questions, teacher_messages
+
+
+def test_published_pairs_counts_and_repeated_ids(real_data, tmp_path):
+    rows, report = published_pairs(run_context('tiny', tmp_path, real_data))
+    assert report['pairs'] == len(rows) == 1717
+    assert report['per_part'] == {'part1': 497, 'part2': 466, 'part22': 754}
+    per_id = Counter(r['id'] for r in rows)
+    assert report['duplicated_ids'] == sum(n > 1 for n in per_id.values()) == 194
+    assert report['rows_with_a_duplicated_id'] == 388 and report['quarantined'] == 0
+    repeated = Counter(r['part'] for r in rows if per_id[r['id']] > 1)
+    assert repeated == {'part22': 386, 'part2': 2}
+    twins = [r for r in rows if per_id[r['id']] > 1 and r['part'] == 'part22']
+    by_id = {}
+    for r in twins: by_id.setdefault(r['id'], []).append(r)
+    assert all(a['prompt'] == b['prompt'] and a['chosen'] != b['chosen'] for a, b in by_id.values())
+    assert {r['gold'] for r in rows} == set(LETTERS)
+    ex = report['extractor']
+    assert sum(ex['chosen'].values()) == sum(ex['rejected'].values()) == 1717
+    assert ex['chosen']['gold'] > 1717 / 2 > ex['rejected'].get('gold', 0)
+    head = COT_PROMPT.strip().split('\n')[0]
+    assert all(r['prompt'].strip().startswith(head) for r in rows)
+
+
+def test_medmcqa_questions_reach_the_teacher_with_their_explanation(real_data, tmp_path):
+    ctx = run_context('tiny', tmp_path, real_data)
+    qs = rlaif_questions(ctx)
+    assert len(qs) == ctx.settings.profile.rlaif_limit == 8
+    full = rlaif_questions(run_context('tiny', tmp_path, real_data, overrides={'profile.rlaif_limit': 0}))
+    assert len(full) > 1500 and Counter(q['gold'] for q in full).keys() == set(LETTERS)
+    q = qs[0]
+    told = teacher_messages(TEACHER_REWRITE, q, 'پاسخ صحیح: [A]', 'A')[0]['content']
+    assert q['explanation'] in told and f"گزینهٔ [{q['gold']}]" in told
+    assert all(f'[{k}] : {q["options"][k]}' in render_prompt(q, 'cot') for k in LETTERS)
+
+
+def test_dpo_on_a_sample_of_the_published_pairs_with_the_tiny_model(real_data, tmp_path):
+    "The notebook with `rlaif.pairs_source = published`: counts, token counts, and DPO on a sample, with the tiny model."
+    params = ['-p', 'data_dir', str(real_data), '-y', 'overrides: {"rlaif.pairs_source": "published"}']
+    r = subprocess.run([sys.executable, '-m', 'papermill', str(ROOT/'nbs'/'03_rlaif.ipynb'), str(tmp_path/'out.ipynb'),
+                        '--cwd', str(tmp_path), '--no-progress-bar', *params], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = tmp_path/'runs'/'tiny'/'03_rlaif'
+    m = json.loads((out/'metrics.json').read_text(encoding='utf-8'))
+    assert m['source'] == 'published' and m['pairs']['pairs'] == 1717 and m['pairs']['duplicated_ids'] == 194
+    assert m['pairs']['sampled'] == 8 and m['pairs_for_dpo'] + m['dropped_by_max_length'] == 8 and m['pairs_for_dpo'] >= 4
+    tokens = m['pairs']['tokens']
+    assert set(tokens) == {'prompt', 'chosen', 'rejected'} and tokens['rejected'] > tokens['chosen'] > tokens['prompt'] > 1717 * 50
+    assert (out/'dpo'/'adapter'/'adapter_config.json').exists() and (out/'dpo_curves.png').exists()
+    assert not (out/'pairs.jsonl').exists()
+    printed = ''.join(''.join(o.get('text', '')) for c in json.loads((tmp_path/'out.ipynb').read_text())['cells']
+                      for o in c.get('outputs', []))
+    assert '1717 published pairs; 194 ids repeat' in printed and 'tokens' in printed
