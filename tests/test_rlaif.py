@@ -2,12 +2,13 @@
 import json, re, subprocess, sys, threading, time
 import pytest
 from conftest import ROOT
-from gaokerena.config import SettingsError, load_settings
+from gaokerena.config import SettingsError, load_settings, run_context
 from gaokerena.evaluate import ResultStore, render_prompt
 from gaokerena.llm import OpenAIChat
 from gaokerena.sft import lora_config
-from gaokerena.rlaif import (STUDENT_RETRY, TEACHER_CRITIQUE, TEACHER_REWRITE, OUTCOMES, PAIR_FIELDS, dpo_rows,
-                             fit_rows, generate_pairs, pair_rows, run_outcomes, tokenize_pair, train_dpo)
+from gaokerena.rlaif import (STUDENT_RETRY, TEACHER_CRITIQUE, TEACHER_REWRITE, PAIR_FIELDS, dpo_rows, fit_rows,
+                             generate_pairs, load_rlaif_base, make_teacher, pair_rows, published_pairs, rlaif_questions,
+                             run_outcomes, tokenize_pair, train_dpo)
 
 OPTIONS = {'A': 'عصب آگزیلاری', 'B': 'عصب رادیال', 'C': 'عصب اولنار', 'D': 'عصب مدیان'}
 
@@ -293,3 +294,17 @@ def test_train_dpo_saves_checkpoints_resumes_and_reloads(tiny_parts, tmp_path):
     logged = json.loads((tmp_path/'dpo'/'log_history.json').read_text())
     assert [h['step'] for h in logged if 'loss' in h] == [1, 2, 3]
     with pytest.raises(ValueError, match='no pairs'): train_dpo(build(), tok, [], load_settings('tiny'), tmp_path/'empty')
+
+
+def test_inputs_and_settings_fail_clearly(tmp_path):
+    from gaokerena.data import DataError
+    tiny = rlaif_questions(run_context('tiny', tmp_path))
+    assert len(tiny) == 8 and all(q['explanation'] and q['gold'] in 'ABCD' for q in tiny)
+    gpu = run_context('colab-a100', tmp_path)
+    with pytest.raises(DataError, match='data_dir'): rlaif_questions(gpu)
+    with pytest.raises(DataError, match='data_dir'): published_pairs(gpu)
+    bad = run_context('tiny', tmp_path, overrides={'profile.rlaif_student': 'gaokerena-v', 'profile.teacher': 'human'})
+    with pytest.raises(SettingsError, match='profile.rlaif_student must be one of base, phase1'): load_rlaif_base(bad)
+    with pytest.raises(SettingsError, match='profile.teacher must be one of api, local'): make_teacher(bad, None)
+    teacher = make_teacher(run_context('colab-a100', tmp_path), tmp_path/'cache')
+    assert (teacher.name, teacher.max_retries) == ('deepseek-reasoner', 5)
