@@ -78,17 +78,17 @@ OPTION_FORMS = {   # name: (pattern with the option in group x, example naming o
     'option word + ordinal': (rf'{_WORD}(?P<x>اول|نخست|دوم|سوم|چهارم)(?![{_FA}])', 'گزینه سوم'),
     'option word + digit':   (rf'{_WORD}[\[(]?\s*(?P<x>[1-4])(?![0-9{_FA}])\s*[\])]?', 'گزینه ۳'),
     'option word + letter':  (rf'{_WORD}[\[(]?\s*(?P<x>الف|ب|ج|د)(?![{_FA}A-Za-z0-9])\s*[\])]?', 'گزینه ج'),
-    'option word + A-D':     (rf'{_WORD}[\[(«"]?\s*(?P<x>[A-D])(?![A-Za-z0-9])\s*[\])»"]?', 'option C'),
+    'option word + A-D':     (rf'{_WORD}[\[(«"]?\s*(?P<x>[A-Da-d])(?![A-Za-z0-9])\s*[\])»"]?', 'option C'),
     'bracketed':             (r'\[\s*(?P<x>[A-Da-d]|الف|ب|ج|د)\s*\]', '[c]'),
-    'parenthesised':         (r'(?<![A-Za-z])\(\s*(?P<x>[A-D]|الف|ب|ج|د)\s*\)', '(ج)'),
+    'parenthesised':         (r'(?<![A-Za-z])\(\s*(?P<x>[A-Da-d]|الف|ب|ج|د)\s*\)', '(ج)'),
     'quoted':                (r'[«"]\s*(?P<x>[A-D])\s*[»"]', '«C»'),
-    'bold':                  (r'\*\*\s*["«]?(?P<x>[A-D])(?=\s*\*\*|\s*[:)]|\s|\.\s)', '**C**'),
+    'bold':                  (r'\*\*\s*["«]?(?P<x>[A-Da-d])(?=\s*\*\*|\s*[:)]|\s|\.\s)', '**C**'),
     'closing bracket':       (r'(?<![\[\w])(?P<x>[A-D])\]', '**C] : ...**'),
     'letter + parenthesis':  (rf'(?<![{_FA}])(?P<x>الف|ب|ج|د)\)', 'ج) ...'),
     'line start':            (rf'^[\s*:=]*(?P<x>[A-D]|الف|ب|ج|د)(?![{_FA}A-Za-z0-9])', 'C: ...'),
 }
 _FORMS = [re.compile(p, re.M) for p, _ in OPTION_FORMS.values()]
-_AND = re.compile(r'\s*(?:و|یا|،|,|(?i:and|or))\s*\**\s*\[?(?P<x>[A-D])\]?(?![A-Za-z0-9])')
+_AND = re.compile(r'\s*(?:و|یا|،|,|(?i:and|or))\s*\**\s*\[?(?P<x>[A-Da-d])\]?(?![A-Za-z0-9])')
 
 class Mention(NamedTuple):
     "One place a text names an option."
@@ -105,7 +105,7 @@ def option_mentions(text: str) -> list[Mention]:
     for start, neg_end, letter in found:
         if out and start < out[-1].end: continue
         out.append(Mention(letter, start, -neg_end))
-        while (m := _AND.match(text, out[-1].end)): out.append(Mention(m['x'], m.start('x'), m.end()))
+        while (m := _AND.match(text, out[-1].end)): out.append(Mention(option_letter(m['x']), m.start('x'), m.end()))
     return out
 
 # %% ../nbs/02_eval.ipynb #ex-c08
@@ -159,7 +159,7 @@ ALL_OF = re.compile(r'(?:همه|تمام|تمامی|هر چهار)\s*(?:ی)?\s*(
 _LINE, _PARAGRAPH = re.compile(r'[^\n]*'), re.compile(r'\n*(?:[^\n]*\S[^\n]*\n?)*')
 _STOP = re.compile(r'(?<![A-D])[.!؟?](?:\s|$)')
 _LIST_ITEM = re.compile(r'\n*[\s*\-•]*(?:\[[A-D]\]|گزینه\s*\[?[A-D]\b)')
-_BARE = re.compile(rf'[\s*:=]*(?P<x>[A-D]|الف|ب|ج|د)(?![{_FA}A-Za-z0-9])')
+_BARE = re.compile(rf'[\s*:=]*(?P<x>[A-Da-d]|الف|ب|ج|د)(?![{_FA}A-Za-z0-9])')
 
 def cue_window(text: str, start: int, mentions: list[Mention]) -> tuple[int, int]:
     "The span a cue ending at `start` speaks about: its sentence, or the next paragraph when the line runs on."
@@ -177,7 +177,7 @@ def verdict(text: str, span: tuple[int, int], mentions: list[Mention]) -> str | 
     inside = [m for m in mentions if span[0] <= m.start < span[1]]
     if not inside and (b := _BARE.match(text, *span)):          # «پاسخ: C», «پاسخ = د یا ب»
         inside = [Mention(option_letter(b['x']), b.start('x'), b.end())]
-        while (m := _AND.match(text, inside[-1].end, span[1])): inside.append(Mention(m['x'], m.start('x'), m.end()))
+        while (m := _AND.match(text, inside[-1].end, span[1])): inside.append(Mention(option_letter(m['x']), m.start('x'), m.end()))
     if not inside:
         s = text[span[0]:span[1]]
         return 'none' if NONE_OF.search(s) else 'multiple' if ALL_OF.search(s) else None

@@ -18,6 +18,7 @@ def test_each_mention_form_reads_its_example(name):
     ('پاسخ درست گزینه الف است.', 'A'), ('پاسخ درست گزینه ٢ است.', 'B'), ('گزینه چهارم صحیح است.', 'D'),
     ('The final answer is option B.', 'B'), ('گزينه [C] صحيح است.', 'C'), ('پاسخ صحیح [Ｄ] است.', 'D'),
     ('**پاسخ نهایی:**\n\n**[A] آپاندیس**', 'A'), ('## نتیجه‌گیری\n\nگزینه ب', 'B'),
+    ('بنابراین گزینه b صحیح است.', 'B'), ('پاسخ: **d (مثانه)**', 'D'),
 ])
 def test_mention_forms_in_a_sentence(text, expected):
     assert extract_choice(text) == expected
