@@ -55,8 +55,11 @@ def test_edition_has_badge_install_gpu_check_secrets_and_drive(ch):
     assert 'load_colab_secrets(profile)' in cells['colab-secrets'] and 'run_dir = drive_run_dir(run_dir, profile)' in cells['colab-drive']
     own = [c for c in nb['cells'] if not c['id'].startswith('colab-')]
     assert [c['id'] for c in own] == [c['id'] for c in chapter['cells']], 'every chapter cell, in order'
-    assert [_src(c) for c in own if 'parameters' not in c['metadata'].get('tags', [])] == \
+    unfold = lambda c: _src(c).removeprefix(colab.SOLUTIONS_TITLE + '\n') if c['metadata'].get('cellView') == 'form' else _src(c)
+    assert [unfold(c) for c in own if 'parameters' not in c['metadata'].get('tags', [])] == \
            [_src(c) for c in chapter['cells'] if 'parameters' not in c['metadata'].get('tags', [])]
+    assert [c['id'] for c in own if c['metadata'].get('cellView') == 'form'] == \
+           [c['id'] for c in chapter['cells'] if colab.is_solutions(c)], "the exercises' solutions are folded away"
     params = [c for c in own if 'parameters' in c['metadata'].get('tags', [])]
     assert len(params) == 1 and _src(params[0]).startswith('profile = "auto"')
     order = [c['id'] for c in nb['cells']]
