@@ -16,13 +16,15 @@ from .config import RunContext, load_settings
 # %% auto #0
 __all__ = ['SAMPLE_DIR', 'LETTERS', 'REQUIRED', 'MAY_BE_EMPTY', 'PROBLEMS', 'NOTES', 'SUBJECTS', 'BENCHMARKS', 'V', 'R',
            'DATASETS', 'COLUMNS', 'REPOS', 'SAMPLE_FILES', 'SAMPLE_NAMES', 'ZWNJ', 'CHAR_MAP', 'DIACRITICS',
-           'PRESENTATION', 'LETTER', 'ZWNJ_RULES', 'SPACE_RULES', 'GREETINGS', 'URL', 'WORD', 'PREPARED', 'STAND_INS',
-           'NORMALISED', 'TEXT_FIELDS', 'DataError', 'row_text', 'iter_jsonl', 'read_jsonl', 'write_jsonl',
-           'option_issues', 'row_issues', 'issue', 'LoadResult', 'validate', 'read_table', 'column_key', 'is_nan',
-           'Cells', 'Spec', 'convert_row', 'row_key', 'repeat_warnings', 'load_table', 'where_from', 'hub_rows',
-           'load_rows', 'load_sample', 'split_rows', 'sample_tables', 'load_sample_rows', 'normalise', 'answer_problem',
-           'shingles', 'clean_forum', 'keep_scores', 'pool', 'prepared_datasets', 'count_tokens', 'prepare_data',
-           'load_prepared']
+           'PRESENTATION', 'LETTER', 'ZWNJ_RULES', 'SPACE_RULES', 'GREETINGS', 'URL', 'WORD', 'TRANSLATE_SYSTEM',
+           'REFEREE_SYSTEM', 'PREPARED', 'STAND_INS', 'NORMALISED', 'TEXT_FIELDS', 'DataError', 'row_text',
+           'iter_jsonl', 'read_jsonl', 'write_jsonl', 'option_issues', 'row_issues', 'issue', 'LoadResult', 'validate',
+           'read_table', 'column_key', 'is_nan', 'Cells', 'Spec', 'convert_row', 'row_key', 'repeat_warnings',
+           'load_table', 'where_from', 'hub_rows', 'load_rows', 'load_sample', 'split_rows', 'sample_tables',
+           'load_sample_rows', 'normalise', 'answer_problem', 'shingles', 'clean_forum', 'keep_scores', 'mcq_json',
+           'translation_messages', 'referee_messages', 'parse_translation', 'parse_rating', 'referee_filter',
+           'translate_mcqs', 'pool', 'prepared_datasets', 'count_tokens', 'prepare_data', 'load_prepared',
+           'word_ngrams', 'contamination']
 
 # %% ../nbs/00_data.ipynb #f57a0a85
 SAMPLE_DIR = Path(gaokerena.__file__).parent/'sample'
@@ -481,6 +483,72 @@ def keep_scores(kept: list[bool], truth: list[bool]) -> dict:
             'agreement': sum(k == t for k, t in zip(kept, truth)) / len(kept),
             'precision': tp / max(sum(kept), 1), 'recall': tp / max(sum(truth), 1)}
 
+# %% ../nbs/00_data.ipynb #6d000002
+TRANSLATE_SYSTEM = ("You translate medical multiple-choice questions from English into accurate, fluent Persian. Keep drug "
+                    "names, laboratory values, numbers and units exactly as written. Answer with JSON only, of the form "
+                    '{"question": "...", "options": {"A": "...", "B": "...", "C": "...", "D": "..."}, "explanation": "..."}.')
+REFEREE_SYSTEM = ("You referee translations of medical exam questions from English into Persian. Rate the Persian version "
+                  "from 0 to 5: 5 = the same meaning, the same correct answer and natural Persian; 0 = wrong or unusable. "
+                  "Reply with the number only.")
+
+def mcq_json(q: dict) -> str:
+    "The question, options and explanation of an MCQ row as JSON (what the translator and referees read)."
+    return json.dumps({'question': q['question'], 'options': q['options'], 'explanation': q.get('explanation', '')}, ensure_ascii=False)
+
+def translation_messages(q: dict) -> list[dict]:
+    "The chat asking for a Persian translation of MCQ row `q`."
+    return [{'role': 'system', 'content': TRANSLATE_SYSTEM}, {'role': 'user', 'content': mcq_json(q)}]
+
+def referee_messages(q: dict, fa: dict) -> list[dict]:
+    "The chat asking a referee to rate the translation `fa` of `q` from 0 to 5."
+    return [{'role': 'system', 'content': REFEREE_SYSTEM},
+            {'role': 'user', 'content': f'English:\n{mcq_json(q)}\n\nPersian:\n{mcq_json(fa)}'}]
+
+def parse_translation(text: str, q: dict) -> dict | None:
+    "The Persian MCQ row in a translator's answer (JSON, possibly fenced), keeping `q`'s id and gold; None if unusable."
+    m = re.search(r'\{.*\}', text, re.S)
+    try: data = json.loads(m.group()) if m else None
+    except json.JSONDecodeError: return None
+    if not isinstance(data, dict) or not isinstance(data.get('options'), dict): return None
+    row = {**q, 'question': str(data.get('question', '')).strip(), 'explanation': str(data.get('explanation', '')).strip(),
+           'options': {k: str(data['options'].get(k, '')).strip() for k in LETTERS}}
+    return None if any(i[1] in PROBLEMS for i in row_issues(row, 'mcq')) else row
+
+def parse_rating(text: str) -> int | None:
+    "The referee's 0-5 rating in `text` (ASCII, Persian or Arabic-Indic digit), or None."
+    m = re.search(r'(?<![\d.])([0-5])(?![\d.])', text.translate(str.maketrans('۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩', '01234567890123456789')))
+    return int(m.group(1)) if m else None
+
+# %% ../nbs/00_data.ipynb #6d000004
+def referee_filter(rows: list[dict], min_rating: int = 5) -> list[dict]:
+    "The rows whose referee `ratings` are all at least `min_rating` (a missing rating fails)."
+    return [r for r in rows if r.get('ratings') and all(v is not None and v >= min_rating for v in r['ratings'].values())]
+
+def translate_mcqs(questions: list[dict], translator, referees: dict, out_path, progress: bool = True, **params) -> dict:
+    "Translate MCQ rows and have every referee rate them, appending one record per question to `out_path` (resumable)."
+    from tqdm.auto import tqdm
+    out_path = Path(out_path)
+    done = {r['id'] for r in read_jsonl(out_path)} if out_path.exists() else set()
+    todo, cost = [q for q in questions if q['id'] not in done], 0.0
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(out_path, 'a', encoding='utf-8') as f:
+        for q in tqdm(todo, desc='translate', disable=not progress):
+            res = translator.chat(translation_messages(q), **params)
+            cost += translator.cost_usd(res)
+            fa = parse_translation(res.text, q)
+            record = {'id': q['id'], 'status': 'translation_failed', 'ratings': {}, 'row': None, 'raw': res.text[:500]}
+            if fa is not None:
+                ratings = {}
+                for name, referee in referees.items():
+                    rated = referee.chat(referee_messages(q, fa), **params)
+                    cost += referee.cost_usd(rated); ratings[name] = parse_rating(rated.text)
+                kept = bool(referee_filter([{'ratings': ratings}]))
+                record = {'id': q['id'], 'status': 'kept' if kept else 'rejected', 'ratings': ratings, 'row': {**fa, 'ratings': ratings}}
+            f.write(json.dumps(record, ensure_ascii=False) + '\n'); f.flush()
+    records = read_jsonl(out_path)
+    return {'records': records, 'kept': [r['row'] for r in records if r['status'] == 'kept'], 'cost_usd': cost,
+            'counts': dict(Counter(r['status'] for r in records)), 'new': len(todo)}
+
 # %% ../nbs/00_data.ipynb #a516bd43
 PREPARED = {'corpus': ('corpus',), 'qa_train': ('mf3qa/train',), 'qa_test': ('mf3qa/test',),
             'mcq': (*(f'mmlu/{s}' for s in SUBJECTS), 'ibmsee'), 'kopp_larger': ('kopp_larger',), 'kqa': ('kqa',),
@@ -511,6 +579,7 @@ def prepared_datasets(ctx: RunContext) -> dict[str, LoadResult]:
         out[pname] = pool(pname, results)
     return out
 
+# %% ../nbs/00_data.ipynb #a516bd44
 def count_tokens(texts: list[str], tokenizer) -> int:
     "Tokens in `texts` under `tokenizer` (no special tokens), in batches."
     return sum(len(ids) for i in range(0, len(texts), 512)
@@ -529,6 +598,8 @@ def prepare_data(ctx: RunContext, tokenizer=None) -> dict:
             elif path.exists(): path.unlink()
         tokens = count_tokens([row_text(r, res.kind) for r in res.rows], tokenizer) if tokenizer else None
         summary[name] = {**res.summary(), 'normalised': name in NORMALISED, 'tokens': tokens}
+        if res.kind == 'pairs' and tokenizer:
+            for side in ('chosen', 'rejected'): summary[name][f'tokens_{side}'] = count_tokens([r[side] for r in res.rows], tokenizer)
     (out/'summary.json').write_text(json.dumps(summary, ensure_ascii=False, indent=1), encoding='utf-8')
     return summary
 
@@ -539,3 +610,21 @@ def load_prepared(ctx: RunContext, name: str) -> list[dict]:
     if name not in PREPARED or not set(PREPARED[name]) <= set(SAMPLE_NAMES):
         raise DataError(f"{path}: not prepared, and the bundled sample has no {name!r}: run chapter 00_data with data_dir first")
     return pool(name, [load_rows(n) for n in PREPARED[name]]).rows
+
+# %% ../nbs/00_data.ipynb #7e000006
+def word_ngrams(text: str, n: int = 13) -> set[int]:
+    "Hashes of the word n-grams of `text` (normalised, no diacritics, ZWNJ as a space, punctuation dropped)."
+    words = WORD.findall(normalise(text, diacritics=True).replace(ZWNJ, ' '))
+    return {hash(tuple(words[i:i + n])) for i in range(len(words) - n + 1)}
+
+def contamination(train: dict[str, tuple[str, list]], benchmarks: dict[str, tuple[str, list]], n: int = 13,
+                  template_rows: int = 3) -> dict:
+    "{training set: {benchmark: share of its rows sharing a word n-gram with the set}}; n-grams in `template_rows` or more benchmark rows are ignored."
+    bench = {b: [word_ngrams(row_text(r, kind), n) for r in rows] for b, (kind, rows) in benchmarks.items()}
+    df = Counter(g for grams in bench.values() for row in grams for g in row)
+    bench = {b: [{g for g in row if df[g] < template_rows} for row in grams] for b, grams in bench.items()}
+    out = {}
+    for t, (kind, rows) in train.items():
+        seen = set().union(*(word_ngrams(row_text(r, kind), n) for r in rows))
+        out[t] = {b: sum(bool(g & seen) for g in grams) / max(len(grams), 1) for b, grams in bench.items()}
+    return out

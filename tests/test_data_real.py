@@ -1,7 +1,8 @@
 "The loaders on the authors' real files (skipped with a reason when ../shared/data is absent)."
 from collections import Counter
 import pytest
-from gaokerena.data import DataError, SUBJECTS, load_rows
+from test_data_measure import WordTokenizer
+from gaokerena.data import DataError, SUBJECTS, load_rows, referee_filter
 
 SIZES = {'anatomy': 135, 'medical_genetics': 100, 'college_medicine': 173, 'clinical_knowledge': 265,
          'professional_medicine': 272, 'college_biology': 144}
@@ -40,7 +41,7 @@ def test_medmcqa_gold_zero_based_and_referee_ratings(real_data):
     assert (img['file'].endswith('translated_qas_part1.xlsx'), img['row'], img['rule']) == (True, 818, 'same_options')
     # the gold counts of the raw 0-3 column (part 1: 302/246/234/218, part 2: 249/275/253/223), less the image question (0)
     assert Counter(r['gold'] for r in tr.rows) == {'A': 302 + 249 - 1, 'B': 246 + 275, 'C': 234 + 253, 'D': 218 + 223}
-    both5 = [r for r in tr.rows if set(r['ratings'].values()) == {5}]
+    both5 = referee_filter(tr.rows)
     fl = load_rows('medmcqa/filtered', real_data)
     assert fl.read == 821 + 807 and len(fl.rows) == 1627 and [q['row'] for q in fl.quarantined] == [667]
     assert {r['id'] for r in both5} == {r['id'] for r in fl.rows}
@@ -80,10 +81,14 @@ def test_prepare_with_data_dir_writes_named_datasets(real_data, tmp_path):
     from gaokerena.config import run_context
     from gaokerena.data import load_prepared, prepare_data, read_jsonl
     ctx = run_context('tiny', tmp_path, real_data)
-    summary = prepare_data(ctx)
+    summary = prepare_data(ctx, WordTokenizer())
     assert {k: v['kept'] for k, v in summary.items()} == {'corpus': 36, 'qa_train': 2000, 'qa_test': 2000, 'mcq': 1257, 'kopp_larger': 1710,
                                                          'kqa': 201, 'medmcqa': 1627, 'pairs': 1717}
     assert 'standing in for mf3qa/train' in summary['qa_train']['source'] and summary['medmcqa']['reasons'] == {'same_options': 1}
+    assert summary['qa_train']['normalised'] and not summary['mcq']['normalised'] 
+    pairs = load_prepared(ctx, 'pairs')
+    assert summary['pairs']['tokens_chosen'] == sum(len(r['chosen'].split()) for r in pairs)
+    assert summary['pairs']['tokens_rejected'] == sum(len(r['rejected'].split()) for r in pairs) > summary['pairs']['tokens_chosen']
     assert Counter(r['subject'] for r in load_prepared(ctx, 'mcq'))['ibmsee'] == 168
     (q,) = read_jsonl(tmp_path/'data'/'medmcqa.quarantined.jsonl')
     assert q['row'] == 667 and q['file'].endswith('filtered_qas_part1.xlsx')
