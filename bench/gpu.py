@@ -13,7 +13,7 @@ from __future__ import annotations
 import json, os, re, shutil, sys, tempfile
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import finish, parser, reset_peak, timed
+from _common import RESULTS, finish, parser, reset_peak, timed
 from eval_throughput import PUBLISHED_MEDIAN_TOKENS, benchmark_questions
 from train_throughput import StepClock, dpo_arm, pair_rows
 import datasets, torch, transformers
@@ -267,6 +267,7 @@ def main(argv=None):
     args.new_tokens = dict(PUBLISHED_MEDIAN_TOKENS)
     if args.quick or args.shape == 'tiny':
         args.shape = 'tiny'
+        if args.out == RESULTS/'gpu.json': args.out = RESULTS/'gpu_tiny.json'     # never mistaken for a GPU run
         if args.quick: args.steps, args.max_length, args.corpus_repeats, args.dpo_steps, args.gen_batch = 3, 128, 1, 2, 4
         if args.quick: args.new_tokens = {'straight': 4, 'cot': 6}
     load_start = os.getloadavg()

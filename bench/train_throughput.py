@@ -106,9 +106,9 @@ def main(argv=None):
     ap = parser('train_throughput', __doc__)
     ap.add_argument('--max-length', type=int, default=1024, help='context length (1024 in the paper)')
     ap.add_argument('--batch-size', type=int, default=2, help='rows per step (2 in the paper)')
-    ap.add_argument('--steps', type=int, default=12, help='optimizer steps timed per arm (the first is not counted)')
-    ap.add_argument('--dpo-steps', type=int, default=4, help='DPO optimizer steps (batch 1 x 4 as the paper)')
-    ap.add_argument('--rounds', type=int, default=2)
+    ap.add_argument('--steps', type=int, default=40, help='optimizer steps timed per arm (the first is not counted)')
+    ap.add_argument('--dpo-steps', type=int, default=8, help='DPO optimizer steps (batch 1 x 4 as the paper)')
+    ap.add_argument('--rounds', type=int, default=3)
     args = ap.parse_args(argv)
     if args.quick: args.max_length, args.steps, args.dpo_steps, args.rounds = 128, 3, 2, 1
     load_start = os.getloadavg()

@@ -17,13 +17,18 @@ from tqdm.auto import tqdm
 from .data import BENCHMARKS, LETTERS, SUBJECTS, DataError, load_prepared, where_from
 
 # %% auto #0
-__all__ = ['STRAIGHT_PROMPT', 'COT_PROMPT', 'PROMPTS', 'VERIFIER_PROMPT', 'PASSAGE_NAMES', 'NON_ANSWERS', 'PUBLISHED',
-           'JUDGE_PROMPT', 'VERDICTS', 'OUTCOMES', 'render_prompt', 'render_verifier_prompt', 'extract_choice',
-           'result_key', 'ResultStore', 'chat_prompts', 'encode_chat', 'generate', 'letter_ids', 'letter_logprobs',
-           'vllm_available', 'vllm_weights', 'VLLMGenerator', 'make_generator', 'run_batches', 'evaluate_mcq',
-           'bootstrap_ci', 'score_rows', 'score_table', 'published', 'compare_published', 'render_judge_prompt',
-           'parse_verdict', 'generate_answers', 'reference_answers', 'judge_pairs', 'make_judge', 'pairwise_outcomes',
-           'win_rates', 'comparison_models', 'load_eval_model', 'spread_limit', 'load_benchmarks', 'load_freeform']
+__all__ = ['STRAIGHT_PROMPT', 'COT_PROMPT', 'PROMPTS', 'VERIFIER_PROMPT', 'PASSAGE_NAMES', 'NON_ANSWERS', 'OPTION_FORMS',
+           'EXCEPT_QUESTION', 'ANSWER_CUES', 'EXCEPT_CUE', 'NONE_OF', 'ALL_OF', 'NAMED_BEST', 'CALLED_TRUE',
+           'PAPER_SYSTEMS', 'PUBLISHED', 'JUDGE_PROMPT', 'VERDICTS', 'OUTCOMES', 'render_prompt',
+           'render_verifier_prompt', 'normalise_answer_text', 'Mention', 'option_letter', 'option_mentions',
+           'mask_options', 'mark_negated', 'cue_window', 'verdict', 'option_by_text', 'Evidence', 'answer_evidence',
+           'extract_choice', 'published_generations', 'extract_all', 'same_outcome', 'extraction_agreement',
+           'disagreement_kind', 'result_key', 'ResultStore', 'chat_prompts', 'encode_chat', 'generate', 'letter_ids',
+           'letter_logprobs', 'vllm_available', 'vllm_weights', 'VLLMGenerator', 'make_generator', 'run_batches',
+           'evaluate_mcq', 'bootstrap_ci', 'score_rows', 'score_table', 'published', 'compare_published',
+           'render_judge_prompt', 'parse_verdict', 'generate_answers', 'reference_answers', 'judge_pairs', 'make_judge',
+           'pairwise_outcomes', 'win_rates', 'comparison_models', 'load_eval_model', 'spread_limit', 'load_benchmarks',
+           'load_freeform']
 
 # %% ../nbs/02_eval.ipynb #4cb281b1
 STRAIGHT_PROMPT = ("\nبه پرسش زیر به پاسخ بدهید و تنها از زبان فارسی استفاده کنید!\n## پرسش\n{question} \n\n\n"
@@ -48,26 +53,237 @@ def render_verifier_prompt(passages: list[str]) -> str:
         raise ValueError(f"the verifier reads {len(PASSAGE_NAMES)} passages, got {len(passages)}")
     return VERIFIER_PROMPT.format(passages=''.join(f'## متن شماره {n}\n{p} \n\n\n' for n, p in zip(PASSAGE_NAMES, passages)))
 
-# %% ../nbs/02_eval.ipynb #8fe027fd
-NON_ANSWERS = ('none', 'multiple', 'invalid')
-_L = r'([ABCD])'
-_MENTION = re.compile(rf'\[\s*{_L}\s*\]|\*\*\s*{_L}\s*\*\*|\(\s*{_L}\s*\)|(?:گزینه|option)\s*[\[\(\*]*\s*{_L}\b', re.I)
-_CUE = re.compile(r'(پاسخ\s*(?:صحیح|درست|نهایی)?|بنابراین|جواب|answer)\s*[:=]?\s*', re.I)
+# %% ../nbs/02_eval.ipynb #ex-c02
+from typing import NamedTuple
+import pandas as pd
 
-def extract_choice(text: str) -> str:
-    "The option letter a generation chooses, or a non-answer (`none`, `multiple`)."
-    if not isinstance(text, str) or not text.strip(): return 'none'
-    cued = [m for m in _CUE.finditer(text)]
-    for cue in reversed(cued):
-        tail = text[cue.end():cue.end() + 80]
-        letters = {next(g for g in m.groups() if g).upper() for m in _MENTION.finditer(tail)}
-        bare = re.match(rf'\s*{_L}\b', tail)
-        if bare and not letters: letters = {bare.group(1)}
-        if len(letters) == 1: return letters.pop()
-        if len(letters) > 1: return 'multiple'
-    mentions = [next(g for g in m.groups() if g).upper() for m in _MENTION.finditer(text)]
-    if not mentions: return 'none'
-    return mentions[0] if len(set(mentions)) == 1 else 'multiple'
+NON_ANSWERS = ('none', 'multiple', 'invalid')
+_ANSWER_CHARS = str.maketrans({
+    **{d: str(i) for i, d in enumerate('۰۱۲۳۴۵۶۷۸۹')}, **{d: str(i) for i, d in enumerate('٠١٢٣٤٥٦٧٨٩')},
+    **{chr(0xFF21 + i): l for i, l in enumerate(LETTERS)},                         # fullwidth Ａ-Ｄ
+    **{chr(c): None for c in [*range(0x064B, 0x0660), 0x0670, 0x0640, 0x200E, 0x200F]},  # diacritics, tatweel, marks
+    'ي': 'ی', 'ى': 'ی', 'ك': 'ک', '\u200c': ' '})
+
+def normalise_answer_text(text: str) -> str:
+    "`text` ready for reading answers: ASCII digits and A-D, Persian ی/ک, ZWNJ as a space, no diacritics."
+    return text.translate(_ANSWER_CHARS)
+
+# %% ../nbs/02_eval.ipynb #ex-c05
+_FA = r'\u0600-\u06FF'                                       # the Arabic-script block
+_WORD = r'(?:گزینه|(?i:option|choice))(?:\s*ی)?[\s*]*'     # "option", also گزینه‌ی and **bold**
+_PERSIAN_LETTER = {'الف': 'A', 'ب': 'B', 'ج': 'C', 'د': 'D'}
+_ORDINAL = {'اول': 'A', 'نخست': 'A', 'دوم': 'B', 'سوم': 'C', 'چهارم': 'D'}
+_DIGIT = {'1': 'A', '2': 'B', '3': 'C', '4': 'D'}
+OPTION_FORMS = {   # name: (pattern with the option in group x, example naming option C)
+    'option word + ordinal': (rf'{_WORD}(?P<x>اول|نخست|دوم|سوم|چهارم)(?![{_FA}])', 'گزینه سوم'),
+    'option word + digit':   (rf'{_WORD}[\[(]?\s*(?P<x>[1-4])(?![0-9{_FA}])\s*[\])]?', 'گزینه ۳'),
+    'option word + letter':  (rf'{_WORD}[\[(]?\s*(?P<x>الف|ب|ج|د)(?![{_FA}A-Za-z0-9])\s*[\])]?', 'گزینه ج'),
+    'option word + A-D':     (rf'{_WORD}[\[(«"]?\s*(?P<x>[A-Da-d])(?![A-Za-z0-9])\s*[\])»"]?', 'option C'),
+    'bracketed':             (r'\[\s*(?P<x>[A-Da-d]|الف|ب|ج|د)\s*\]', '[c]'),
+    'parenthesised':         (r'(?<![A-Za-z])\(\s*(?P<x>[A-Da-d]|الف|ب|ج|د)\s*\)', '(ج)'),
+    'quoted':                (r'[«"]\s*(?P<x>[A-D])\s*[»"]', '«C»'),
+    'bold':                  (r'\*\*\s*["«]?(?P<x>[A-Da-d])(?=\s*\*\*|\s*[:)]|\s|\.\s)', '**C**'),
+    'closing bracket':       (r'(?<![\[\w])(?P<x>[A-D])\]', '**C] : ...**'),
+    'letter + parenthesis':  (rf'(?<![{_FA}])(?P<x>الف|ب|ج|د)\)', 'ج) ...'),
+    'line start':            (rf'^[\s*:=]*(?P<x>[A-D]|الف|ب|ج|د)(?![{_FA}A-Za-z0-9])', 'C: ...'),
+}
+_FORMS = [re.compile(p, re.M) for p, _ in OPTION_FORMS.values()]
+_AND = re.compile(r'\s*(?:و|یا|،|,|(?i:and|or))\s*\**\s*\[?(?P<x>[A-Da-d])\]?(?![A-Za-z0-9])')
+
+class Mention(NamedTuple):
+    "One place a text names an option."
+    letter: str; start: int; end: int; negated: bool = False
+
+def option_letter(token: str) -> str:
+    "A-D for a matched option token: a Latin or Persian letter, a digit or an ordinal."
+    return _PERSIAN_LETTER.get(token) or _ORDINAL.get(token) or _DIGIT.get(token) or token.upper()
+
+def option_mentions(text: str) -> list[Mention]:
+    "Every place a normalised `text` names an option, in order; of overlapping matches the first, longest wins."
+    found = sorted((m.start(), -m.end(), option_letter(m['x'])) for f in _FORMS for m in f.finditer(text))
+    out = []
+    for start, neg_end, letter in found:
+        if out and start < out[-1].end: continue
+        out.append(Mention(letter, start, -neg_end))
+        while (m := _AND.match(text, out[-1].end)): out.append(Mention(option_letter(m['x']), m.start('x'), m.end()))
+    return out
+
+# %% ../nbs/02_eval.ipynb #ex-c08
+def mask_options(text: str, options: dict | None) -> str:
+    "`text` with each quoted option text blanked (same length), so an option's own words are not read as cues."
+    for v in (options or {}).values():
+        words = re.findall(r'\w+', normalise_answer_text(str(v)))
+        if len(''.join(words)) >= 3:
+            text = re.sub(r'(?<!\w)' + r'\W*'.join(map(re.escape, words)) + r'(?!\w)', lambda m: ' ' * len(m.group()), text)
+    return text
+
+_NEGATED_AFTER = re.compile(rf'(?:(?! است)[^.\n؛;]){{0,60}}?(?<![{_FA}])(?:نادرست|غلط|اشتباه|نیست|نمی باشد|نمیباشد|صحیح نمی'
+                            r'|رد (?:شد|می|کرد|کنیم)|حذف (?:شد|می)|(?i:not\b|incorrect))')
+_NEGATED_BEFORE = re.compile(rf'(?<![{_FA}])(?:نه|به جز|بجز|جز|غیر از)[\s*]*$')
+_JOINED = re.compile(r'[\s،,*]*(?:و|یا|(?i:and|or))?[\s،,*]*')
+EXCEPT_QUESTION = re.compile(rf'(?<![{_FA}])(?:نادرست|غلط|اشتباه|(?:به ?|ب)جز|استثنا|نیست|نمی|ندارد|ندارند)'
+                             r'|(?i:\bexcept\b|\bnot\b)')
+
+def mark_negated(text: str, mentions: list[Mention]) -> list[Mention]:
+    "`mentions` with `negated` set: «[B] نادرست است», «نه [A]», and lists such as «[A] و [B] رد شدند»."
+    neg = [bool(_NEGATED_AFTER.match(text, m.end)) or bool(_NEGATED_BEFORE.search(text, 0, m.start)) for m in mentions]
+    for i in range(len(mentions) - 2, -1, -1):
+        if neg[i + 1] and _JOINED.fullmatch(text, mentions[i].end, mentions[i + 1].start): neg[i] = True
+    return [m._replace(negated=n) for m, n in zip(mentions, neg)]
+
+# %% ../nbs/02_eval.ipynb #ex-c11
+_B = rf'(?<![{_FA}])'                                        # a Persian word starts here
+_ADJ = rf'(?:صحیح|درست|دقیق|بهینه|نهایی|مناسب|صحیح تر|درست تر|بهتر|برتر|منتخب|مورد نظر|ما|من)(?![{_FA}])'
+ANSWER_CUES = {   # name: (pattern, example)
+    'answer is':     (rf'{_B}(?:پاسخ|جواب|گزینه|انتخاب)(?:\s*ی)?[\s*]*{_ADJ}', 'پاسخ صحیح گزینه [B] است.'),
+    'answer:':       (rf'{_B}(?:پاسخ|جواب)(?:\s+(?!نادرست|غلط|اشتباه)[{_FA}]+){{0,2}}?[\s*]*[:=]|{_B}گزینه[\s*]*[:=]', 'پاسخ =C'),
+    'answer to it':  (rf'(?<!برای ){_B}پاسخ (?:به )?(?:این |شما )?(?:پرسش|سوال|سؤال)(?: شما)?\s*(?:عبارت است از|[:=])',
+                      'پاسخ این پرسش عبارت است از [D].'),
+    'is defined as': (rf'{_B}عبارت(?: است| اند)? از', 'حرکت غیرفعال عبارت است از **گزینه ب**.'),
+    'choice':        (rf'{_B}انتخاب (?:من|نهایی)', 'انتخاب نهایی من (A) است.'),
+    'best option':   (rf'{_B}\S+ترین (?:گزینه|پاسخ|انتخاب)', 'منطقی‌ترین گزینه ۳ است.'),
+    'heading':       (r'(?m)^[#*\s]*(?:پاسخ|جواب|نتیجه|انتخاب)(?:\s*(?:نهایی|گیری))?[*\s:]*$', '## پاسخ\n\n**[D]**'),
+    'true:':         (r'(?m)^[\s*]*(?:صحیح|درست) است', 'صحیح است [B]: ...'),
+    'english':       (r'(?i:(?:the\s+)?(?:correct|final|best)\s+(?:answer|option|choice)|answer\s*(?:is|:))', 'The answer is (C).'),
+    'therefore':     (rf'{_B}(?:بنابراین|در نتیجه|در پایان|نتیجه (?:می )?گرفت|نتیجه (?:می |ب)?گیریم|در نهایت|لذا|پس(?! از)[،,]?\s)',
+                      'بنابراین گزینه د درست است.'),
+    'conclusion':    (rf'{_B}نتیجه(?:\s*گیری)?(?:\s*نهایی)?[\s*]*:', '**نتیجه‌گیری:** گزینه دوم'),
+    'given':         (rf'{_B}(?:با توجه به|بر ?اساس|با در نظر گرفتن)', 'با توجه به موارد بالا، گزینه [A] درست است.'),
+}
+EXCEPT_CUE = (r'(?:گزینه|عبارت|مورد)(?:\s*ی)?[\s*]*(?:نادرست|غلط|اشتباه)', 'گزینه نادرست [B] است.')
+_CUES = [(n, re.compile(p)) for n, (p, _) in ANSWER_CUES.items()]
+NONE_OF = re.compile(r'هیچ\s*(?:یک|کدام)?\s*(?:از)?\s*(?:گزینه|موارد|پاسخ)|(?:گزینه|پاسخ)[ ی]*(?:صحیح|درست|نادرست|مناسب)? ?وجود ندارد'
+                     r'|(?i:none of)')
+ALL_OF = re.compile(r'(?:همه|تمام|تمامی|هر چهار)\s*(?:ی)?\s*(?:گزینه|موارد)(?:\s*ها)?(?:\s*(?:ی)?\s*(?:فوق|بالا|ذکر شده))?\s*(?:صحیح|درست)'
+                    r'|(?i:all of the above)')
+_LINE, _PARAGRAPH = re.compile(r'[^\n]*'), re.compile(r'\n*(?:[^\n]*\S[^\n]*\n?)*')
+_STOP = re.compile(r'(?<![A-D])[.!؟?](?:\s|$)')
+_LIST_ITEM = re.compile(r'\n*[\s*\-•]*(?:\[[A-D]\]|گزینه\s*\[?[A-D]\b)')
+_BARE = re.compile(rf'[\s*:=]*(?P<x>[A-Da-d]|الف|ب|ج|د)(?![{_FA}A-Za-z0-9])')
+
+def cue_window(text: str, start: int, mentions: list[Mention]) -> tuple[int, int]:
+    "The span a cue ending at `start` speaks about: its sentence, or the next paragraph when the line runs on."
+    end = _LINE.match(text, start).end()
+    if not any(start <= m.start < end for m in mentions) and not re.search(r'[.!؟?]$', text[start:end].rstrip(' *')):
+        end = _PARAGRAPH.match(text, end).end()
+        while (nxt := _PARAGRAPH.match(text, end)).end() > end and _LIST_ITEM.match(text, end):   # a list of options
+            end = nxt.end()
+        return start, end
+    stop = _STOP.search(text, start, end)
+    return start, stop.end() if stop else end
+
+def verdict(text: str, span: tuple[int, int], mentions: list[Mention]) -> str | None:
+    "What a window says: one letter, `multiple`, `none` («هیچ‌کدام»), or None when it names no option."
+    inside = [m for m in mentions if span[0] <= m.start < span[1]]
+    if not inside and (b := _BARE.match(text, *span)):          # «پاسخ: C», «پاسخ = د یا ب»
+        inside = [Mention(option_letter(b['x']), b.start('x'), b.end())]
+        while (m := _AND.match(text, inside[-1].end, span[1])): inside.append(Mention(option_letter(m['x']), m.start('x'), m.end()))
+    if not inside:
+        s = text[span[0]:span[1]]
+        return 'none' if NONE_OF.search(s) else 'multiple' if ALL_OF.search(s) else None
+    chosen = {m.letter for m in inside if not m.negated}
+    return None if not chosen else chosen.pop() if len(chosen) == 1 else 'multiple'
+
+# %% ../nbs/02_eval.ipynb #ex-c13
+NAMED_BEST = re.compile(rf'[^.\n؛;]{{0,200}}?(?<!نه )(?<![{_FA}])(?:پاسخ (?:صحیح|درست|نهایی)|گزینه (?:صحیح|درست)|به نظر می رسد'
+                        r'|انتخاب می|پاسخ است|پاسخ می باشد|(?:به|صحیح|درست|مناسب|دقیق|منطقی|محتمل|نزدیک|معقول|کامل|جامع|واضح'
+                        rf'|موثر|مرتبط|اصلی|مهم|شایع|بهینه) ?ترین)(?![{_FA}])')
+CALLED_TRUE = re.compile(r'[^.\n؛;]{0,100}?(?:صحیح|درست|صادق) (?:است|می باشد)')
+_EXCEPT_CUE = re.compile(EXCEPT_CUE[0])
+_OPENING = re.compile(r'[\s*#]*(?:[^\n]*:[\s*]*\n[\s*]*)?')   # a first line ending in ':' restates the question
+_SEP = re.compile(r'[^\w\s]|_')
+
+def option_by_text(span: str, options: dict) -> str | None:
+    "The one option whose whole text `span` quotes (the longest when one text holds another), else None."
+    plain = lambda s: ' '.join(_SEP.sub(' ', normalise_answer_text(s)).lower().split())
+    p, hits = f' {plain(span)} ', {}
+    for k, v in options.items():
+        o = plain(str(v))
+        if len(o) >= 2 and (i := p.find(f' {o} ')) >= 0: hits[k] = (i, i + len(o))
+    best = [k for k, (a, b) in hits.items() if not any(a2 <= a and b <= b2 and b2 - a2 > b - a for a2, b2 in hits.values())]
+    return best[0] if len(best) == 1 else None
+
+class Evidence(NamedTuple):
+    "One reading of a generation's answer: its tier (0 strongest), position, rule and answer."
+    tier: int; pos: int; rule: str; answer: str
+
+def answer_evidence(text: str, question: str | None = None, options: dict | None = None) -> list[Evidence]:
+    "Every reading of the answer in `text`, by tier: 0 cued, 1 called true, 2 only option, 3 first sentence, 4 option text."
+    if not isinstance(text, str) or not text.strip(): return []
+    raw = normalise_answer_text(text)
+    t = mask_options(raw, options)
+    except_q = bool(question) and bool(EXCEPT_QUESTION.search(normalise_answer_text(question)))
+    ms = [m._replace(negated=False) for m in option_mentions(t)] if except_q else mark_negated(t, option_mentions(t))
+    cues = [(name, c) for name, r in _CUES for c in r.finditer(t)]
+    if except_q: cues += [('the false one is', c) for c in _EXCEPT_CUE.finditer(t)]
+    ev = [Evidence(0, c.start(), name, v) for name, c in cues if (v := verdict(t, cue_window(t, c.end(), ms), ms))]
+    ev += [Evidence(0, m.start, 'named best', m.letter) for m in ms if not m.negated and NAMED_BEST.match(t, m.end)]
+    lead = _OPENING.match(raw).end()
+    if ms and ms[0].start <= lead + 2 and not ms[0].negated and not (except_q and CALLED_TRUE.match(t, ms[0].end)):
+        ev.append(Evidence(0, -1, 'opens with', ms[0].letter))
+    called = _NEGATED_AFTER if except_q else CALLED_TRUE
+    ev += [Evidence(1, m.start, 'called false' if except_q else 'called true', m.letter)
+           for m in ms if not m.negated and called.match(t, m.end)]
+    if len(named := {m.letter for m in ms if not m.negated}) == 1: ev.append(Evidence(2, 0, 'only option named', named.pop()))
+    first = _STOP.split(_LINE.match(raw, lead).group())[0]
+    if len(opening := {m.letter for m in ms if lead <= m.start < lead + len(first) and not m.negated}) == 1:
+        ev.append(Evidence(3, 0, 'first sentence', opening.pop()))
+    if options:
+        spans = [(c.start(), cue_window(t, c.end(), ms)) for _, c in cues] + [(-1, (lead, lead + len(first)))]
+        ev += [Evidence(4, pos, 'option text', k) for pos, (a, b) in spans if (k := option_by_text(raw[a:b], options))]
+    return ev
+
+def extract_choice(text: str, question: str | None = None, options: dict | None = None) -> str:
+    "The option a generation chooses ('A'-'D'), or why there is none: 'none', 'multiple' or 'invalid'."
+    ev = answer_evidence(text, question, options)
+    if not ev: return 'invalid'
+    tier = min(e.tier for e in ev)
+    return max((e.pos, e.answer) for e in ev if e.tier == tier)[1]
+
+# %% ../nbs/02_eval.ipynb #ex-c19
+PAPER_SYSTEMS = ('gaokerena-v', 'gaokerena-r', 'aya-expanse-8b', 'qwen2.5-7b')
+
+def published_generations(data_dir, models=PAPER_SYSTEMS) -> pd.DataFrame:
+    "The published straight and CoT generations of `models` with hand labels: one row per sheet row."
+    from gaokerena.reproduce import published_sheets, read_output_sheet   # not at the top: reproduce imports this module
+    sheets = published_sheets(data_dir)
+    sheets = sheets[sheets['style'].isin(['straight', 'cot']) & sheets.model.isin(models)]
+    return pd.concat([read_output_sheet(s.path).assign(model=s.model, benchmark=s.benchmark, style=s.style, run=s.run,
+                                                       sheet=str(s.path.relative_to(data_dir)))
+                      for s in tqdm(list(sheets.itertuples()), desc='published sheets')], ignore_index=True)
+
+def extract_all(df: pd.DataFrame) -> pd.Series:
+    "`extract_choice` on each row's `generation`, given its `question` and `options` when the frame has them."
+    q = df['question'] if 'question' in df else [None] * len(df)
+    o = df['options'] if 'options' in df else [None] * len(df)
+    return pd.Series([extract_choice(g, qq, oo) for g, qq, oo in tqdm(zip(df.generation, q, o), total=len(df), desc='extract')],
+                     index=df.index, name='extracted')
+
+def same_outcome(label: str, extracted: str) -> bool:
+    "True when both are the same letter or both are non-answers (scored the same)."
+    return label == extracted or (label in NON_ANSWERS and extracted in NON_ANSWERS)
+
+def extraction_agreement(df: pd.DataFrame, by=('style', 'model', 'benchmark')) -> tuple[pd.DataFrame, pd.DataFrame]:
+    "Agreement (%) of `extracted` with the hand `label` per group of `by`, with subtotals ('all') and overall; and the confusion."
+    df = df.assign(agree=[same_outcome(l, e) for l, e in zip(df.label, df.extracted)], exact=df.label == df.extracted)
+    by, parts = list(by), []
+    for k in range(len(by), -1, -1):
+        keys = by[:k]
+        g = df.groupby(keys, sort=True) if keys else [((), df)]
+        for key, sub in g:
+            key = key if isinstance(key, tuple) else (key,)
+            parts.append({**dict(zip(by, key + ('all',) * (len(by) - k))), 'n': len(sub), 'agreement': 100 * sub.agree.mean(),
+                          'exact': 100 * sub.exact.mean(), 'disagree': int((~sub.agree).sum())})
+    order = list(LETTERS) + list(NON_ANSWERS)
+    confusion = pd.crosstab(df.label, df.extracted).reindex(index=order, columns=order, fill_value=0)
+    return pd.DataFrame(parts).set_index(by).round(2), confusion
+
+def disagreement_kind(label: str, extracted: str) -> str:
+    "Why an extracted answer differs from the hand label, in a few words ('' when they agree)."
+    if same_outcome(label, extracted): return ''
+    if label in NON_ANSWERS: return 'label says no answer, text names one'
+    if extracted in LETTERS: return 'different letter'
+    return {'multiple': 'text names several options', 'none': 'text says no option is right'}.get(extracted, 'no answer read')
 
 # %% ../nbs/02_eval.ipynb #35c6ea90
 def result_key(row: dict) -> tuple:

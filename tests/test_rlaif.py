@@ -89,7 +89,7 @@ def test_teacher_missing_the_gold_option_is_rejected_and_counted(serve, tmp_path
     tea = serve(lambda body: ('ok', wrong[qnum(body)]))
     report, outcomes = run(qs, chat(stu, 'student-model', None), chat(tea, 'teacher-model', None), tmp_path, settings())
     assert (report['pair'], report['teacher_missed_gold'], report['by_method']['A']['teacher_missed_gold']) == (1, 2, 2)
-    assert [o['teacher_choice'] for o in outcomes] == ['B', 'none', 'D']
+    assert [o['teacher_choice'] for o in outcomes] == ['B', 'invalid', 'D']
     assert [p['id'] for p in pair_rows(outcomes)] == ['q2']
     missed = outcomes[0]
     assert missed['outcome'] == 'teacher_missed_gold' and missed['teacher_text'] == wrong[0] and 'chosen' not in missed
