@@ -11,7 +11,7 @@ rows, conversations kept whole) -- an option the package does not use yet. Corpu
 into `max_length` pieces as the authors' tokenizer did. Corpus, packed: the package's stage 1 (`pack_blocks`).
 Arms run back to back in each round; ratios are medians of the rounds' paired ratios."""
 from __future__ import annotations
-import dataclasses, os, statistics, sys, tempfile, time
+import dataclasses, os, shutil, statistics, sys, tempfile, time
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import data_dir, finish, median_ratio, parser, reset_peak
@@ -102,18 +102,8 @@ def dpo_arm(ctx, pairs: list[dict], device: str) -> dict:
                 batch=f'{s.dpo.per_device_train_batch_size} x {s.dpo.gradient_accumulation_steps}', max_length=s.dpo.max_length)
 
 
-def main(argv=None):
-    ap = parser('train_throughput', __doc__)
-    ap.add_argument('--max-length', type=int, default=1024, help='context length (1024 in the paper)')
-    ap.add_argument('--batch-size', type=int, default=2, help='rows per step (2 in the paper)')
-    ap.add_argument('--steps', type=int, default=40, help='optimizer steps timed per arm (the first is not counted)')
-    ap.add_argument('--dpo-steps', type=int, default=8, help='DPO optimizer steps (batch 1 x 4 as the paper)')
-    ap.add_argument('--rounds', type=int, default=3)
-    args = ap.parse_args(argv)
-    if args.quick: args.max_length, args.steps, args.dpo_steps, args.rounds = 128, 3, 2, 1
-    load_start = os.getloadavg()
-    datasets.disable_progress_bars(); transformers.logging.set_verbosity_error()
-    work = Path(tempfile.mkdtemp(prefix='bench-train-'))
+def measure(args, work: Path) -> tuple[dict, dict]:
+    "Time every arm in rounds, then the DPO steps; returns (ratios, record)."
     common = {'per_device_train_batch_size': args.batch_size, 'gradient_accumulation_steps': 1, 'max_length': args.max_length,
               'max_steps': args.steps, 'logging_steps': 1, 'save_steps': 10 * args.steps}
     overrides = {f'{stage}.{k}': v for stage in ('pretrain', 'instruct') for k, v in common.items()}
@@ -160,6 +150,23 @@ def main(argv=None):
     record = dict(model='tiny (settings.ini [profile:tiny])', qa_from=qa_from, corpus_from='the bundled sample corpus',
                   tokens_per_s=rate, raw=dict(seconds=times, tokens=tokens, tokens_per_s=per_s),
                   padding_share=padding, dpo=dpo)
+    return ratios, record
+
+
+def main(argv=None):
+    ap = parser('train_throughput', __doc__)
+    ap.add_argument('--max-length', type=int, default=1024, help='context length (1024 in the paper)')
+    ap.add_argument('--batch-size', type=int, default=2, help='rows per step (2 in the paper)')
+    ap.add_argument('--steps', type=int, default=40, help='optimizer steps timed per arm (the first is not counted)')
+    ap.add_argument('--dpo-steps', type=int, default=8, help='DPO optimizer steps (batch 1 x 4 as the paper)')
+    ap.add_argument('--rounds', type=int, default=3)
+    args = ap.parse_args(argv)
+    if args.quick: args.max_length, args.steps, args.dpo_steps, args.rounds = 128, 3, 2, 1
+    load_start = os.getloadavg()
+    datasets.disable_progress_bars(); transformers.logging.set_verbosity_error()
+    work = Path(tempfile.mkdtemp(prefix='bench-train-'))
+    try: ratios, record = measure(args, work)
+    finally: shutil.rmtree(work, ignore_errors=True)
     finish('train_throughput', ratios, record, args, load_start)
 
 

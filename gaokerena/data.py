@@ -16,15 +16,15 @@ from .config import RunContext, load_settings
 # %% auto #0
 __all__ = ['SAMPLE_DIR', 'LETTERS', 'REQUIRED', 'MAY_BE_EMPTY', 'PROBLEMS', 'NOTES', 'SUBJECTS', 'BENCHMARKS', 'V', 'R',
            'DATASETS', 'COLUMNS', 'REPOS', 'SAMPLE_FILES', 'SAMPLE_NAMES', 'ZWNJ', 'CHAR_MAP', 'DIACRITICS',
-           'PRESENTATION', 'LETTER', 'ZWNJ_RULES', 'SPACE_RULES', 'GREETINGS', 'URL', 'WORD', 'TRANSLATE_SYSTEM',
-           'REFEREE_SYSTEM', 'PREPARED', 'STAND_INS', 'NORMALISED', 'TEXT_FIELDS', 'DataError', 'row_text',
-           'iter_jsonl', 'read_jsonl', 'write_jsonl', 'option_issues', 'row_issues', 'issue', 'LoadResult', 'validate',
-           'read_table', 'column_key', 'is_nan', 'Cells', 'Spec', 'convert_row', 'row_key', 'repeat_warnings',
-           'load_table', 'where_from', 'hub_rows', 'load_rows', 'load_sample', 'split_rows', 'sample_tables',
-           'load_sample_rows', 'normalise', 'answer_problem', 'shingles', 'clean_forum', 'keep_scores', 'mcq_json',
-           'translation_messages', 'referee_messages', 'parse_translation', 'parse_rating', 'referee_filter',
-           'translate_mcqs', 'pool', 'prepared_datasets', 'count_tokens', 'prepare_data', 'load_prepared',
-           'word_ngrams', 'contamination']
+           'PRESENTATION', 'LETTER', 'ZWNJ_RULES', 'SPACE_RULES', 'GREETINGS', 'LINK_WORDS', 'URL', 'WORD',
+           'TRANSLATE_SYSTEM', 'REFEREE_SYSTEM', 'PREPARED', 'STAND_INS', 'NORMALISED', 'TEXT_FIELDS', 'DataError',
+           'row_text', 'iter_jsonl', 'read_jsonl', 'write_jsonl', 'option_issues', 'row_issues', 'issue', 'LoadResult',
+           'validate', 'read_table', 'column_key', 'is_nan', 'Cells', 'Spec', 'convert_row', 'row_key',
+           'repeat_warnings', 'load_table', 'where_from', 'hub_rows', 'load_rows', 'load_sample', 'split_rows',
+           'sample_tables', 'load_sample_rows', 'normalise', 'answer_problem', 'question_key', 'shingles',
+           'clean_forum', 'keep_scores', 'mcq_json', 'translation_messages', 'referee_messages', 'parse_translation',
+           'parse_rating', 'referee_filter', 'translate_mcqs', 'pool', 'prepared_datasets', 'count_tokens',
+           'prepare_data', 'load_prepared', 'word_ngrams', 'contamination']
 
 # %% ../nbs/00_data.ipynb #f57a0a85
 SAMPLE_DIR = Path(gaokerena.__file__).parent/'sample'
@@ -437,8 +437,9 @@ def normalise(text: str, diacritics: bool = False) -> str:
 
 # %% ../nbs/00_data.ipynb #6b000002
 GREETINGS = frozenset("""سلام درود با عرض احترام ممنون ممنونم متشکرم مرسی سپاس سپاسگزارم تشکر خواهش می‌کنم میکنم موفق موفقیت
-                      باشید باشی سلامت شاد پیروز عزیز عزیزم دوست مادر پدر خدا نگهدار خدانگهدار روز وقت خوش بخیر به خیر و
-                      شما از لطف""".split())
+                      باشید باشی سلامت شاد پیروز عزیز عزیزم دوست مادر پدر خدا نگهدار خدانگهدار روز شب وقت خوش بخیر به خیر و
+                      شما هم از لطف بله بفرمایید در خدمتم قربان شکر رو را خوشحال شدم عید مبارک""".split())
+LINK_WORDS = frozenset('لینک آدرس سایت کانال صفحه صفحهٔ'.split())
 URL = re.compile(r'https?://\S+|www\.\S+|\b[\w.-]+\.(?:com|ir|org|net)\b\S*')
 WORD = re.compile(r'[^\W\d_]+(?:\u200c[^\W\d_]+)*|\d+')
 
@@ -448,13 +449,17 @@ def answer_problem(answer: str, min_answer_words: int = 40, link_words: int = 10
     words = WORD.findall(URL.sub(' ', text))
     if words and all(w in GREETINGS for w in words): return 'greeting'
     if not words: return 'link' if URL.search(text) else 'greeting'
-    if URL.search(text) and len(words) < link_words: return 'link'
+    if (URL.search(text) or LINK_WORDS & set(words)) and len(words) < link_words: return 'link'
     if len(text.split()) < min_answer_words: return 'short'
     return None
 
+def question_key(text: str) -> str:
+    "A question as compared for exact duplicates: normalised, letters and digits only."
+    return re.sub(r'[\W_]+', '', normalise(text))
+
 def shingles(text: str, k: int = 5) -> set[str]:
-    "The character k-grams of `text` (normalised, whitespace and ZWNJ collapsed to one space)."
-    t = re.sub(r'[\s\u200c]+', ' ', normalise(text))
+    "The character k-grams of `text` (normalised, punctuation dropped, whitespace and ZWNJ as one space)."
+    t = re.sub(r'[\s\u200c]+', ' ', re.sub(r'[^\w\s\u200c]+', ' ', normalise(text))).strip()
     return {t[i:i + k] for i in range(max(len(t) - k + 1, 1))}
 
 # %% ../nbs/00_data.ipynb #6b000003
@@ -462,11 +467,11 @@ def clean_forum(rows: list[dict], min_answer_words: int = 40, near_threshold: fl
                 num_perm: int = 128, seed: int = 1) -> list[str | None]:
     "For each QA row, why it is dropped ('greeting', 'link', 'short', 'duplicate', 'near_duplicate') or None to keep it."
     from datasketch import MinHash, MinHashLSH
-    lsh, kept = MinHashLSH(threshold=near_threshold, num_perm=num_perm), {}
+    lsh, kept = MinHashLSH(threshold=near_threshold, num_perm=num_perm, weights=(0.1, 0.9)), {}  # miss few, check all
     seen, reasons = set(), []
     for i, r in enumerate(rows):
         reason = answer_problem(r['answer'], min_answer_words, link_words)
-        key = re.sub(r'[\s\u200c]+', '', normalise(r['question']))
+        key = question_key(r['question'])
         if reason is None and key in seen: reason = 'duplicate'
         if reason is None:
             m = MinHash(num_perm=num_perm, seed=seed)
