@@ -20,8 +20,8 @@ __all__ = ['SAMPLE_DIR', 'LETTERS', 'REQUIRED', 'MAY_BE_EMPTY', 'PROBLEMS', 'NOT
            'TRANSLATE_SYSTEM', 'REFEREE_SYSTEM', 'PREPARED', 'STAND_INS', 'NORMALISED', 'TEXT_FIELDS', 'DataError',
            'row_text', 'iter_jsonl', 'read_jsonl', 'write_jsonl', 'option_issues', 'row_issues', 'issue', 'LoadResult',
            'validate', 'read_table', 'column_key', 'is_nan', 'Cells', 'Spec', 'convert_row', 'row_key',
-           'repeat_warnings', 'load_table', 'where_from', 'hub_rows', 'load_rows', 'load_sample', 'split_rows',
-           'sample_tables', 'load_sample_rows', 'normalise', 'answer_problem', 'question_key', 'shingles',
+           'repeat_warnings', 'load_table', 'where_from', 'hub_rows', 'load_rows', 'fetch_repos', 'load_sample',
+           'split_rows', 'sample_tables', 'load_sample_rows', 'normalise', 'answer_problem', 'question_key', 'shingles',
            'clean_forum', 'keep_scores', 'mcq_json', 'translation_messages', 'referee_messages', 'parse_translation',
            'parse_rating', 'referee_filter', 'translate_mcqs', 'pool', 'prepared_datasets', 'count_tokens',
            'prepare_data', 'load_prepared', 'word_ngrams', 'contamination']
@@ -365,6 +365,18 @@ def load_rows(name: str, where=None) -> LoadResult:
     if not (src/'gaokerena-v').is_dir() and not (src/'gaokerena-r').is_dir():
         raise DataError(f"{src}: not a folder of the authors' repositories (expected gaokerena-v/ and gaokerena-r/, clones of {REPOS})")
     return load_table(name, spec, [(str(src/f), read_table(src/f)) for f in spec.files], str(src))
+
+# %% ../nbs/00_data.ipynb #5e1c0a31
+def fetch_repos(dest, settings=None, depth: int = 1) -> Path:
+    "Clone the authors' repositories into `dest`/gaokerena-v and gaokerena-r (unless present); returns `dest` for data_dir."
+    import subprocess
+    sources = (settings or load_settings()).sources
+    for folder, key in (('gaokerena-v', 'repo_v'), ('gaokerena-r', 'repo_r')):
+        target = Path(dest)/folder
+        if target.is_dir() and any(target.iterdir()): continue
+        r = subprocess.run(['git', 'clone', '--quiet', '--depth', str(depth), sources[key], str(target)], capture_output=True, text=True)
+        if r.returncode: raise DataError(f"could not clone {sources[key]} into {target} (it needs git and the internet): {r.stderr.strip()[-300:]}")
+    return Path(dest)
 
 # %% ../nbs/00_data.ipynb #bcf1db22
 SAMPLE_FILES = {'corpus': 'corpus.jsonl', 'qa': 'qa.jsonl', 'mcq': 'mcq.jsonl', 'forum_noise': 'forum_noise.jsonl'}
