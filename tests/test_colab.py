@@ -181,9 +181,11 @@ def _exercises(text: str) -> list[str]:
 def test_chapter_ends_with_summary_exercises_and_hidden_solutions(ch):
     cells = json.loads((ROOT/'nbs'/f'{ch}.ipynb').read_text(encoding='utf-8'))['cells']
     summary, solutions = cells[-2], cells[-1]
-    assert summary['cell_type'] == 'markdown' and _src(summary).startswith('## Summary')
-    assert 2 <= len(_exercises(_src(summary))) <= 3, _exercises(_src(summary))
-    assert colab.is_solutions(solutions) and 'assert ' in _src(solutions)
+    layout = (f'nbs/{ch}.ipynb must end with a "## Summary" cell listing 2-3 **Exercises** (more go under **Going further**), '
+              'then a code cell starting "#| hide" / "# Solutions" that answers each one and asserts it')
+    assert summary['cell_type'] == 'markdown' and _src(summary).startswith('## Summary'), layout
+    assert 2 <= len(_exercises(_src(summary))) <= 3, layout
+    assert colab.is_solutions(solutions) and 'assert ' in _src(solutions), layout
 
 
 def test_solutions_ran_in_the_tiny_run(tiny_run):
