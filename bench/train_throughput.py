@@ -161,7 +161,7 @@ def main(argv=None):
     ap.add_argument('--dpo-steps', type=int, default=8, help='DPO optimizer steps (batch 1 x 4 as the paper)')
     ap.add_argument('--rounds', type=int, default=3)
     args = ap.parse_args(argv)
-    if args.quick: args.max_length, args.steps, args.dpo_steps, args.rounds = 128, 3, 2, 1
+    if args.quick: args.max_length, args.steps, args.dpo_steps, args.rounds = 512, 3, 2, 1
     load_start = os.getloadavg()
     datasets.disable_progress_bars(); transformers.logging.set_verbosity_error()
     work = Path(tempfile.mkdtemp(prefix='bench-train-'))

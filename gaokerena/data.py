@@ -16,15 +16,15 @@ from .config import RunContext, load_settings
 # %% auto #0
 __all__ = ['SAMPLE_DIR', 'LETTERS', 'REQUIRED', 'MAY_BE_EMPTY', 'PROBLEMS', 'NOTES', 'SUBJECTS', 'BENCHMARKS', 'V', 'R',
            'DATASETS', 'COLUMNS', 'REPOS', 'SAMPLE_FILES', 'SAMPLE_NAMES', 'ZWNJ', 'CHAR_MAP', 'DIACRITICS',
-           'PRESENTATION', 'LETTER', 'ZWNJ_RULES', 'SPACE_RULES', 'GREETINGS', 'URL', 'WORD', 'TRANSLATE_SYSTEM',
-           'REFEREE_SYSTEM', 'PREPARED', 'STAND_INS', 'NORMALISED', 'TEXT_FIELDS', 'DataError', 'row_text',
-           'iter_jsonl', 'read_jsonl', 'write_jsonl', 'option_issues', 'row_issues', 'issue', 'LoadResult', 'validate',
-           'read_table', 'column_key', 'is_nan', 'Cells', 'Spec', 'convert_row', 'row_key', 'repeat_warnings',
-           'load_table', 'where_from', 'hub_rows', 'load_rows', 'load_sample', 'split_rows', 'sample_tables',
-           'load_sample_rows', 'normalise', 'answer_problem', 'shingles', 'clean_forum', 'keep_scores', 'mcq_json',
-           'translation_messages', 'referee_messages', 'parse_translation', 'parse_rating', 'referee_filter',
-           'translate_mcqs', 'pool', 'prepared_datasets', 'count_tokens', 'prepare_data', 'load_prepared',
-           'word_ngrams', 'contamination']
+           'PRESENTATION', 'LETTER', 'ZWNJ_RULES', 'SPACE_RULES', 'GREETINGS', 'LINK_WORDS', 'URL', 'WORD',
+           'TRANSLATE_SYSTEM', 'REFEREE_SYSTEM', 'PREPARED', 'STAND_INS', 'NORMALISED', 'TEXT_FIELDS', 'DataError',
+           'row_text', 'iter_jsonl', 'read_jsonl', 'write_jsonl', 'option_issues', 'row_issues', 'issue', 'LoadResult',
+           'validate', 'read_table', 'column_key', 'is_nan', 'Cells', 'Spec', 'convert_row', 'row_key',
+           'repeat_warnings', 'load_table', 'where_from', 'hub_rows', 'load_rows', 'fetch_repos', 'load_sample',
+           'split_rows', 'sample_tables', 'load_sample_rows', 'normalise', 'answer_problem', 'question_key', 'shingles',
+           'clean_forum', 'keep_scores', 'mcq_json', 'translation_messages', 'referee_messages', 'parse_translation',
+           'parse_rating', 'referee_filter', 'translate_mcqs', 'pool', 'prepared_datasets', 'count_tokens',
+           'prepare_data', 'load_prepared', 'word_ngrams', 'contamination']
 
 # %% ../nbs/00_data.ipynb #f57a0a85
 SAMPLE_DIR = Path(gaokerena.__file__).parent/'sample'
@@ -366,6 +366,18 @@ def load_rows(name: str, where=None) -> LoadResult:
         raise DataError(f"{src}: not a folder of the authors' repositories (expected gaokerena-v/ and gaokerena-r/, clones of {REPOS})")
     return load_table(name, spec, [(str(src/f), read_table(src/f)) for f in spec.files], str(src))
 
+# %% ../nbs/00_data.ipynb #5e1c0a31
+def fetch_repos(dest, settings=None, depth: int = 1) -> Path:
+    "Clone the authors' repositories into `dest`/gaokerena-v and gaokerena-r (unless present); returns `dest` for data_dir."
+    import subprocess
+    sources = (settings or load_settings()).sources
+    for folder, key in (('gaokerena-v', 'repo_v'), ('gaokerena-r', 'repo_r')):
+        target = Path(dest)/folder
+        if target.is_dir() and any(target.iterdir()): continue
+        r = subprocess.run(['git', 'clone', '--quiet', '--depth', str(depth), sources[key], str(target)], capture_output=True, text=True)
+        if r.returncode: raise DataError(f"could not clone {sources[key]} into {target} (it needs git and the internet): {r.stderr.strip()[-300:]}")
+    return Path(dest)
+
 # %% ../nbs/00_data.ipynb #bcf1db22
 SAMPLE_FILES = {'corpus': 'corpus.jsonl', 'qa': 'qa.jsonl', 'mcq': 'mcq.jsonl', 'forum_noise': 'forum_noise.jsonl'}
 
@@ -437,8 +449,9 @@ def normalise(text: str, diacritics: bool = False) -> str:
 
 # %% ../nbs/00_data.ipynb #6b000002
 GREETINGS = frozenset("""سلام درود با عرض احترام ممنون ممنونم متشکرم مرسی سپاس سپاسگزارم تشکر خواهش می‌کنم میکنم موفق موفقیت
-                      باشید باشی سلامت شاد پیروز عزیز عزیزم دوست مادر پدر خدا نگهدار خدانگهدار روز وقت خوش بخیر به خیر و
-                      شما از لطف""".split())
+                      باشید باشی سلامت شاد پیروز عزیز عزیزم دوست مادر پدر خدا نگهدار خدانگهدار روز شب وقت خوش بخیر به خیر و
+                      شما هم از لطف بله بفرمایید در خدمتم قربان شکر رو را خوشحال شدم عید مبارک""".split())
+LINK_WORDS = frozenset('لینک آدرس سایت کانال صفحه صفحهٔ'.split())
 URL = re.compile(r'https?://\S+|www\.\S+|\b[\w.-]+\.(?:com|ir|org|net)\b\S*')
 WORD = re.compile(r'[^\W\d_]+(?:\u200c[^\W\d_]+)*|\d+')
 
@@ -448,13 +461,17 @@ def answer_problem(answer: str, min_answer_words: int = 40, link_words: int = 10
     words = WORD.findall(URL.sub(' ', text))
     if words and all(w in GREETINGS for w in words): return 'greeting'
     if not words: return 'link' if URL.search(text) else 'greeting'
-    if URL.search(text) and len(words) < link_words: return 'link'
+    if (URL.search(text) or LINK_WORDS & set(words)) and len(words) < link_words: return 'link'
     if len(text.split()) < min_answer_words: return 'short'
     return None
 
+def question_key(text: str) -> str:
+    "A question as compared for exact duplicates: normalised, letters and digits only."
+    return re.sub(r'[\W_]+', '', normalise(text))
+
 def shingles(text: str, k: int = 5) -> set[str]:
-    "The character k-grams of `text` (normalised, whitespace and ZWNJ collapsed to one space)."
-    t = re.sub(r'[\s\u200c]+', ' ', normalise(text))
+    "The character k-grams of `text` (normalised, punctuation dropped, whitespace and ZWNJ as one space)."
+    t = re.sub(r'[\s\u200c]+', ' ', re.sub(r'[^\w\s\u200c]+', ' ', normalise(text))).strip()
     return {t[i:i + k] for i in range(max(len(t) - k + 1, 1))}
 
 # %% ../nbs/00_data.ipynb #6b000003
@@ -462,11 +479,11 @@ def clean_forum(rows: list[dict], min_answer_words: int = 40, near_threshold: fl
                 num_perm: int = 128, seed: int = 1) -> list[str | None]:
     "For each QA row, why it is dropped ('greeting', 'link', 'short', 'duplicate', 'near_duplicate') or None to keep it."
     from datasketch import MinHash, MinHashLSH
-    lsh, kept = MinHashLSH(threshold=near_threshold, num_perm=num_perm), {}
+    lsh, kept = MinHashLSH(threshold=near_threshold, num_perm=num_perm, weights=(0.1, 0.9)), {}  # miss few, check all
     seen, reasons = set(), []
     for i, r in enumerate(rows):
         reason = answer_problem(r['answer'], min_answer_words, link_words)
-        key = re.sub(r'[\s\u200c]+', '', normalise(r['question']))
+        key = question_key(r['question'])
         if reason is None and key in seen: reason = 'duplicate'
         if reason is None:
             m = MinHash(num_perm=num_perm, seed=seed)

@@ -232,7 +232,7 @@ ANSWER_MODES = ('labels', 'extract')
 def sheet_answers(df: pd.DataFrame, answers: str) -> list[str]:
     "The answers of a sheet's rows: the authors' labels or our extractor's reading of the generation."
     if answers == 'labels': return list(df.label)
-    if answers == 'extract': return [extract_choice(g) for g in df.generation]
+    if answers == 'extract': return [extract_choice(g, q, o) for g, q, o in zip(df.generation, df.question, df.options)]
     raise ValueError(f"answers must be one of {ANSWER_MODES}, got {answers!r}")
 
 def agreement(got: list[str], labels: list[str]) -> float:

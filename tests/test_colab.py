@@ -169,3 +169,30 @@ def test_course_map_runs():
     "nbs/index.ipynb, the course map, runs as nbdev-test runs it (its cost table comes from the estimator)."
     r = subprocess.run([Path(sys.executable).parent/'nbdev-test', 'nbs/index.ipynb'], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def _exercises(text: str) -> list[str]:
+    "The numbered items of the **Exercises** list of a summary cell."
+    part = text.split('**Exercises**', 1)[1].split('**Going further**', 1)[0]
+    return [line for line in part.splitlines() if line[:1].isdigit() and line[1:3] == '. ']
+
+
+@pytest.mark.parametrize('ch', CHAPTERS)
+def test_chapter_ends_with_summary_exercises_and_hidden_solutions(ch):
+    cells = json.loads((ROOT/'nbs'/f'{ch}.ipynb').read_text(encoding='utf-8'))['cells']
+    summary, solutions = cells[-2], cells[-1]
+    layout = (f'nbs/{ch}.ipynb must end with a "## Summary" cell listing 2-3 **Exercises** (more go under **Going further**), '
+              'then a code cell starting "#| hide" / "# Solutions" that answers each one and asserts it')
+    assert summary['cell_type'] == 'markdown' and _src(summary).startswith('## Summary'), layout
+    assert 2 <= len(_exercises(_src(summary))) <= 3, layout
+    assert colab.is_solutions(solutions) and 'assert ' in _src(solutions), layout
+
+
+def test_solutions_ran_in_the_tiny_run(tiny_run):
+    "`gaokerena run` executes every chapter's solutions; each prints one answer per exercise."
+    run_dir, _ = tiny_run
+    for ch in CHAPTERS:
+        cells = json.loads((run_dir/'notebooks'/f'{ch}.ipynb').read_text(encoding='utf-8'))['cells']
+        summary, solutions = cells[-2], cells[-1]
+        printed = ''.join(''.join(o.get('text', '')) for o in solutions['outputs'] if o.get('name') == 'stdout')
+        for i in range(1, len(_exercises(_src(summary))) + 1): assert f'\n{i}. ' in '\n' + printed, (ch, i, printed)

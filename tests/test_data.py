@@ -187,3 +187,24 @@ def test_prepare_tiny_and_load_prepared(tmp_path):
     assert set(summary) == {'corpus', 'qa_train', 'qa_test', 'mcq'} and summary['mcq']['kept'] == len(load_sample('mcq'))
     assert summary['corpus']['tokens'] is None and summary['qa_test']['read'] == round(0.15 * len(load_sample('qa')))
     assert read_jsonl(tmp_path/'data'/'qa_test.jsonl') == load_prepared(ctx, 'qa_test') == load_rows('mf3qa/test').rows
+
+
+def test_fetch_repos_clones_both_and_skips_present_ones(tmp_path):
+    "A real `git clone` from local repositories standing in for GitHub (file:// URLs, no network)."
+    import subprocess
+    from gaokerena.config import load_settings
+    from gaokerena.data import fetch_repos
+    urls = {}
+    for name in ('v', 'r'):
+        src = tmp_path/f'src-{name}'
+        write_xlsx(src/('dataset/KOPP/kopp.xlsx' if name == 'v' else 'dataset/pairs/x.xlsx'), ['a'], [['b']])
+        git = lambda *a: subprocess.run(['git', '-C', str(src), *a], check=True, capture_output=True)
+        git('init', '-q'); git('add', '.'); git('-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-qm', 'data')
+        urls[f'repo_{name}'] = src.as_uri()
+    s = load_settings()
+    s = dataclasses.replace(s, sources={**s.sources, **urls})
+    dest = fetch_repos(tmp_path/'data', s)
+    assert (dest/'gaokerena-v/dataset/KOPP/kopp.xlsx').is_file() and (dest/'gaokerena-r/dataset/pairs/x.xlsx').is_file()
+    assert fetch_repos(dest, dataclasses.replace(s, sources={**s.sources, 'repo_v': 'file:///nowhere'})) == dest  # present: skipped
+    with pytest.raises(DataError, match='could not clone file:///nowhere'):
+        fetch_repos(tmp_path/'other', dataclasses.replace(s, sources={**s.sources, 'repo_v': 'file:///nowhere'}))

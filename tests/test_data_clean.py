@@ -88,3 +88,15 @@ def test_shingles_ignore_spacing_and_zwnj_variants():
 def test_keep_scores():
     s = keep_scores([True, True, False, False], [True, False, True, False])
     assert s == {'rows': 4, 'kept': 2, 'reference_kept': 2, 'agreement': 0.5, 'precision': 0.5, 'recall': 0.5}
+
+
+def test_bundled_forum_noise_is_dropped_and_clean_rows_kept():
+    from collections import Counter
+    from gaokerena.data import load_rows
+    forum = load_rows('forum/sample/crawled')
+    reasons = clean_forum(forum.rows)
+    noise = [r.get('noise') for r in forum.rows]
+    assert set(noise) - {None} == {'short', 'greeting', 'link', 'duplicate', 'near_duplicate'}
+    assert [x is None for x in reasons] == [n is None for n in noise]
+    by_label = Counter((n, x) for n, x in zip(noise, reasons) if n)
+    assert all(by_label[(k, k)] >= 10 for k in ('short', 'link', 'duplicate'))  # most junk is dropped for its own reason

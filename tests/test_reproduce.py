@@ -152,8 +152,17 @@ def test_labels_mode_flags_the_vote_sheets_slips(labels):
 PAPER_MODELS = ('gaokerena-v', 'gaokerena-r', 'aya-expanse-8b')
 
 
+# Cells where extract mode is more than 1.5 points from labels mode today, and why (reported to the lead):
+KNOWN_MISSES = {
+    # the verifier's free-text verdicts: our parser reads 80 of 100 as the authors did; where they differ the
+    # authors' reading is right 8 times, ours 2 (tests/test_passk.py)
+    ('r_verifier', 'gaokerena-r', 'college_biology', None), ('r_verifier', 'gaokerena-r', 'ibmsee', None),
+    # 7 of 135 votes flip on single-run extraction differences (+2.47 points)
+    ('r_cot_neg', 'gaokerena-v', 'anatomy', None)}
+
+
 def test_extract_mode_stays_close_to_labels_mode(labels, extracted):
-    "Issue 7: within 1.5 points per cell for the three paper models (pass@k in points of percent)."
+    "Issue 7: within 1.5 points per cell for the three paper models (pass@k in points of percent), but the known misses."
     lab, ext = labels[0], extracted[0]
     assert set(lab) == set(ext)
     misses = {}
@@ -162,8 +171,9 @@ def test_extract_mode_stays_close_to_labels_mode(labels, extracted):
         scale = 100 if key[0] == 'r_passk' else 1
         if abs(r['value'] - lab[key]['value']) * scale > 1.5: misses[key] = round((r['value'] - lab[key]['value']) * scale, 2)
         assert 0 <= r['label_agreement'] <= 1
-    worst = sorted(misses.items(), key=lambda kv: -abs(kv[1]))[:5]
-    if misses: pytest.xfail(f"extractor not yet within 1.5 points on {len(misses)} of the paper models' cells; worst {worst}")
+    assert set(misses) <= KNOWN_MISSES, {k: v for k, v in misses.items() if k not in KNOWN_MISSES}
+    straight = [r['label_agreement'] for k, r in ext.items() if k[0] in ('v_straight', 'r_straight') and k[1] in PAPER_MODELS]
+    assert min(straight) > 0.95
 
 
 def test_cli_writes_tables(real_data, tmp_path):
@@ -232,7 +242,7 @@ def test_reproduce_extract_mode_on_synthetic_repositories(tmp_path):
     synthetic_repos(tmp_path/'data')
     records, _ = reproduce(tmp_path/'data', 'extract')
     v = next(r for r in records if r['table'] == 'v_straight')
-    assert v['label_agreement'] == pytest.approx(5 / 6)   # the 'invalid' row reads as 'none'
+    assert v['label_agreement'] == pytest.approx(5 / 6)   # the row labelled 'none' ('I do not know') reads as 'invalid'
     assert all(r['label_agreement'] is not None for r in records)
 
 
