@@ -132,6 +132,9 @@ class RLAIFSettings:
     max_usd: float
     seed: int
     pairs_source: str = 'generate'
+    round_size: int = 64
+    student_batch_size: int = 8
+    teacher_workers: int = 8
 
 # %% ../nbs/90_config.ipynb #ea4d8547
 STAGES = {'pretrain': PretrainStage, 'instruct': InstructStage, 'dpo': DPOStage, 'rlaif': RLAIFSettings, 'eval': EvalSettings}

@@ -6,7 +6,7 @@ Docs: https://github.com/gaokerena-kit/gaokerena/llm.html.md"""
 
 # %% ../nbs/93_llm.ipynb #7033b75c
 from __future__ import annotations
-import abc, hashlib, json, os, tempfile, time
+import abc, hashlib, json, os, tempfile, threading, time
 from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
@@ -159,6 +159,8 @@ LOCAL_PARAMS = ('temperature', 'max_new_tokens', 'max_tokens', 'top_p', 'seed', 
 
 class LocalChat(ChatBackend):
     "A transformers causal LM and its tokenizer behind the chat interface."
+    _generating = threading.Lock()   # one generation at a time in the process: torch's random generator is global
+
     def __init__(self, model, tokenizer, cache_dir=None, name: str = 'local'):
         self.model, self.tokenizer, self.name = model, tokenizer, name
         self.cache_dir = None if cache_dir is None else Path(cache_dir)
@@ -174,9 +176,10 @@ class LocalChat(ChatBackend):
         ids = tok.apply_chat_template(messages, add_generation_prompt=True, return_dict=True, return_tensors='pt')['input_ids']
         if prefill: ids = torch.cat([ids, tok(prefill, add_special_tokens=False, return_tensors='pt')['input_ids']], dim=1)
         temperature = params.get('temperature', 1.0)
-        sampling = dict(do_sample=True, temperature=temperature, top_p=params.get('top_p', 1.0)) if temperature else dict(do_sample=False)
+        sampling = dict(do_sample=True, temperature=temperature, top_p=params.get('top_p', 1.0), top_k=0) if temperature else dict(do_sample=False)
         device, seed = self.model.device, params.get('seed')
-        with torch.random.fork_rng(devices=[device] if device.type == 'cuda' else [], enabled=seed is not None), torch.inference_mode():
+        cuda = [device] if device.type == 'cuda' else []
+        with self._generating, torch.random.fork_rng(devices=cuda, enabled=seed is not None), torch.inference_mode():
             if seed is not None: torch.manual_seed(seed)
             out = self.model.generate(input_ids=ids.to(device), attention_mask=torch.ones_like(ids).to(device),
                                       max_new_tokens=params.get('max_new_tokens', params.get('max_tokens', 256)),

@@ -6,8 +6,9 @@ Docs: https://github.com/gaokerena-kit/gaokerena/rlaif.html.md"""
 
 # %% ../nbs/03_rlaif.ipynb #6961c767
 from __future__ import annotations
-import json, math, random
+import json, math, random, time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 import matplotlib.pyplot as plt
@@ -18,7 +19,8 @@ from trl import DPOConfig, DPOTrainer
 from trl.data_utils import common_prefix_length
 from .config import RunContext, Settings, SettingsError
 from .data import LETTERS, load_prepared, load_rows, where_from
-from .evaluate import ResultStore, extract_choice, prompt_question, render_prompt
+from .evaluate import (ResultStore, extract_choice, generate, prompt_lengths, prompt_question, render_prompt,
+                                result_key, run_batches)
 from .llm import ChatBackend, LLMError, LocalChat, OpenAIChat
 from .models import load_model_and_tokenizer
 from .sft import StageResult, load_phase1_model, lora_config, train_stage, training_kwargs
@@ -26,10 +28,10 @@ from .sft import StageResult, load_phase1_model, lora_config, train_stage, train
 # %% auto #0
 __all__ = ['TEACHER_REWRITE', 'TEACHER_CRITIQUE', 'STUDENT_RETRY', 'CHOICE_WORDS', 'OUTCOMES', 'PAIR_FIELDS', 'STUDENTS',
            'TEACHERS', 'SOURCES', 'DPO_CURVES', 'choice_text', 'options_text', 'teacher_messages', 'retry_messages',
-           'method_for', 'build_pair', 'run_outcomes', 'cap_reached', 'outcome_report', 'generate_pairs', 'pair_rows',
-           'rlaif_questions', 'extractor_readings', 'published_pairs', 'sample_rows', 'load_rlaif_base', 'make_teacher',
-           'dpo_dir', 'load_student', 'dpo_rows', 'tokenize_pair', 'fit_rows', 'dpo_config', 'dpo_trainer', 'train_dpo',
-           'plot_dpo']
+           'method_for', 'build_pair', 'run_outcomes', 'cap_reached', 'outcome_report', 'student_answers',
+           'generate_pairs', 'pair_rows', 'rlaif_questions', 'extractor_readings', 'published_pairs', 'sample_rows',
+           'load_rlaif_base', 'make_teacher', 'dpo_dir', 'load_student', 'dpo_rows', 'tokenize_pair', 'fit_rows',
+           'dpo_config', 'dpo_trainer', 'train_dpo', 'plot_dpo']
 
 # %% ../nbs/03_rlaif.ipynb #1b432c65
 TEACHER_REWRITE = """شما استاد پزشکی هستید. دانشجویی به پرسش چندگزینه‌ای زیر پاسخ داده، اما استدلالش به پاسخ درست نرسیده است.
@@ -105,29 +107,31 @@ def _finish(out: dict, outcome: str) -> dict:
             'finished': datetime.now(timezone.utc).isoformat(timespec='seconds')}
 
 def build_pair(q: dict, method: str, student: ChatBackend, teacher: ChatBackend, settings: Settings,
-               prefill: bool = False) -> dict:
-    "The outcome of one question: a pair (method A or B) with its provenance, or the reason there is none."
+               prefill: bool = False, first: dict | None = None) -> dict:
+    "The outcome of one question: a pair (method A or B) with its provenance, or why there is none (`first`: an answer already asked)."
     r = settings.rlaif
     def read(text): return extract_choice(text, q['question'], q['options'])
     prompt = render_prompt(q, 'cot')
     sparams = dict(temperature=r.student_temperature, max_new_tokens=r.student_max_new_tokens, seed=r.seed)
-    first, call = _ask(student, [{'role': 'user', 'content': prompt}], **sparams)
-    out = {'id': str(q['id']), 'method': method, 'gold': q['gold'], 'prompt': prompt, 'rejected': first.text,
-           'student_choice': read(first.text), 'student': student.name, 'teacher': teacher.name,
-           'student_call': call}
+    if first is None:
+        res, call = _ask(student, [{'role': 'user', 'content': prompt}], **sparams)
+        first = {'generation': res.text, 'call': call}
+    out = {'id': str(q['id']), 'method': method, 'gold': q['gold'], 'prompt': prompt, 'rejected': first['generation'],
+           'student_choice': read(first['generation']), 'student': student.name, 'teacher': teacher.name,
+           'student_call': first['call']}
     if out['student_choice'] == q['gold']: return _finish(out, 'student_correct')
     tparams = {'max_tokens': r.teacher_max_tokens}
     if isinstance(teacher, LocalChat): tparams['seed'] = r.seed
     if prefill and method == 'A': tparams['prefill'] = out['teacher_prefill'] = f'پاسخ صحیح: [{q["gold"]}]'
     template = TEACHER_REWRITE if method == 'A' else TEACHER_CRITIQUE
-    said, call = _ask(teacher, teacher_messages(template, q, first.text, out['student_choice']), **tparams)
+    said, call = _ask(teacher, teacher_messages(template, q, out['rejected'], out['student_choice']), **tparams)
     out.update(teacher_text=said.text, teacher_reasoning=said.reasoning, teacher_choice=read(said.text),
                teacher_call=call)
     if method == 'A':
         if out['teacher_choice'] != q['gold']: return _finish(out, 'teacher_missed_gold')
         return _finish({**out, 'chosen': said.text, 'chosen_choice': out['teacher_choice']}, 'pair')
     out.update(retry_calls=[], retry_choices=[])
-    messages = retry_messages(prompt, first.text, said.text)
+    messages = retry_messages(prompt, out['rejected'], said.text)
     for k in range(1, r.max_student_retries + 1):
         again, call = _ask(student, messages, **{**sparams, 'seed': r.seed + k})
         out['retry_calls'].append(call)
@@ -170,32 +174,94 @@ def outcome_report(outcomes: list[dict], questions: int, new: list[dict] = (), e
                          'tokens': sum(c['prompt_tokens'] + c['completion_tokens'] for c in new_calls if not c['cached'])},
             'stopped_by': stopped_by}
 
+def _local_answers(student: LocalChat, prompts: list[str], r, batch: int) -> list[tuple]:
+    "(text, call provenance) of a local student's answers to `prompts`, generated as one batch seeded by its index."
+    start = time.perf_counter()
+    texts = generate(student.model, student.tokenizer, prompts, r.student_max_new_tokens, r.student_temperature, r.seed + batch)
+    seconds, tok = round((time.perf_counter() - start) / len(prompts), 3), student.tokenizer
+    return [(t, {'prompt_tokens': n, 'completion_tokens': len(tok(t, add_special_tokens=False)['input_ids']), 'seconds': seconds,
+                 'usd': 0.0, 'cached': False}) for t, n in zip(texts, prompt_lengths(tok, prompts))]
+
+def student_answers(questions: list[dict], student: ChatBackend, store: ResultStore, settings: Settings) -> list[dict]:
+    "The student's first CoT answers to `questions`, resuming from `store`: batches of a local model, else concurrent calls."
+    r, task = settings.rlaif, 'answer/cot'
+    keys = [(student.name, 'rlaif', task, str(q['id']), 0) for q in questions]
+    prompts, earlier = [render_prompt(q, 'cot') for q in questions], store.done()
+    local = isinstance(student, LocalChat)
+
+    def ask(prompt):
+        res, call = _ask(student, [{'role': 'user', 'content': prompt}], temperature=r.student_temperature,
+                         max_new_tokens=r.student_max_new_tokens, seed=r.seed)
+        return res.text, call
+
+    def compute(batch, b):
+        qs, ps = zip(*batch)
+        if local: said = _local_answers(student, list(ps), r, b)
+        else:
+            with ThreadPoolExecutor(len(ps)) as pool: said = list(pool.map(ask, ps))
+        return [{'model': student.name, 'benchmark': 'rlaif', 'task': task, 'qid': str(q['id']), 'sample': 0,
+                 'generation': text, 'call': call} for q, (text, call) in zip(qs, said)]
+    lengths = prompt_lengths(student.tokenizer, prompts) if local and not store.keys.issuperset(keys) else None
+    rows = run_batches(list(zip(questions, prompts)), keys, store, compute, r.student_batch_size,
+                       f'{student.name} · first answers', lengths)
+    # an answer an earlier run stored is replayed, like a cached call: it costs this run nothing
+    return [{**row, 'call': {**row['call'], 'cached': True, 'usd': 0.0}} if result_key(row) in earlier else row for row in rows]
+
 def generate_pairs(questions: list[dict], student: ChatBackend, teacher: ChatBackend, store: ResultStore,
-                   settings: Settings, prefill: bool = False, max_errors: int = 5) -> dict:
-    "Build outcomes for `questions` into `store`, resuming, until all are done or a cap is reached; returns a report."
+                   settings: Settings, prefill: bool = False, max_errors: int = 5, answers: ResultStore | None = None) -> dict:
+    "Build outcomes for `questions` into `store` in rounds, resuming, until all are done or a cap is reached; returns a report."
     if prefill and not isinstance(teacher, LocalChat):
         raise SettingsError("profile.teacher_prefill needs a local teacher (profile.teacher = local)")
     r, task = settings.rlaif, f'pairs/{teacher.name}'
+    answers = answers or ResultStore(store.path.with_name('student_answers.jsonl'))
     outcomes, new = run_outcomes(store, student, teacher), []
     done = {o['qid'] for o in outcomes}
-    errors, in_a_row, stopped_by = 0, 0, None
-    bar = tqdm(questions, desc='RLAIF outcomes')
-    for i, q in enumerate(bar):
-        if str(q['id']) in done: continue
-        if stopped_by := cap_reached(r, outcomes): break
-        try: out = build_pair(q, method_for(i, r.method_b_share), student, teacher, settings, prefill)
-        except LLMError as e:
-            errors, in_a_row = errors + 1, in_a_row + 1
-            print(f"question {q['id']}: {e} (not recorded: a rerun asks again)")
-            if in_a_row >= max_errors: stopped_by = f'{max_errors} failed calls in a row'; break
-            continue
+    errors, in_a_row, stopped_by, workers = 0, 0, None, max(1, r.teacher_workers)
+    bar = tqdm(total=len(questions), initial=sum(str(q['id']) in done for q in questions), desc='RLAIF outcomes')
+
+    def failed(message: str):
+        "Count a failed call (the question is not recorded); `max_errors` in a row stop the run."
+        nonlocal errors, in_a_row, stopped_by
+        errors, in_a_row = errors + 1, in_a_row + 1
+        print(f'{message} (not recorded: a rerun asks again)')
+        if in_a_row >= max_errors: stopped_by = f'{max_errors} failed calls in a row'
+
+    def record(out: dict):
+        "Store an outcome the moment it is known."
+        nonlocal in_a_row
         in_a_row = 0
         out.update(model=student.name, benchmark='rlaif', task=task, qid=out['id'], sample=0)
         store.append([out])
         outcomes.append(out)
         new.append(out)
         done.add(out['qid'])
+        bar.update(1)
         bar.set_postfix(pairs=sum(o['outcome'] == 'pair' for o in outcomes), usd=f"{sum(o['usd'] for o in outcomes):.2f}")
+
+    size = max(1, r.round_size)
+    with ThreadPoolExecutor(workers) as pool:
+        for start in range(0, len(questions), size):
+            todo = [(i, q) for i, q in enumerate(questions[start:start + size], start) if str(q['id']) not in done]
+            if not todo: continue
+            if stopped_by := stopped_by or cap_reached(r, outcomes): break
+            if r.max_questions: todo = todo[:r.max_questions - len(outcomes)]
+            try: firsts = student_answers([q for _, q in todo], student, answers, settings)
+            except LLMError as e:
+                failed(f"the student's answers to questions {todo[0][1]['id']} to {todo[-1][1]['id']}: {e}")
+                continue
+            jobs = [pool.submit(build_pair, q, method_for(i, r.method_b_share), student, teacher, settings, prefill, first)
+                    for (i, q), first in zip(todo, firsts)]
+            for (_, q), job in zip(todo, jobs):     # in question order, each as soon as it and those before it are done
+                if job.cancelled(): continue
+                try: out = job.result()
+                except LLMError as e:
+                    failed(f"question {q['id']}: {e}")
+                    if stopped_by:
+                        for j in jobs: j.cancel()  # calls not started yet; those under way finish and are recorded
+                    continue
+                record(out)
+    if not stopped_by and any(str(q['id']) not in done for q in questions): stopped_by = cap_reached(r, outcomes)
+    bar.close()
     return outcome_report(outcomes, len(questions), new, errors, stopped_by)
 
 def pair_rows(outcomes: list[dict]) -> list[dict]:

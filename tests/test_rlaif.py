@@ -64,10 +64,10 @@ def test_method_a_pairs_teacher_rewrite_with_student_answer(serve, tmp_path):
                                  'usd': pytest.approx(0.017), 'cached': False}
     assert p['teacher_call']['completion_tokens'] == 3 and p['usd'] == pytest.approx(2 * 0.017)
     assert report['usd'] == pytest.approx(4 * 0.017) and report['tokens'] == {'in': 44, 'out': 12}
-    ask = stu.requests[0]['body']
+    ask = next(r['body'] for r in stu.requests if qnum(r['body']) == 0)       # asked at once: in any order
     assert ask['messages'] == [{'role': 'user', 'content': render_prompt(qs[0], 'cot')}]
     assert (ask['temperature'], ask['max_tokens'], ask['seed']) == (1.0, s.rlaif.student_max_new_tokens, s.rlaif.seed)
-    told = tea.requests[0]['body']
+    told = next(r['body'] for r in tea.requests if qnum(r['body']) == 0)
     text = told['messages'][0]['content']
     assert text == TEACHER_REWRITE.format(question=qs[0]['question'], options='\n'.join(f'[{k}] : {v}' for k, v in OPTIONS.items()),
                                           gold='C', explanation=qs[0]['explanation'], student=says('A', 'دانشجو 0'),
@@ -159,22 +159,33 @@ def test_failing_teacher_is_counted_not_recorded_and_retried_next_run(serve, tmp
     assert sorted(o['id'] for o in outcomes) == ['q0', 'q1', 'q2']
 
 
+ONE_AT_A_TIME = {'rlaif.round_size': 1}
+
+
 def test_too_many_failures_in_a_row_stop_the_run(serve, tmp_path):
+    "One question at a time the run stops at the third failure; in rounds of four, after the round that holds it."
     stu, down = serve(('ok', says('A'))), serve((503,))
-    report, _ = run([mcq(i, 'B') for i in range(10)], chat(stu, 'student-model', None),
-                    chat(down, 'teacher-model', None, max_retries=0), tmp_path, settings(), max_errors=3)
+    student, teacher = chat(stu, 'student-model', None), chat(down, 'teacher-model', None, max_retries=0)
+    qs = [mcq(i, 'B') for i in range(10)]
+    report, _ = run(qs, student, teacher, tmp_path, settings(**ONE_AT_A_TIME), max_errors=3)
     assert (report['teacher_errors'], report['stopped_by'], len(stu.requests)) == (3, '3 failed calls in a row', 3)
+    rounds = settings(**{'rlaif.round_size': 4, 'rlaif.student_batch_size': 2})
+    report, _ = run(qs, student, teacher, tmp_path/'rounds', rounds, max_errors=3)
+    assert report['stopped_by'] == '3 failed calls in a row' and 3 <= report['teacher_errors'] <= 4
+    assert len(stu.requests) == 3 + 4 and report['finished'] == 0
 
 
-@pytest.mark.parametrize('cap, value, finished, pairs', [('max_pairs', 2, 3, 2), ('max_questions', 2, 2, 1),
-                                                         ('max_usd', 3.0, 2, 1)])
-def test_caps_stop_the_run_and_count_earlier_runs(serve, tmp_path, cap, value, finished, pairs):
+@pytest.mark.parametrize('cap, value, size, finished, pairs', [
+    ('max_pairs', 2, 1, 3, 2), ('max_questions', 2, 1, 2, 1), ('max_usd', 3.0, 1, 2, 1),   # one at a time: exact
+    ('max_pairs', 2, 2, 4, 3), ('max_questions', 3, 4, 3, 2), ('max_usd', 3.0, 2, 2, 1)])  # rounds of 2 or 4
+def test_caps_stop_the_run_and_count_earlier_runs(serve, tmp_path, cap, value, size, finished, pairs):
+    "Caps hold to the question one at a time; in rounds max_questions still does, max_pairs and max_usd between rounds."
     qs = [mcq(0, 'C'), mcq(1, 'A'), mcq(2, 'B'), mcq(3, 'D'), mcq(4, 'C')]
     stu = serve(('ok', says('A')))
     tea = serve(lambda body: ('ok', says(qs[qnum(body)]['gold'])))
     student = chat(stu, 'student-model', None, usd_per_million_input=1e5)
     teacher = chat(tea, 'teacher-model', None, usd_per_million_input=1e5)
-    s = settings(**{f'rlaif.{cap}': value})
+    s = settings(**{f'rlaif.{cap}': value, 'rlaif.round_size': size, 'rlaif.student_batch_size': 2})
     report, _ = run(qs, student, teacher, tmp_path, s)
     assert (report['stopped_by'], report['finished'], report['pair']) == (cap, finished, pairs)
     again, _ = run(qs, student, teacher, tmp_path, s)
@@ -202,7 +213,7 @@ generate_pairs(questions, chat(stu, 'student-model'), chat(tea, 'teacher-model')
 
 
 def test_killed_generation_resumes_without_duplicates(serve, tmp_path):
-    "A run killed (SIGKILL) while the teacher works on question 3: the rerun finishes each question once, paying nothing twice."
+    "A run killed (SIGKILL) while the teacher works on question 3 (the others concurrently): each question finishes once."
     qs = [mcq(i, g) for i, g in enumerate('CBDAC')]
     (tmp_path/'questions.json').write_text(json.dumps(qs, ensure_ascii=False), encoding='utf-8')
     release = threading.Event()
@@ -215,7 +226,8 @@ def test_killed_generation_resumes_without_duplicates(serve, tmp_path):
     store = tmp_path/'outcomes.jsonl'
     try:
         for _ in range(1200):
-            if sum(r['body']['messages'][0]['content'].count('شمارهٔ 2') for r in tea.requests): break
+            asked_q2 = any(qnum(r['body']) == 2 for r in tea.requests)
+            if asked_q2 and store.exists() and len(store.read_text(encoding='utf-8').splitlines()) == 2: break
             if child.poll() is not None: pytest.fail(child.stderr.read().decode()[-3000:])
             time.sleep(0.1)
         else: pytest.fail('the child never reached question 2')
@@ -234,9 +246,10 @@ def test_killed_generation_resumes_without_duplicates(serve, tmp_path):
     ids = [json.loads(l)['id'] for l in store.read_text(encoding='utf-8').splitlines()]
     assert ids == ['q0', 'q1', 'q2', 'q3', 'q4'] and len(set(ids)) == 5
     assert (report['finished'], report['pair'], report['student_correct'], report['this_run']['finished']) == (5, 4, 1, 3)
-    assert len(stu.requests) - asked_student == 2
-    assert len(tea.requests) - asked_teacher == 2
-    assert [o['student_call']['cached'] for o in outcomes[2:]] == [True, False, False]
+    assert len(stu.requests) == asked_student == 5          # the round's first answers were all stored before the kill
+    again = [qnum(r['body']) for r in tea.requests[asked_teacher:]]
+    assert 2 in again and set(again) <= {2, 4} and len(again) == len(set(again))   # q3's student was right; finished calls replay
+    assert [o['student_call']['cached'] for o in outcomes[2:]] == [True, True, True]
 
 
 @pytest.fixture(scope='module')
@@ -308,3 +321,37 @@ def test_inputs_and_settings_fail_clearly(tmp_path):
     with pytest.raises(SettingsError, match='profile.teacher must be one of api, local'): make_teacher(bad, None)
     teacher = make_teacher(run_context('colab-a100', tmp_path), tmp_path/'cache')
     assert (teacher.name, teacher.max_retries) == ('deepseek-reasoner', 5)
+
+
+@pytest.mark.parametrize('local', [False, True])
+def test_concurrent_teacher_calls_build_the_pairs_serial_calls_build(serve, tmp_path, tiny_parts, local):
+    "Methods A and B, a teacher answering after a random delay, a student on a server or local: 8 workers build what 1 builds."
+    import random
+    from gaokerena.llm import LocalChat
+    qs = [mcq(i, 'ABCD'[i % 4]) for i in range(12)]
+    jitter = random.Random(0)
+    def student(body):
+        first = len(body['messages']) == 1
+        return ('ok', says('A', f'دانشجو {qnum(body)}') if first else says('ABCD'[body['seed'] % 4], f'تلاش {body["seed"]}'))
+    def teacher(body):
+        time.sleep(jitter.uniform(0, 0.05))
+        q = qs[qnum(body)]
+        rewrite = 'پاسخ درست\n' in body['messages'][0]['content']
+        return ('ok', says(q['gold'], f'بازنویسی {q["id"]}') if rewrite else f'۱. نقد پرسش {q["id"]}')
+    stu, tea = serve(student), serve(teacher)
+    tok, build = tiny_parts
+    runs = {}
+    for workers in (1, 8):
+        s = settings(**{'rlaif.method_b_share': 0.5, 'rlaif.teacher_workers': workers, 'rlaif.round_size': 8,
+                        'rlaif.student_batch_size': 4})
+        pupil = LocalChat(build().eval(), tok, name='tiny') if local else chat(stu, 'student-model', None)
+        report, outcomes = run(qs, pupil, chat(tea, 'teacher-model', None), tmp_path/str(workers), s)
+        keep = ('id', 'method', 'outcome', 'rejected', 'student_choice', 'teacher_text', 'teacher_choice', 'chosen',
+                'retry_choices', 'last_retry', 'usd')
+        runs[workers] = (report['pair'], [{k: o.get(k) for k in keep} for o in outcomes])
+    assert runs[1] == runs[8]
+    pairs, outcomes = runs[8]
+    assert [o['id'] for o in outcomes] == [q['id'] for q in qs]                      # recorded in question order
+    assert {o['method'] for o in outcomes} == {'A', 'B'} and pairs >= 3
+    assert local or any(o['method'] == 'B' and o['outcome'] == 'pair' for o in outcomes)
+    assert not local or sum(o['outcome'] == 'retries_exhausted' for o in outcomes) >= 3   # method B's retries ran locally
