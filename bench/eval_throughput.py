@@ -1,9 +1,9 @@
 #!/usr/bin/env python
 """Evaluation throughput on the tiny model, through gaokerena.evaluate.evaluate_mcq: straight questions answered one
-at a time with generation (the papers' way) vs batched generation (in the benchmark's order, as the kit runs it, and
-sorted by prompt length) vs log-likelihood scoring of the option letters, and chain-of-thought samples one at a time vs
-batched. New tokens per answer: the median length of the authors' published generations. Arms run back to back in each
-round; ratios are the medians of the rounds' paired ratios. vLLM is timed too where it is installed on a GPU."""
+at a time with generation (the papers' way) vs batched generation (evaluate_mcq batches questions of similar prompt
+length) vs log-likelihood scoring of the option letters, and chain-of-thought samples one at a time vs batched. New
+tokens per answer: the median length of the authors' published generations. Arms run back to back in each round;
+ratios are the medians of the rounds' paired ratios. vLLM is timed too where it is installed on a GPU."""
 from __future__ import annotations
 import os, random, shutil, statistics, sys, tempfile, time
 from pathlib import Path
@@ -11,7 +11,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import data_dir, finish, median_ratio, parser, timed
 from gaokerena.config import run_context
 from gaokerena.data import BENCHMARKS, SUBJECTS, load_rows
-from gaokerena.evaluate import ResultStore, evaluate_mcq, make_generator, render_prompt, vllm_available
+from gaokerena.evaluate import ResultStore, evaluate_mcq, make_generator, vllm_available
 from gaokerena.models import load_model_and_tokenizer
 
 # Median length, in the tiny tokenizer's tokens, of the authors' published generations of the papers' own models
@@ -71,11 +71,9 @@ def measure(args, run_dir: str) -> tuple[dict, dict]:
     straight = dict(style='straight', max_new_tokens=args.max_new_tokens, temperature=ctx.settings.eval.straight_temperature)
     cot = dict(mode='generate', style='cot', samples=args.cot_samples, temperature=ctx.settings.eval.cot_temperature,
                max_new_tokens=args.cot_max_new_tokens)
-    by_length = sorted(questions, key=lambda q: len(render_prompt(q)))     # what evaluate_mcq could do: less padding
     arms = {
         'straight_sequential': (questions, dict(mode='generate', batch_size=1, **straight)),
         'straight_batched': (questions, dict(mode='generate', batch_size=args.batch_size, **straight)),
-        'straight_batched_by_length': (by_length, dict(mode='generate', batch_size=args.batch_size, **straight)),
         'loglik': (questions, dict(mode='loglik', batch_size=args.batch_size, style='straight')),
         'cot_sequential': (cot_questions, dict(batch_size=1, **cot)),
         'cot_batched': (cot_questions, dict(batch_size=args.batch_size, **cot)),
@@ -96,7 +94,6 @@ def measure(args, run_dir: str) -> tuple[dict, dict]:
     for name, v in per_s.items(): print(f"{name}: {v:.2f} {'samples' if name.startswith('cot') else 'questions'}/s")
     ratios = dict(batched_vs_sequential=median_ratio(times['straight_sequential'], times['straight_batched']),
                   loglik_vs_sequential=median_ratio(times['straight_sequential'], times['loglik']),
-                  batched_by_length_vs_sequential=median_ratio(times['straight_sequential'], times['straight_batched_by_length']),
                   cot_batched_vs_sequential=median_ratio(times['cot_sequential'], times['cot_batched']))
     if 'cot_vllm' in times:
         ratios.update(vllm_vs_sequential=median_ratio(times['straight_sequential'], times['straight_vllm']),
@@ -112,7 +109,7 @@ def main(argv=None):
     ap.add_argument('--questions', type=int, default=64, help='straight questions per arm')
     ap.add_argument('--cot-questions', type=int, default=16, help='questions for the CoT arms (each sampled --cot-samples times)')
     ap.add_argument('--cot-samples', type=int, default=5, help='CoT samples per question (5 in Gaokerena-R)')
-    ap.add_argument('--batch-size', type=int, default=16, help='16 was the fastest of 8/16/32/64 on 2 cores')
+    ap.add_argument('--batch-size', type=int, default=32, help='32 was the fastest of 8/16/32/64 on 2 cores')
     ap.add_argument('--max-new-tokens', type=int, default=None,
                     help='tokens per straight answer (default: the median length of the published answers)')
     ap.add_argument('--cot-max-new-tokens', type=int, default=None,

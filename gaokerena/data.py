@@ -23,8 +23,8 @@ __all__ = ['SAMPLE_DIR', 'LETTERS', 'REQUIRED', 'MAY_BE_EMPTY', 'PROBLEMS', 'NOT
            'repeat_warnings', 'load_table', 'where_from', 'hub_rows', 'load_rows', 'fetch_repos', 'load_sample',
            'split_rows', 'sample_tables', 'load_sample_rows', 'normalise', 'answer_problem', 'question_key', 'shingles',
            'clean_forum', 'keep_scores', 'mcq_json', 'translation_messages', 'referee_messages', 'parse_translation',
-           'parse_rating', 'referee_filter', 'translate_mcqs', 'pool', 'prepared_datasets', 'count_tokens',
-           'prepare_data', 'load_prepared', 'word_ngrams', 'contamination']
+           'parse_rating', 'referee_filter', 'translate_mcqs', 'pool', 'prepared_dataset', 'prepared_datasets',
+           'count_tokens', 'prepare_data', 'load_prepared', 'word_ngrams', 'contamination']
 
 # %% ../nbs/00_data.ipynb #f57a0a85
 SAMPLE_DIR = Path(gaokerena.__file__).parent/'sample'
@@ -580,21 +580,25 @@ def pool(name: str, results: list[LoadResult]) -> LoadResult:
     for r in results: res.rows += r.rows; res.quarantined += r.quarantined; res.warnings += r.warnings; res.where += r.where
     return res
 
+def prepared_dataset(ctx: RunContext, pname: str) -> LoadResult | None:
+    "One prepared dataset (a PREPARED name) from the run's source, training text normalised; None where the source lacks it."
+    src, names = where_from(ctx), PREPARED[pname]
+    if src == 'sample' and not set(names) <= set(SAMPLE_NAMES): return None
+    if src == 'hub' and any(DATASETS[n].hub is None for n in names): return None
+    results = []
+    for n in names:
+        if isinstance(src, Path) and not DATASETS[n].files:
+            stand_in = STAND_INS[n]
+            results.append(load_rows(n, 'sample') if stand_in == 'sample' else load_rows(stand_in, ctx))
+            results[-1].source += f' (standing in for {n}, which is only on the hub)'
+        else: results.append(load_rows(n, ctx))
+    res = pool(pname, results)
+    if pname in NORMALISED: res.rows = [{**r, **{f: normalise(r[f]) for f in TEXT_FIELDS[res.kind]}} for r in res.rows]
+    return res
+
 def prepared_datasets(ctx: RunContext) -> dict[str, LoadResult]:
     "The datasets a run prepares (PREPARED names), from its source; with data_dir, hub-only sets use STAND_INS."
-    src, out = where_from(ctx), {}
-    for pname, names in PREPARED.items():
-        if src == 'sample' and not set(names) <= set(SAMPLE_NAMES): continue
-        if src == 'hub' and any(DATASETS[n].hub is None for n in names): continue
-        results = []
-        for n in names:
-            if isinstance(src, Path) and not DATASETS[n].files:
-                stand_in = STAND_INS[n]
-                results.append(load_rows(n, 'sample') if stand_in == 'sample' else load_rows(stand_in, ctx))
-                results[-1].source += f' (standing in for {n}, which is only on the hub)'
-            else: results.append(load_rows(n, ctx))
-        out[pname] = pool(pname, results)
-    return out
+    return {p: res for p in PREPARED if (res := prepared_dataset(ctx, p)) is not None}
 
 # %% ../nbs/00_data.ipynb #a516bd44
 def count_tokens(texts: list[str], tokenizer) -> int:
@@ -606,8 +610,6 @@ def prepare_data(ctx: RunContext, tokenizer=None) -> dict:
     "Load, validate and write the run's datasets to `run_dir/data`; returns the summary."
     out, summary = ctx.stage_dir('data'), {}
     for name, res in prepared_datasets(ctx).items():
-        if name in NORMALISED:
-            res.rows = [{**r, **{f: normalise(r[f]) for f in TEXT_FIELDS[res.kind]}} for r in res.rows]
         write_jsonl(res.rows, out/f'{name}.jsonl')
         for part in ('quarantined', 'warnings'):
             entries, path = getattr(res, part), out/f'{name}.{part}.jsonl'
@@ -621,12 +623,14 @@ def prepare_data(ctx: RunContext, tokenizer=None) -> dict:
     return summary
 
 def load_prepared(ctx: RunContext, name: str) -> list[dict]:
-    "A dataset that `prepare_data` wrote for this run, or the bundled sample's when it has not run."
+    "A dataset that `prepare_data` wrote for this run, else the same dataset read from the run's source (sample, data_dir or hub)."
     path = ctx.run_dir/'data'/f'{name}.jsonl'
     if path.exists(): return read_jsonl(path)
-    if name not in PREPARED or not set(PREPARED[name]) <= set(SAMPLE_NAMES):
-        raise DataError(f"{path}: not prepared, and the bundled sample has no {name!r}: run chapter 00_data with data_dir first")
-    return pool(name, [load_rows(n) for n in PREPARED[name]]).rows
+    if name not in PREPARED: raise DataError(f"{path}: not prepared, and {name!r} is not a prepared dataset (have: {', '.join(PREPARED)})")
+    res = prepared_dataset(ctx, name)
+    if res is None: raise DataError(f"{path}: not prepared, and the run's source ({where_from(ctx)}) has no {name!r}: "
+                                    "run chapter 00_data with data_dir first")
+    return res.rows
 
 # %% ../nbs/00_data.ipynb #7e000006
 def word_ngrams(text: str, n: int = 13) -> set[int]:

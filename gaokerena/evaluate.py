@@ -20,15 +20,16 @@ from .data import BENCHMARKS, LETTERS, SUBJECTS, DataError, load_prepared, where
 __all__ = ['STRAIGHT_PROMPT', 'COT_PROMPT', 'PROMPTS', 'VERIFIER_PROMPT', 'PASSAGE_NAMES', 'NON_ANSWERS', 'OPTION_FORMS',
            'CALLED_TRUE', 'EXCEPT_QUESTION', 'ANSWER_CUES', 'EXCEPT_CUE', 'NONE_OF', 'ALL_OF', 'NAMED_BEST',
            'PAPER_SYSTEMS', 'PUBLISHED', 'JUDGE_PROMPT', 'VERDICTS', 'OUTCOMES', 'render_options', 'render_prompt',
-           'render_verifier_prompt', 'normalise_answer_text', 'Mention', 'option_letter', 'option_mentions',
-           'mask_options', 'mark_negated', 'cue_window', 'verdict', 'option_by_text', 'Evidence', 'answer_evidence',
-           'extract_choice', 'published_generations', 'extract_all', 'same_outcome', 'extraction_agreement',
-           'disagreement_kind', 'result_key', 'ResultStore', 'chat_prompts', 'encode_chat', 'generate', 'letter_ids',
-           'letter_logprobs', 'vllm_available', 'vllm_weights', 'VLLMGenerator', 'make_generator', 'run_batches',
-           'evaluate_mcq', 'bootstrap_ci', 'score_rows', 'score_table', 'published', 'compare_published',
-           'render_judge_prompt', 'parse_verdict', 'generate_answers', 'reference_answers', 'judge_pairs', 'make_judge',
-           'pairwise_outcomes', 'win_rates', 'comparison_models', 'load_eval_model', 'spread_limit', 'load_benchmarks',
-           'load_freeform']
+           'prompt_question', 'render_verifier_prompt', 'normalise_answer_text', 'Mention', 'option_letter',
+           'option_mentions', 'mask_options', 'mark_negated', 'cue_window', 'verdict', 'option_by_text', 'Evidence',
+           'answer_evidence', 'extract_choice', 'published_generations', 'extract_all', 'same_outcome',
+           'extraction_agreement', 'disagreement_kind', 'result_key', 'ResultStore', 'chat_prompts', 'encode_chat',
+           'prompt_lengths', 'letter_ids', 'letter_logprobs', 'grouped_sdpa', 'decoding_mask', 'BufferedLayer',
+           'buffered_cache', 'fast_decoding', 'generate', 'vllm_available', 'vllm_weights', 'VLLMGenerator',
+           'make_generator', 'run_batches', 'evaluate_mcq', 'bootstrap_ci', 'score_rows', 'score_table', 'published',
+           'compare_published', 'render_judge_prompt', 'parse_verdict', 'generate_answers', 'reference_answers',
+           'judge_pairs', 'make_judge', 'pairwise_outcomes', 'win_rates', 'comparison_models', 'load_eval_model',
+           'spread_limit', 'load_benchmarks', 'load_freeform']
 
 # %% ../nbs/02_eval.ipynb #4cb281b1
 STRAIGHT_PROMPT = ("\nبه پرسش زیر به پاسخ بدهید و تنها از زبان فارسی استفاده کنید!\n## پرسش\n{question} \n\n\n"
@@ -44,6 +45,17 @@ def render_options(options: dict) -> str:
 def render_prompt(row: dict, style: str = 'straight') -> str:
     "The papers' prompt of `style` (straight or cot) for an MCQ row."
     return PROMPTS[style].format(question=row['question'], options=render_options(row['options']))
+
+# %% ../nbs/02_eval.ipynb #dbd19e5b
+_PROMPT_PARTS = re.compile(r'## پرسش\n(.*?)\s*\n## گزینه ها\n(.*)', re.S)
+_PROMPT_OPTION = re.compile(r'^\[([A-D])\] : (.*?)\s*(?=^\[[A-D]\] : |\Z)', re.S | re.M)
+
+def prompt_question(prompt: str) -> tuple[str | None, dict | None]:
+    "The question and the options {A-D} a rendered MCQ prompt shows (`render_prompt` backwards); None where it shows none."
+    m = _PROMPT_PARTS.search(prompt or '')
+    if not m: return None, None
+    options = dict(_PROMPT_OPTION.findall(m[2]))
+    return m[1].strip(), options if sorted(options) == list(LETTERS) else None
 
 # %% ../nbs/02_eval.ipynb #a87f1e7b
 VERIFIER_PROMPT = ("\nپنج متن پزشکی به زبان فارسی به شما داده شده است. کدام پاسخ کمترین اطلاعات غلط راارائه میدهد؟\n\n"
@@ -356,22 +368,14 @@ def chat_prompts(tokenizer, prompts: list[str]) -> list[str]:
     return [tokenizer.apply_chat_template([{'role': 'user', 'content': p}], tokenize=False, add_generation_prompt=True)
             for p in prompts]
 
-def encode_chat(tokenizer, prompts: list[str]):
-    "Chat prompts tokenised as one left-padded batch (the template brings its own BOS)."
-    return tokenizer(chat_prompts(tokenizer, prompts), return_tensors='pt', padding=True, padding_side='left',
-                     add_special_tokens=tokenizer.chat_template is None)
+def encode_chat(tokenizer, prompts: list[str], **kwargs):
+    "Chat prompts tokenised (the template brings its own BOS); by default as one left-padded batch of tensors."
+    kwargs = {'return_tensors': 'pt', 'padding': True, 'padding_side': 'left', **kwargs}
+    return tokenizer(chat_prompts(tokenizer, prompts), add_special_tokens=tokenizer.chat_template is None, **kwargs)
 
-@torch.no_grad()
-def generate(model, tokenizer, prompts: list[str], max_new_tokens: int, temperature: float = 0.0,
-             seed: int | None = None) -> list[str]:
-    "Batched generation from chat prompts; temperature 0 decodes greedily, a seed makes sampling repeatable."
-    enc = encode_chat(tokenizer, prompts).to(model.device)
-    sampling = dict(do_sample=True, temperature=temperature, top_p=1.0, top_k=0) if temperature > 0 else dict(do_sample=False)
-    cuda = [model.device] if model.device.type == 'cuda' else []
-    with torch.random.fork_rng(devices=cuda, enabled=seed is not None):
-        if seed is not None: torch.manual_seed(seed)
-        out = model.generate(**enc, max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id, **sampling)
-    return tokenizer.batch_decode(out[:, enc['input_ids'].shape[1]:], skip_special_tokens=True)
+def prompt_lengths(tokenizer, prompts: list[str]) -> list[int]:
+    "How many tokens each chat prompt takes (what a batch of them is padded to the longest of)."
+    return [len(ids) for ids in encode_chat(tokenizer, prompts, return_tensors=None, padding=False)['input_ids']]
 
 def letter_ids(tokenizer) -> list[int]:
     "Token ids of the letters A-D, each of which must be a single token."
@@ -388,6 +392,82 @@ def letter_logprobs(model, tokenizer, prompts: list[str]) -> torch.Tensor:
     positions = (enc['attention_mask'].cumsum(-1) - 1).clamp(min=0)
     logits = model(**enc, position_ids=positions, logits_to_keep=1).logits[:, -1, :].float()
     return torch.log_softmax(logits, -1)[:, letter_ids(tokenizer)].cpu()
+
+# %% ../nbs/02_eval.ipynb #b666eef1
+from contextlib import contextmanager
+from transformers import AttentionInterface
+from transformers.cache_utils import DynamicCache, DynamicLayer
+from transformers.integrations.sdpa_attention import sdpa_attention_forward
+from transformers.masking_utils import AttentionMaskInterface, causal_mask_function, sdpa_mask
+
+def grouped_sdpa(module, query, key, value, attention_mask, dropout: float = 0.0, scaling=None, **kwargs):
+    "`transformers`' sdpa attention, except that a padded decoding step shares key/value heads by shape, not by copies."
+    n_rep, (b, h, q, d) = getattr(module, 'num_key_value_groups', 1), query.shape
+    if n_rep == 1 or q != 1 or attention_mask is None or attention_mask.shape[1] != 1 or kwargs.get('position_bias') is not None:
+        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs)
+    out = torch.nn.functional.scaled_dot_product_attention(query.view(b, h // n_rep, n_rep, d), key, value,
+                                                           attn_mask=attention_mask, dropout_p=dropout, scale=scaling)
+    return out.reshape(b, 1, h, d), None
+
+def decoding_mask(batch_size: int, q_length: int, kv_length: int, q_offset: int = 0, kv_offset: int = 0,
+                  mask_function=causal_mask_function, attention_mask=None, local_size=None, allow_is_causal_skip=True, **kwargs):
+    "sdpa's attention mask; for a plain decoding step, the padding mask itself (the new token sees every real token)."
+    if (q_length == 1 and kv_offset == 0 and local_size is None and mask_function is causal_mask_function
+            and attention_mask is not None and attention_mask.shape[-1] == kv_length):
+        return None if allow_is_causal_skip and bool(attention_mask.all()) else attention_mask[:, None, None, :]
+    return sdpa_mask(batch_size=batch_size, q_length=q_length, kv_length=kv_length, q_offset=q_offset, kv_offset=kv_offset,
+                     mask_function=mask_function, attention_mask=attention_mask, local_size=local_size,
+                     allow_is_causal_skip=allow_is_causal_skip, **kwargs)
+
+class BufferedLayer(DynamicLayer):
+    "A growing cache layer that writes into one buffer sized for the whole generation instead of concatenating each step."
+    def __init__(self, capacity: int):
+        super().__init__()
+        self.capacity = capacity
+
+    def update(self, key_states, value_states, *args, **kwargs):
+        "Write the new keys and values after the filled part; return views of everything filled so far."
+        if not self.is_initialized:
+            self.lazy_initialization(key_states, value_states)
+            self.buffers = [s.new_empty(*s.shape[:2], self.capacity, s.shape[-1]) for s in (key_states, value_states)]
+        n, k = self.get_seq_length(), key_states.shape[-2]
+        if n + k > self.capacity: raise ValueError(f"the cache holds {self.capacity} tokens: {n} + {k} do not fit")
+        for buf, new in zip(self.buffers, (key_states, value_states)): buf[:, :, n:n + k].copy_(new)
+        self.keys, self.values = (buf[:, :, :n + k] for buf in self.buffers)
+        return self.keys, self.values
+
+def buffered_cache(model, capacity: int) -> DynamicCache:
+    "The model's default cache with its full-attention layers made `BufferedLayer`s holding `capacity` tokens."
+    cache = DynamicCache(config=model.config)
+    cache.layers = [BufferedLayer(capacity) if type(l) is DynamicLayer else l for l in cache.layers]
+    return cache
+
+@contextmanager
+def fast_decoding(model):
+    "Inside the block an sdpa model decodes with `grouped_sdpa` and `decoding_mask`; any other attention is left alone."
+    before = model.config._attn_implementation
+    if before != 'sdpa':
+        yield model
+        return
+    AttentionInterface.register('grouped_sdpa', grouped_sdpa)
+    AttentionMaskInterface.register('grouped_sdpa', decoding_mask)
+    model.set_attn_implementation('grouped_sdpa')
+    try: yield model
+    finally: model.set_attn_implementation(before)
+
+@torch.no_grad()
+def generate(model, tokenizer, prompts: list[str], max_new_tokens: int, temperature: float = 0.0,
+             seed: int | None = None) -> list[str]:
+    "Batched generation from chat prompts; temperature 0 decodes greedily, a seed makes sampling repeatable."
+    enc = encode_chat(tokenizer, prompts).to(model.device)
+    sampling = dict(do_sample=True, temperature=temperature, top_p=1.0, top_k=0) if temperature > 0 else dict(do_sample=False)
+    cuda = [model.device] if model.device.type == 'cuda' else []
+    cache = buffered_cache(model, enc['input_ids'].shape[1] + max_new_tokens)
+    with torch.random.fork_rng(devices=cuda, enabled=seed is not None), fast_decoding(model):
+        if seed is not None: torch.manual_seed(seed)
+        out = model.generate(**enc, max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id,
+                             past_key_values=cache, **sampling)
+    return tokenizer.batch_decode(out[:, enc['input_ids'].shape[1]:], skip_special_tokens=True)
 
 # %% ../nbs/02_eval.ipynb #19c835fe
 def vllm_available() -> bool:
@@ -435,11 +515,17 @@ def make_generator(ctx, model, tokenizer, name: str):
     return partial(generate, model, tokenizer)
 
 # %% ../nbs/02_eval.ipynb #d809c2b1
-def run_batches(items: list, keys: list[tuple], store: ResultStore, compute, batch_size: int, desc: str) -> list[dict]:
-    "Compute `items` in fixed batches (`compute(batch, batch_index) -> rows`), skipping stored ones; the rows of `keys`."
+def run_batches(items: list, keys: list[tuple], store: ResultStore, compute, batch_size: int, desc: str,
+                lengths: list[int] | None = None) -> list[dict]:
+    "`compute(batch, index) -> rows` over fixed batches of `items` (similar `lengths` together), skipping stored ones; the rows of `keys`."
     if len(items) != len(keys): raise ValueError(f"{len(items)} items but {len(keys)} keys")
+    if lengths is not None:
+        if len(lengths) != len(items): raise ValueError(f"{len(items)} items but {len(lengths)} lengths")
+        order = sorted(range(len(items)), key=lengths.__getitem__)
+        items, work = [items[i] for i in order], [keys[i] for i in order]
+    else: work = keys
     starts = range(0, len(items), batch_size)
-    todo = [i for i in starts if any(k not in store.keys for k in keys[i:i + batch_size])]
+    todo = [i for i in starts if any(k not in store.keys for k in work[i:i + batch_size])]
     for i in tqdm(todo, desc=desc, total=len(starts), initial=len(starts) - len(todo), disable=not todo):
         store.append(compute(items[i:i + batch_size], i // batch_size))
     return store.select(keys)
@@ -453,6 +539,8 @@ def evaluate_mcq(model, tokenizer, questions: list[dict], store: ResultStore, mo
     generator, task = generator or partial(generate, model, tokenizer), f'{mode}/{style}'
     items = [(q, s) for s in range(samples) for q in questions]
     keys = [(model_name, benchmark, task, str(q['id']), s) for q, s in items]
+    done = store.keys.issuperset(keys)         # a finished run needs neither model nor tokenizer
+    lengths = None if done else prompt_lengths(tokenizer, [render_prompt(q, style) for q in questions]) * samples
 
     def compute(batch, b):
         rows = [{'model': model_name, 'benchmark': benchmark, 'task': task, 'qid': str(q['id']), 'sample': s,
@@ -463,8 +551,9 @@ def evaluate_mcq(model, tokenizer, questions: list[dict], store: ResultStore, mo
             return [{**r, 'logprobs': dict(zip(LETTERS, map(float, l))), 'answer': LETTERS[int(l.argmax())]}
                     for r, l in zip(rows, lp)]
         texts = generator(prompts, max_new_tokens, temperature, seed + b)
-        return [{**r, 'generation': t, 'answer': extract_choice(t)} for r, t in zip(rows, texts)]
-    return run_batches(items, keys, store, compute, batch_size, f'{model_name} · {benchmark} · {task}')
+        return [{**r, 'generation': t, 'answer': extract_choice(t, q['question'], q['options'])}
+                for r, (q, _), t in zip(rows, batch, texts)]
+    return run_batches(items, keys, store, compute, batch_size, f'{model_name} · {benchmark} · {task}', lengths)
 
 # %% ../nbs/02_eval.ipynb #8d59eb50
 def bootstrap_ci(num, den=None, n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
@@ -571,7 +660,8 @@ def generate_answers(model, tokenizer, questions: list[dict], store: ResultStore
         texts = generator([q['question'] for q in batch], max_new_tokens, temperature, seed + b)
         return [{'model': model_name, 'benchmark': benchmark, 'task': 'answer', 'qid': str(q['id']), 'sample': 0,
                  'generation': t} for q, t in zip(batch, texts)]
-    return run_batches(questions, keys, store, compute, batch_size, f'{model_name} · {benchmark} · answers')
+    lengths = None if store.keys.issuperset(keys) else prompt_lengths(tokenizer, [q['question'] for q in questions])
+    return run_batches(questions, keys, store, compute, batch_size, f'{model_name} · {benchmark} · answers', lengths)
 
 def reference_answers(questions: list[dict]) -> dict:
     "The dataset's own answers as a system to compare with: question id -> answer."

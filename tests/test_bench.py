@@ -34,7 +34,7 @@ def test_eval_throughput(tmp_path):
     pairs, r = run_quick('eval_throughput', tmp_path)
     assert {'batched_vs_sequential', 'loglik_vs_sequential', 'cot_batched_vs_sequential'} <= set(pairs)
     assert all(float(v) > 0 for v in pairs.values())
-    arms = {'straight_sequential', 'straight_batched', 'straight_batched_by_length', 'loglik', 'cot_sequential', 'cot_batched'}
+    arms = {'straight_sequential', 'straight_batched', 'loglik', 'cot_sequential', 'cot_batched'}
     assert set(r['seconds']) == set(r['cpu_seconds']) == arms
     assert all(len(t) == r['settings']['rounds'] for t in r['seconds'].values())
     s = r['settings']

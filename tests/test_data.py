@@ -182,7 +182,8 @@ def test_prepare_tiny_and_load_prepared(tmp_path):
     from gaokerena.data import load_prepared, prepare_data, read_jsonl
     ctx = run_context('tiny', tmp_path)
     assert len(load_prepared(ctx, 'mcq')) == len(load_sample('mcq'))  # before prepare_data: the sample
-    with pytest.raises(DataError, match="bundled sample has no 'pairs'"): load_prepared(ctx, 'pairs')
+    with pytest.raises(DataError, match=r"source \(sample\) has no 'pairs'"): load_prepared(ctx, 'pairs')
+    with pytest.raises(DataError, match="not a prepared dataset"): load_prepared(ctx, 'mmlu/anatomy')
     summary = prepare_data(ctx)
     assert set(summary) == {'corpus', 'qa_train', 'qa_test', 'mcq'} and summary['mcq']['kept'] == len(load_sample('mcq'))
     assert summary['corpus']['tokens'] is None and summary['qa_test']['read'] == round(0.15 * len(load_sample('qa')))

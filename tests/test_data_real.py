@@ -77,6 +77,16 @@ def test_hub_only_datasets_say_where_they_are(real_data):
         with pytest.raises(DataError, match='published on the hub'): load_rows(name, real_data)
 
 
+def test_unprepared_run_reads_its_data_dir_not_the_sample(real_data, tmp_path):
+    "A chapter run alone with data_dir (00_data not run) gets the authors' benchmarks, not the bundled sample."
+    from gaokerena.config import run_context
+    from gaokerena.data import load_prepared
+    ctx = run_context('tiny', tmp_path, real_data)
+    mcq = load_prepared(ctx, 'mcq')
+    assert len(mcq) == 1257 and Counter(r['subject'] for r in mcq)['ibmsee'] == 168
+    assert not (tmp_path/'data').exists()
+
+
 def test_prepare_with_data_dir_writes_named_datasets(real_data, tmp_path):
     from gaokerena.config import run_context
     from gaokerena.data import load_prepared, prepare_data, read_jsonl

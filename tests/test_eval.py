@@ -262,3 +262,78 @@ def test_vllm_is_optional(tiny, tmp_path):
     assert gen.func is generate and gen(['سلام'], 3) == generate(model, tok, ['سلام'], 3)
     with pytest.raises(RuntimeError, match=r"gaokerena\[vllm\]"):
         ev.make_generator(run_context('tiny', tmp_path, overrides={'profile.use_vllm': 'true'}), model, tok, 'tiny')
+
+
+def test_fast_decoding_samples_the_library_path(tiny):
+    "`generate` (grouped heads, buffered cache, decoding mask) samples the tokens `model.generate`'s default path samples."
+    model, tok = tiny
+    assert model.config.num_key_value_heads < model.config.num_attention_heads      # grouped-query attention
+    prompts = [ev.render_prompt(q, 'cot') for q in QUESTIONS[:7]]
+    enc = ev.encode_chat(tok, prompts)
+    assert len(set(enc['attention_mask'].sum(-1).tolist())) > 3                       # a padded batch
+    torch.manual_seed(5)
+    plain = model.generate(**enc, max_new_tokens=40, do_sample=True, temperature=1.0, top_p=1.0, top_k=0,
+                           pad_token_id=tok.pad_token_id)
+    fast = generate(model, tok, prompts, 40, temperature=1.0, seed=5)
+    assert fast == tok.batch_decode(plain[:, enc['input_ids'].shape[1]:], skip_special_tokens=True)
+    assert len(set(fast)) == len(fast) and model.config._attn_implementation == 'sdpa'
+
+
+def test_decoding_mask_is_sdpas_mask():
+    "For a decoding step the padding mask is the whole mask (None without padding); anything else is sdpa's own."
+    from transformers.masking_utils import sdpa_mask
+    pad = torch.ones(3, 9, dtype=torch.bool)
+    pad[0, :4] = pad[2, :1] = False
+    for q, kv, mask in [(1, 9, pad), (1, 9, torch.ones_like(pad)), (9, 9, pad)]:
+        kw = dict(batch_size=3, q_length=q, kv_length=kv, q_offset=kv - q, attention_mask=mask)
+        got, want = ev.decoding_mask(**kw), sdpa_mask(**kw)
+        assert (got is None and want is None) or torch.equal(got.expand_as(want), want)
+    assert ev.decoding_mask(batch_size=3, q_length=1, kv_length=9, q_offset=8, attention_mask=pad).shape == (3, 1, 1, 9)
+
+
+def test_buffered_layer_holds_what_concatenation_holds():
+    from transformers.cache_utils import DynamicLayer
+    buffered, plain = ev.BufferedLayer(capacity=12), DynamicLayer()
+    for n in (5, 1, 1, 1):
+        k, v = torch.randn(2, 3, n, 4), torch.randn(2, 3, n, 4)
+        got, want = buffered.update(k, v), plain.update(k, v)
+        assert all(torch.equal(a, b) for a, b in zip(got, want))
+    assert buffered.get_seq_length() == 8 and got[0].data_ptr() == buffered.buffers[0].data_ptr()
+    buffered.crop(-2)
+    buffered.update(torch.ones(2, 3, 1, 4), torch.ones(2, 3, 1, 4))
+    assert buffered.get_seq_length() == 7 and buffered.keys[:, :, -1].eq(1).all()
+    with pytest.raises(ValueError, match=r"holds 12 tokens: 7 \+ 6 do not fit"):
+        buffered.update(torch.randn(2, 3, 6, 4), torch.randn(2, 3, 6, 4))
+
+
+def test_batches_are_cut_by_length_and_rows_keep_the_callers_order(tmp_path):
+    items = ['ccc', 'a', 'bbbb', 'dd', 'e', 'ffffff', 'gg']
+    keys = [('m', 'b', 't', str(i), 0) for i in range(len(items))]
+    seen = []
+    def compute(batch, b):
+        seen.append((b, batch))
+        return [{'model': 'm', 'benchmark': 'b', 'task': 't', 'qid': str(items.index(x)), 'sample': 0, 'x': x} for x in batch]
+    rows = ev.run_batches(items, keys, ResultStore(tmp_path/'r.jsonl'), compute, 3, 'demo', [len(x) for x in items])
+    assert seen == [(0, ['a', 'e', 'dd']), (1, ['gg', 'ccc', 'bbbb']), (2, ['ffffff'])]   # stable: 'dd' before 'gg'
+    assert [r['x'] for r in rows] == items
+    with pytest.raises(ValueError, match='7 items but 2 lengths'):
+        ev.run_batches(items, keys, ResultStore(tmp_path/'s.jsonl'), compute, 3, 'demo', [1, 2])
+
+
+def test_a_finished_run_needs_no_model(tiny, tmp_path):
+    model, tok = tiny
+    store = ResultStore(tmp_path/'r.jsonl')
+    first = evaluate_mcq(model, tok, QUESTIONS, store, 'tiny', 'b', mode='generate', max_new_tokens=3, batch_size=4)
+    assert evaluate_mcq(None, None, QUESTIONS, store, 'tiny', 'b', mode='generate', max_new_tokens=3) == first
+
+
+def test_generated_answers_are_read_with_the_question_and_options(tiny, tmp_path):
+    "An exception question's 'X is wrong' and an option named by its words are read only with the question and options."
+    model, tok = tiny
+    q = {**QUESTIONS[0], 'question': 'کدام گزینه نادرست است؟'}
+    named = {**QUESTIONS[1], 'options': {**QUESTIONS[1]['options'], 'C': 'عصب اولنار در آرنج'}}
+    said = {q['id']: 'گزینه [B] نادرست است.', named['id']: 'پاسخ صحیح عصب اولنار در آرنج است.'}
+    def scripted(prompts, *args): return [said[x['id']] for p in prompts for x in (q, named) if ev.render_prompt(x) == p]
+    rows = evaluate_mcq(model, tok, [q, named], ResultStore(tmp_path/'r.jsonl'), 'tiny', 'b', mode='generate', generator=scripted)
+    assert [r['answer'] for r in rows] == ['B', 'C']
+    assert [ev.extract_choice(said[x['id']]) for x in (q, named)] == ['invalid', 'invalid']
