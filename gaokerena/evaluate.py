@@ -19,7 +19,7 @@ from .data import BENCHMARKS, LETTERS, SUBJECTS, DataError, load_prepared, where
 # %% auto #0
 __all__ = ['STRAIGHT_PROMPT', 'COT_PROMPT', 'PROMPTS', 'VERIFIER_PROMPT', 'PASSAGE_NAMES', 'NON_ANSWERS', 'OPTION_FORMS',
            'EXCEPT_QUESTION', 'ANSWER_CUES', 'EXCEPT_CUE', 'NONE_OF', 'ALL_OF', 'NAMED_BEST', 'CALLED_TRUE',
-           'PAPER_SYSTEMS', 'PUBLISHED', 'JUDGE_PROMPT', 'VERDICTS', 'OUTCOMES', 'render_prompt',
+           'PAPER_SYSTEMS', 'PUBLISHED', 'JUDGE_PROMPT', 'VERDICTS', 'OUTCOMES', 'render_prompt', 'prompt_question',
            'render_verifier_prompt', 'normalise_answer_text', 'Mention', 'option_letter', 'option_mentions',
            'mask_options', 'mark_negated', 'cue_window', 'verdict', 'option_by_text', 'Evidence', 'answer_evidence',
            'extract_choice', 'published_generations', 'extract_all', 'same_outcome', 'extraction_agreement',
@@ -42,6 +42,17 @@ def render_prompt(row: dict, style: str = 'straight') -> str:
     "The papers' prompt of `style` (straight or cot) for an MCQ row."
     options = '\n'.join(f'[{k}] : {row["options"][k]}' for k in LETTERS)
     return PROMPTS[style].format(question=row['question'], options=options)
+
+# %% ../nbs/02_eval.ipynb #dbd19e5b
+_PROMPT_PARTS = re.compile(r'## پرسش\n(.*?)\s*\n## گزینه ها\n(.*)', re.S)
+_PROMPT_OPTION = re.compile(r'^\[([A-D])\] : (.*?)\s*(?=^\[[A-D]\] : |\Z)', re.S | re.M)
+
+def prompt_question(prompt: str) -> tuple[str | None, dict | None]:
+    "The question and the options {A-D} a rendered MCQ prompt shows (`render_prompt` backwards); None where it shows none."
+    m = _PROMPT_PARTS.search(prompt or '')
+    if not m: return None, None
+    options = dict(_PROMPT_OPTION.findall(m[2]))
+    return m[1].strip(), options if sorted(options) == list(LETTERS) else None
 
 # %% ../nbs/02_eval.ipynb #a87f1e7b
 VERIFIER_PROMPT = ("\nپنج متن پزشکی به زبان فارسی به شما داده شده است. کدام پاسخ کمترین اطلاعات غلط راارائه میدهد؟\n\n"
@@ -531,7 +542,8 @@ def evaluate_mcq(model, tokenizer, questions: list[dict], store: ResultStore, mo
             return [{**r, 'logprobs': dict(zip(LETTERS, map(float, l))), 'answer': LETTERS[int(l.argmax())]}
                     for r, l in zip(rows, lp)]
         texts = generator(prompts, max_new_tokens, temperature, seed + b)
-        return [{**r, 'generation': t, 'answer': extract_choice(t)} for r, t in zip(rows, texts)]
+        return [{**r, 'generation': t, 'answer': extract_choice(t, q['question'], q['options'])}
+                for r, (q, _), t in zip(rows, batch, texts)]
     return run_batches(items, keys, store, compute, batch_size, f'{model_name} · {benchmark} · {task}', lengths)
 
 # %% ../nbs/02_eval.ipynb #8d59eb50

@@ -18,7 +18,7 @@ from trl import DPOConfig, DPOTrainer
 from trl.data_utils import common_prefix_length
 from .config import RunContext, Settings, SettingsError
 from .data import LETTERS, load_prepared, load_rows, where_from
-from .evaluate import ResultStore, extract_choice, render_prompt
+from .evaluate import ResultStore, extract_choice, prompt_question, render_prompt
 from .llm import ChatBackend, LLMError, LocalChat, OpenAIChat
 from .models import load_model_and_tokenizer
 from .sft import StageResult, load_phase1_model, lora_config, train_stage, training_kwargs
@@ -108,11 +108,12 @@ def build_pair(q: dict, method: str, student: ChatBackend, teacher: ChatBackend,
                prefill: bool = False) -> dict:
     "The outcome of one question: a pair (method A or B) with its provenance, or the reason there is none."
     r = settings.rlaif
+    def read(text): return extract_choice(text, q['question'], q['options'])
     prompt = render_prompt(q, 'cot')
     sparams = dict(temperature=r.student_temperature, max_new_tokens=r.student_max_new_tokens, seed=r.seed)
     first, call = _ask(student, [{'role': 'user', 'content': prompt}], **sparams)
     out = {'id': str(q['id']), 'method': method, 'gold': q['gold'], 'prompt': prompt, 'rejected': first.text,
-           'student_choice': extract_choice(first.text), 'student': student.name, 'teacher': teacher.name,
+           'student_choice': read(first.text), 'student': student.name, 'teacher': teacher.name,
            'student_call': call}
     if out['student_choice'] == q['gold']: return _finish(out, 'student_correct')
     tparams = {'max_tokens': r.teacher_max_tokens}
@@ -120,7 +121,7 @@ def build_pair(q: dict, method: str, student: ChatBackend, teacher: ChatBackend,
     if prefill and method == 'A': tparams['prefill'] = out['teacher_prefill'] = f'پاسخ صحیح: [{q["gold"]}]'
     template = TEACHER_REWRITE if method == 'A' else TEACHER_CRITIQUE
     said, call = _ask(teacher, teacher_messages(template, q, first.text, out['student_choice']), **tparams)
-    out.update(teacher_text=said.text, teacher_reasoning=said.reasoning, teacher_choice=extract_choice(said.text),
+    out.update(teacher_text=said.text, teacher_reasoning=said.reasoning, teacher_choice=read(said.text),
                teacher_call=call)
     if method == 'A':
         if out['teacher_choice'] != q['gold']: return _finish(out, 'teacher_missed_gold')
@@ -130,7 +131,7 @@ def build_pair(q: dict, method: str, student: ChatBackend, teacher: ChatBackend,
     for k in range(1, r.max_student_retries + 1):
         again, call = _ask(student, messages, **{**sparams, 'seed': r.seed + k})
         out['retry_calls'].append(call)
-        out['retry_choices'].append(extract_choice(again.text))
+        out['retry_choices'].append(read(again.text))
         if out['retry_choices'][-1] == q['gold']:
             return _finish({**out, 'chosen': again.text, 'chosen_choice': q['gold']}, 'pair')
     return _finish({**out, 'last_retry': again.text} if r.max_student_retries else out, 'retries_exhausted')
@@ -218,11 +219,11 @@ def rlaif_questions(ctx: RunContext) -> list[dict]:
     return rows[:ctx.settings.profile.rlaif_limit or None]
 
 def extractor_readings(pairs: list[dict]) -> dict:
-    "How the extractor reads each side of `pairs`: the gold option, another option, or no answer."
-    def reading(text, gold):
-        c = extract_choice(text)
-        return 'gold' if c == gold else 'other option' if c in LETTERS else 'no answer'
-    return {side: dict(Counter(reading(p[side], p['gold']) for p in pairs)) for side in ('chosen', 'rejected')}
+    "How the extractor reads each side of `pairs` (given the question and options of their prompt): gold, another option, none."
+    def reading(p, side):
+        c = extract_choice(p[side], *prompt_question(p['prompt']))
+        return 'gold' if c == p['gold'] else 'other option' if c in LETTERS else 'no answer'
+    return {side: dict(Counter(reading(p, side) for p in pairs)) for side in ('chosen', 'rejected')}
 
 def published_pairs(ctx: RunContext) -> tuple[list[dict], dict]:
     "The authors' published pairs (parts 1, 2, 22), and a report: counts per part, repeated ids, rows set aside, readings."

@@ -325,3 +325,15 @@ def test_a_finished_run_needs_no_model(tiny, tmp_path):
     store = ResultStore(tmp_path/'r.jsonl')
     first = evaluate_mcq(model, tok, QUESTIONS, store, 'tiny', 'b', mode='generate', max_new_tokens=3, batch_size=4)
     assert evaluate_mcq(None, None, QUESTIONS, store, 'tiny', 'b', mode='generate', max_new_tokens=3) == first
+
+
+def test_generated_answers_are_read_with_the_question_and_options(tiny, tmp_path):
+    "An exception question's 'X is wrong' and an option named by its words are read only with the question and options."
+    model, tok = tiny
+    q = {**QUESTIONS[0], 'question': 'کدام گزینه نادرست است؟'}
+    named = {**QUESTIONS[1], 'options': {**QUESTIONS[1]['options'], 'C': 'عصب اولنار در آرنج'}}
+    said = {q['id']: 'گزینه [B] نادرست است.', named['id']: 'پاسخ صحیح عصب اولنار در آرنج است.'}
+    def scripted(prompts, *args): return [said[x['id']] for p in prompts for x in (q, named) if ev.render_prompt(x) == p]
+    rows = evaluate_mcq(model, tok, [q, named], ResultStore(tmp_path/'r.jsonl'), 'tiny', 'b', mode='generate', generator=scripted)
+    assert [r['answer'] for r in rows] == ['B', 'C']
+    assert [ev.extract_choice(said[x['id']]) for x in (q, named)] == ['invalid', 'invalid']
