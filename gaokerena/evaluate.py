@@ -18,18 +18,18 @@ from .data import BENCHMARKS, LETTERS, SUBJECTS, DataError, load_prepared, where
 
 # %% auto #0
 __all__ = ['STRAIGHT_PROMPT', 'COT_PROMPT', 'PROMPTS', 'VERIFIER_PROMPT', 'PASSAGE_NAMES', 'NON_ANSWERS', 'OPTION_FORMS',
-           'EXCEPT_QUESTION', 'ANSWER_CUES', 'EXCEPT_CUE', 'NONE_OF', 'ALL_OF', 'NAMED_BEST', 'CALLED_TRUE',
-           'PAPER_SYSTEMS', 'PUBLISHED', 'JUDGE_PROMPT', 'VERDICTS', 'OUTCOMES', 'render_prompt', 'prompt_question',
-           'render_verifier_prompt', 'normalise_answer_text', 'Mention', 'option_letter', 'option_mentions',
-           'mask_options', 'mark_negated', 'cue_window', 'verdict', 'option_by_text', 'Evidence', 'answer_evidence',
-           'extract_choice', 'published_generations', 'extract_all', 'same_outcome', 'extraction_agreement',
-           'disagreement_kind', 'result_key', 'ResultStore', 'chat_prompts', 'encode_chat', 'prompt_lengths',
-           'letter_ids', 'letter_logprobs', 'grouped_sdpa', 'decoding_mask', 'BufferedLayer', 'buffered_cache',
-           'fast_decoding', 'generate', 'vllm_available', 'vllm_weights', 'VLLMGenerator', 'make_generator',
-           'run_batches', 'evaluate_mcq', 'bootstrap_ci', 'score_rows', 'score_table', 'published', 'compare_published',
-           'render_judge_prompt', 'parse_verdict', 'generate_answers', 'reference_answers', 'judge_pairs', 'make_judge',
-           'pairwise_outcomes', 'win_rates', 'comparison_models', 'load_eval_model', 'spread_limit', 'load_benchmarks',
-           'load_freeform']
+           'CALLED_TRUE', 'EXCEPT_QUESTION', 'ANSWER_CUES', 'EXCEPT_CUE', 'NONE_OF', 'ALL_OF', 'NAMED_BEST',
+           'PAPER_SYSTEMS', 'PUBLISHED', 'JUDGE_PROMPT', 'VERDICTS', 'OUTCOMES', 'render_options', 'render_prompt',
+           'prompt_question', 'render_verifier_prompt', 'normalise_answer_text', 'Mention', 'option_letter',
+           'option_mentions', 'mask_options', 'mark_negated', 'cue_window', 'verdict', 'option_by_text', 'Evidence',
+           'answer_evidence', 'extract_choice', 'published_generations', 'extract_all', 'same_outcome',
+           'extraction_agreement', 'disagreement_kind', 'result_key', 'ResultStore', 'chat_prompts', 'encode_chat',
+           'prompt_lengths', 'letter_ids', 'letter_logprobs', 'grouped_sdpa', 'decoding_mask', 'BufferedLayer',
+           'buffered_cache', 'fast_decoding', 'generate', 'vllm_available', 'vllm_weights', 'VLLMGenerator',
+           'make_generator', 'run_batches', 'evaluate_mcq', 'bootstrap_ci', 'score_rows', 'score_table', 'published',
+           'compare_published', 'render_judge_prompt', 'parse_verdict', 'generate_answers', 'reference_answers',
+           'judge_pairs', 'make_judge', 'pairwise_outcomes', 'win_rates', 'comparison_models', 'load_eval_model',
+           'spread_limit', 'load_benchmarks', 'load_freeform']
 
 # %% ../nbs/02_eval.ipynb #4cb281b1
 STRAIGHT_PROMPT = ("\nبه پرسش زیر به پاسخ بدهید و تنها از زبان فارسی استفاده کنید!\n## پرسش\n{question} \n\n\n"
@@ -38,10 +38,13 @@ COT_PROMPT = ("\nبه پرسش زیر قدم به قدم فکر کنید و زن
               "کامل شرح دهید و تنها یک گزینه را انتخاب کنید.\n## پرسش\n{question} \n\n\n## گزینه ها\n{options} \n\n")
 PROMPTS = {'straight': STRAIGHT_PROMPT, 'cot': COT_PROMPT}
 
+def render_options(options: dict) -> str:
+    "Options as the papers render them: '[A] : …' one per line."
+    return '\n'.join(f'[{k}] : {options[k]}' for k in LETTERS)
+
 def render_prompt(row: dict, style: str = 'straight') -> str:
     "The papers' prompt of `style` (straight or cot) for an MCQ row."
-    options = '\n'.join(f'[{k}] : {row["options"][k]}' for k in LETTERS)
-    return PROMPTS[style].format(question=row['question'], options=options)
+    return PROMPTS[style].format(question=row['question'], options=render_options(row['options']))
 
 # %% ../nbs/02_eval.ipynb #dbd19e5b
 _PROMPT_PARTS = re.compile(r'## پرسش\n(.*?)\s*\n## گزینه ها\n(.*)', re.S)
@@ -133,12 +136,19 @@ _NEGATED_AFTER = re.compile(rf'(?:(?! است)[^.\n؛;]){{0,60}}?(?<![{_FA}])(?:�
                             r'|رد (?:شد|می|کرد|کنیم)|حذف (?:شد|می)|(?i:not\b|incorrect))')
 _NEGATED_BEFORE = re.compile(rf'(?<![{_FA}])(?:نه|به جز|بجز|جز|غیر از)[\s*]*$')
 _JOINED = re.compile(r'[\s،,*]*(?:و|یا|(?i:and|or))?[\s،,*]*')
+CALLED_TRUE = re.compile(r'[^.\n؛;]{0,100}?(?:صحیح|درست|صادق) (?:است|می باشد)')
+_ITEM = r'[ \t]*(?:[-*•]|\d+[.)])?[ \t*]*(?:\[[A-D]\]|\(?[A-D]\)|گزینه)[^\n]*'       # a list item naming an option
+_OTHERS_REJECTED = re.compile(   # «گزینه‌های دیگر را رد می‌کنیم:» and the list of options below it (blank lines only between bullets)
+    rf'(?m)^[^\n]*(?:(?:سایر|بقیه|دیگر)(?: ی)? گزینه|گزینه (?:ها|های) دیگر)[^\n]*?(?<![{_FA}])(?:نادرست|غلط|اشتباه|نیست|نمی|ندار|نداشت|رد )'
+    rf'[^\n]*:[ \t*]*$(?P<list>\s*\n{_ITEM}(?:\n{_ITEM}|\n\s*\n(?=[ \t]*(?:[-*•]|\d+[.)])){_ITEM})*)')
 EXCEPT_QUESTION = re.compile(rf'(?<![{_FA}])(?:نادرست|غلط|اشتباه|(?:به ?|ب)جز|استثنا|نیست|نمی|ندارد|ندارند)'
                              r'|(?i:\bexcept\b|\bnot\b)')
 
 def mark_negated(text: str, mentions: list[Mention]) -> list[Mention]:
-    "`mentions` with `negated` set: «[B] نادرست است», «نه [A]», and lists such as «[A] و [B] رد شدند»."
-    neg = [bool(_NEGATED_AFTER.match(text, m.end)) or bool(_NEGATED_BEFORE.search(text, 0, m.start)) for m in mentions]
+    "`mentions` with `negated` set: «[B] نادرست است», «نه [A]», lists such as «[A] و [B] رد شدند», and the options listed under «سایر گزینه‌ها نادرست‌اند:»."
+    rejected = [r.span('list') for r in _OTHERS_REJECTED.finditer(text)]
+    neg = [bool(_NEGATED_AFTER.match(text, m.end)) or bool(_NEGATED_BEFORE.search(text, 0, m.start))
+           or (any(a <= m.start < b for a, b in rejected) and not CALLED_TRUE.match(text, m.end)) for m in mentions]
     for i in range(len(mentions) - 2, -1, -1):
         if neg[i + 1] and _JOINED.fullmatch(text, mentions[i].end, mentions[i + 1].start): neg[i] = True
     return [m._replace(negated=n) for m, n in zip(mentions, neg)]
@@ -153,11 +163,11 @@ ANSWER_CUES = {   # name: (pattern, example)
                       'پاسخ این پرسش عبارت است از [D].'),
     'is defined as': (rf'{_B}عبارت(?: است| اند)? از', 'حرکت غیرفعال عبارت است از **گزینه ب**.'),
     'choice':        (rf'{_B}انتخاب (?:من|نهایی)', 'انتخاب نهایی من (A) است.'),
-    'best option':   (rf'{_B}\S+ترین (?:گزینه|پاسخ|انتخاب)', 'منطقی‌ترین گزینه ۳ است.'),
+    'best option':   (rf'{_B}(?!بد|کم)\S+ترین (?:گزینه|پاسخ|انتخاب)', 'منطقی‌ترین گزینه ۳ است.'),   # not بدترین (worst)
     'heading':       (r'(?m)^[#*\s]*(?:پاسخ|جواب|نتیجه|انتخاب)(?:\s*(?:نهایی|گیری))?[*\s:]*$', '## پاسخ\n\n**[D]**'),
     'true:':         (r'(?m)^[\s*]*(?:صحیح|درست) است', 'صحیح است [B]: ...'),
     'english':       (r'(?i:(?:the\s+)?(?:correct|final|best)\s+(?:answer|option|choice)|answer\s*(?:is|:))', 'The answer is (C).'),
-    'therefore':     (rf'{_B}(?:بنابراین|در نتیجه|در پایان|نتیجه (?:می )?گرفت|نتیجه (?:می |ب)?گیریم|در نهایت|لذا|پس(?! از)[،,]?\s)',
+    'therefore':     (rf'{_B}(?:بنابراین|در نتیجه|در پایان|بدین ترتیب|به این ترتیب|نتیجه (?:می )?گرفت|نتیجه (?:می |ب)?گیریم|در نهایت|لذا|پس(?! از)[،,]?\s)',
                       'بنابراین گزینه د درست است.'),
     'conclusion':    (rf'{_B}نتیجه(?:\s*گیری)?(?:\s*نهایی)?[\s*]*:', '**نتیجه‌گیری:** گزینه دوم'),
     'given':         (rf'{_B}(?:با توجه به|بر ?اساس|با در نظر گرفتن)', 'با توجه به موارد بالا، گزینه [A] درست است.'),
@@ -176,13 +186,12 @@ _BARE = re.compile(rf'[\s*:=]*(?P<x>[A-Da-d]|الف|ب|ج|د)(?![{_FA}A-Za-z0-9]
 def cue_window(text: str, start: int, mentions: list[Mention]) -> tuple[int, int]:
     "The span a cue ending at `start` speaks about: its sentence, or the next paragraph when the line runs on."
     end = _LINE.match(text, start).end()
+    if stop := _STOP.search(text, start, end): return start, stop.end()     # the cue's sentence ends on its line
     if not any(start <= m.start < end for m in mentions) and not re.search(r'[.!؟?]$', text[start:end].rstrip(' *')):
         end = _PARAGRAPH.match(text, end).end()
         while (nxt := _PARAGRAPH.match(text, end)).end() > end and _LIST_ITEM.match(text, end):   # a list of options
             end = nxt.end()
-        return start, end
-    stop = _STOP.search(text, start, end)
-    return start, stop.end() if stop else end
+    return start, end
 
 def verdict(text: str, span: tuple[int, int], mentions: list[Mention]) -> str | None:
     "What a window says: one letter, `multiple`, `none` («هیچ‌کدام»), or None when it names no option."
@@ -197,10 +206,10 @@ def verdict(text: str, span: tuple[int, int], mentions: list[Mention]) -> str | 
     return None if not chosen else chosen.pop() if len(chosen) == 1 else 'multiple'
 
 # %% ../nbs/02_eval.ipynb #ex-c13
-NAMED_BEST = re.compile(rf'[^.\n؛;]{{0,200}}?(?<!نه )(?<![{_FA}])(?:پاسخ (?:صحیح|درست|نهایی)|گزینه (?:صحیح|درست)|به نظر می رسد'
+_BUT = rf'(?<![{_FA}])(?:ولی|اما|بلکه)(?![{_FA}])'             # «..., ولی ...»: a new clause about something else
+NAMED_BEST = re.compile(rf'(?:(?!{_BUT})[^.\n؛;]){{0,200}}?(?<!نه )(?<![{_FA}])(?:پاسخ (?:صحیح|درست|نهایی)|گزینه (?:صحیح|درست)|به نظر می رسد'
                         r'|انتخاب می|پاسخ است|پاسخ می باشد|(?:به|صحیح|درست|مناسب|دقیق|منطقی|محتمل|نزدیک|معقول|کامل|جامع|واضح'
                         rf'|موثر|مرتبط|اصلی|مهم|شایع|بهینه) ?ترین)(?![{_FA}])')
-CALLED_TRUE = re.compile(r'[^.\n؛;]{0,100}?(?:صحیح|درست|صادق) (?:است|می باشد)')
 _EXCEPT_CUE = re.compile(EXCEPT_CUE[0])
 _OPENING = re.compile(r'[\s*#]*(?:[^\n]*:[\s*]*\n[\s*]*)?')   # a first line ending in ':' restates the question
 _SEP = re.compile(r'[^\w\s]|_')

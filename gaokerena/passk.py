@@ -11,13 +11,14 @@ from collections import Counter, defaultdict
 from contextlib import contextmanager
 from tqdm.auto import tqdm
 from .data import LETTERS
-from .evaluate import ResultStore, generate, letter_logprobs, render_verifier_prompt, run_batches
+from .evaluate import ResultStore, generate, letter_logprobs, render_options, render_verifier_prompt, run_batches
 
 # %% auto #0
-__all__ = ['QUESTION_CONTEXT', 'LOGLIK_SUFFIX', 'VARIANTS', 'PASSAGE_NUMBERS', 'pass_at_k', 'self_consistency',
-           'negative_marking', 'sample_table', 'mean_pass_at_k', 'distinct_answers', 'answer_entropy', 'uncertainty',
-           'render_options', 'verifier_prompt', 'passage_mentions', 'parse_passage_choice', 'verifier_answer',
-           'base_model', 'uncertain', 'run_verifier', 'verified_answers', 'plot_passk']
+__all__ = ['QUESTION_CONTEXT', 'LOGLIK_SUFFIX', 'VARIANTS', 'PASSAGE_NUMBERS', 'LEAST_WRONG', 'MOST_WRONG', 'pass_at_k',
+           'self_consistency', 'negative_marking', 'sample_table', 'mean_pass_at_k', 'distinct_answers',
+           'answer_entropy', 'uncertainty', 'verifier_prompt', 'passage_mentions', 'states_least_wrong',
+           'parse_passage_choice', 'verifier_answer', 'base_model', 'uncertain', 'run_verifier', 'verified_answers',
+           'plot_passk']
 
 # %% ../nbs/04_passk.ipynb #491fe3b3
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -78,10 +79,6 @@ QUESTION_CONTEXT = ("\nپنج متن زیر هر کدام با استدلال ب
 LOGLIK_SUFFIX = "## پاسخ\nبا توجه به متن‌ها، پاسخ درست تنها یک حرف از A، B، C یا D است."
 VARIANTS = ('paper', 'question', 'loglik')
 
-def render_options(options: dict) -> str:
-    "Options as the papers render them: '[A] : …' one per line."
-    return '\n'.join(f'[{k}] : {options[k]}' for k in LETTERS)
-
 def verifier_prompt(variant: str, passages: list[str], question: dict | None = None) -> str:
     "The verifier prompt of `variant` ('paper', 'question' or 'loglik') for one question's passages."
     if variant == 'paper': return render_verifier_prompt(passages)
@@ -94,9 +91,14 @@ PASSAGE_NUMBERS = {'یک': 1, 'يک': 1, 'اول': 1, 'یکم': 1, 'دو': 2, '�
                    'چهار': 4, 'چهارم': 4, 'پنج': 5, 'پنجم': 5}
 _DIGITS = str.maketrans('۱۲۳۴۵١٢٣٤٥', '1234512345')
 _NUMBER = '|'.join(sorted(PASSAGE_NUMBERS, key=len, reverse=True))
-_PASSAGE = re.compile(rf'(?:متن(?![\u200c\w])\s*(?:شماره)?\s*[*«"\'\[\(]*\s*(?:({_NUMBER})(?:ین)?(?!\w)|([1-5۱-۵١-٥])(?!\d))'
+_PASSAGE = re.compile(rf'(?:متن(?![\u200c\w])[\s*]*(?:شماره)?\s*[*«"\'\[\(]*\s*(?:({_NUMBER})(?:ین)?(?!\w)|([1-5۱-۵١-٥])(?!\d))'
                       rf'|({_NUMBER})ین\s+متن(?![\u200c\w]))')
 _CONCLUSION = re.compile(r'بنابراین|در نتیجه|نتیجه|در نهایت|پاسخ نهایی|به طور خلاصه')
+_SENTENCE = re.compile(r'[^.!؟?\n]+[.!؟?]*')
+LEAST_WRONG = re.compile(r'کمترین(?:\s+\S+){0,3}?\s+(?:غلط|نادرست|اشتباه)|(?:غلط|نادرست|اشتباه)\s+کمتری')  # the question's words
+MOST_WRONG = re.compile(r'(?:نادرست|غلط|بد)\u200c?ترین|بیشترین(?:\s+\S+){0,2}?\s+(?:غلط|نادرست|اشتباه)')
+_DENIAL = re.compile(r'نامناسب|نیست|ندارد|نمی|(?<!\w)نه(?!\w)')
+_NEXT_WORDS = re.compile(r'(?:\W*\w+){0,3}')
 
 def passage_mentions(text: str) -> list[tuple[int, int]]:
     "(position, passage number) of every passage the text names."
@@ -106,21 +108,30 @@ def passage_mentions(text: str) -> list[tuple[int, int]]:
         out.append((m.start(), PASSAGE_NUMBERS[word or ordinal] if (word or ordinal) else int(digit.translate(_DIGITS))))
     return out
 
+def states_least_wrong(text: str, sentence: re.Match, at: int) -> bool:
+    "Whether `sentence` says the passage named at `at` has the least wrong information, without denying it."
+    phrases = list(LEAST_WRONG.finditer(text, *sentence.span()))
+    return bool(phrases) and not any(_DENIAL.search(text, min(at, p.start()), _NEXT_WORDS.match(text, max(at, p.end())).end())
+                                     for p in phrases)
+
 def parse_passage_choice(text: str) -> int | None:
     "The passage (1-5) a verifier's answer chooses, or None when it names none."
     if not isinstance(text, str): return None
     named = passage_mentions(text)
     if not named: return None
-    for cue in reversed([m.end() for m in _CONCLUSION.finditer(text)]):
-        after = [n for p, n in named if p >= cue]
-        if after: return after[0]
+    stated = [inside[0][1] for s in _SENTENCE.finditer(text)
+              if (inside := [(p, n) for p, n in named if s.start() <= p < s.end()]) and states_least_wrong(text, s, inside[0][0])]
+    if stated: return stated[-1]
     last_line = text.rfind('\n', 0, named[-1][0]) + 1
-    return next(n for p, n in named if p >= last_line)
+    p, n = next(((p, n) for cue in reversed([m.end() for m in _CONCLUSION.finditer(text)]) for p, n in named if p >= cue),
+                next((p, n) for p, n in named if p >= last_line))
+    sentence = next(s for s in _SENTENCE.finditer(text) if s.start() <= p < s.end())
+    return None if MOST_WRONG.search(sentence.group()) else n
 
 def verifier_answer(text: str, answers: list[str]) -> str:
-    "The option of the passage the verifier names (`answers` in passage order), else a typed non-answer."
+    "The option of the passage the verifier names (`answers` in passage order); 'invalid' when it names none."
     j = parse_passage_choice(text)
-    if j is None or j > len(answers): return 'none'
+    if j is None or j > len(answers): return 'invalid'
     return answers[j - 1]
 
 # %% ../nbs/04_passk.ipynb #pk-run-ver

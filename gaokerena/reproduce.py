@@ -12,17 +12,18 @@ from pathlib import Path
 import pandas as pd
 from .data import LETTERS, SUBJECTS, DataError, load_rows
 from . import evaluate
-from .evaluate import extract_choice
+from .evaluate import extract_choice, same_outcome
 from .passk import mean_pass_at_k, negative_marking, self_consistency, verifier_answer
 
 # %% auto #0
 __all__ = ['LABELS', 'SHEET_COLUMNS', 'MODELS', 'HISTORY_SHEET', 'COLUMNS', 'PUBLISHED', 'TABLES', 'R_TABLES', 'FIELDS',
-           'ANSWER_MODES', 'TITLES', 'normalise_label', 'read_sheet', 'read_output_sheet', 'benchmark_id',
+           'ANSWER_MODES', 'REVIEWED', 'TITLES', 'normalise_label', 'read_sheet', 'read_output_sheet', 'benchmark_id',
            'published_sheets', 'read_vote_sheet', 'read_verifier_sheet', 'text_key', 'question_key', 'align_rows',
            'benchmark_name', 'agrees', 'record', 'accuracy_record', 'sheet_answers', 'agreement', 'PublishedData',
-           'check_alignment', 'straight_records', 'aligned_runs', 'cot_table', 'cot_records', 'check_vote_sheet',
-           'cot_tables', 'all_cot_records', 'verifier_records', 'reproduce', 'records_frame', 'readme_stats',
-           'readme_findings', 'cell_status', 'tables_markdown', 'write_tables', 'reproduce_to']
+           'reviewed', 'check_alignment', 'straight_records', 'aligned_runs', 'cot_table', 'cot_records',
+           'note_vote_differences', 'check_vote_sheet', 'cot_tables', 'all_cot_records', 'verifier_records',
+           'reproduce', 'records_frame', 'readme_stats', 'readme_findings', 'cell_status', 'tables_markdown',
+           'write_tables', 'reproduce_to']
 
 # %% ../nbs/95_reproduce.ipynb #rp-labels
 LABELS = {**{k: k for k in LETTERS}, 'none': 'none', 'invalid': 'invalid', 'multiple_choice': 'multiple', '': 'invalid'}
@@ -282,6 +283,21 @@ class PublishedData:
         "A file or cell that could not be reproduced, and why."
         if text not in self.skipped: self.skipped.append(text)
 
+# %% ../nbs/95_reproduce.ipynb #rp-reviewed
+REVIEWED = {  # (sheet under the data folder, spreadsheet row): (the authors' label, our reading, why)
+    ('gaokerena-r/evaluations/zeroshot-COT/MMLU_Anatomy/gaokerena-v1/gao_experiment_no1.xlsx', 125):
+        ('B', 'D', "author slip: the text says the answer is *not* option B, then names D as the only option that fits"),
+    ('gaokerena-r/evaluations/zeroshot-COT/MMLU_Anatomy/gaokerena-v1/gao_experiment_no1.xlsx', 76):
+        ('A', 'multiple', "ambiguous: the text calls A the likelier, then concludes that A or D is the correct answer"),
+    ('gaokerena-r/evaluations/final-evaluation/kopp/sys_result.xlsx', 13):
+        ('B', 'A', "author slip: the verdict names passage four, twice, and run 4 answered A; B is passage five's option"),
+}
+
+def reviewed(pub: PublishedData, path, row: int, label: str, ours: str) -> str:
+    "' — why' when the difference between the label and our reading at (sheet, row) was reviewed by hand, else ''."
+    why = REVIEWED.get((Path(path).relative_to(pub.data_dir).as_posix(), int(row)))
+    return f" — {why[2]}" if why and why[:2] == (label, ours) else ''
+
 # %% ../nbs/95_reproduce.ipynb #rp-straight
 def check_alignment(pub: PublishedData, key: tuple, df: pd.DataFrame, got: list[str]) -> None:
     "Note how a sheet's rows match its benchmark; offer the over-the-benchmark score when they differ."
@@ -341,14 +357,14 @@ def aligned_runs(pub: PublishedData, model: str, benchmark: str) -> tuple[list[p
     return runs, order
 
 def cot_table(pub: PublishedData, model: str, benchmark: str) -> tuple[dict, float | None] | None:
-    "Chapter 5's sample table {qid: gold, answers, generations, labels} of the five runs, and the extractor's label agreement."
+    "Chapter 5's sample table {qid: gold, answers, generations, labels, rows} of the five runs, and the extractor's label agreement."
     if ('cot', model, benchmark) in pub._cache: return pub._cache[('cot', model, benchmark)]
     got = aligned_runs(pub, model, benchmark)
     if got is None: return None
     runs, order = got
     cols = {'answers': [sheet_answers(df, pub.answers) for df in runs], 'generations': [list(df.generation) for df in runs],
-            'labels': [list(df.label) for df in runs]}
-    empty = {'answers': 'none', 'generations': '', 'labels': 'none'}
+            'labels': [list(df.label) for df in runs], 'rows': [list(df.row) for df in runs]}
+    empty = {'answers': 'none', 'generations': '', 'labels': 'none', 'rows': None}
     table = {f'{benchmark}/{i}': {'gold': g, **{c: [v[j][order[j][i]] if order[j][i] >= 0 else empty[c] for j in range(len(runs))]
                                                 for c, v in cols.items()}}
              for i, g in enumerate(runs[0].gold)}
@@ -369,6 +385,17 @@ def cot_records(pub: PublishedData, model: str, benchmark: str, table: dict, agr
     for k in (1, 2, 3):
         recs.append(record('r_passk', model, benchmark, {**samples, 'n': len(table)}, mean_pass_at_k(table, k), k, agree))
     return recs
+
+def note_vote_differences(pub: PublishedData, model: str, benchmark: str, table: dict) -> None:
+    "Note each question whose vote on our readings differs from the vote on the hand labels, and the runs read differently."
+    paths = list(pub.select(paper='r', style='cot', model=model, benchmark=benchmark).sort_values('run').path)
+    out = []
+    for t in table.values():
+        if self_consistency(t['answers']) == self_consistency(t['labels']): continue
+        runs = [f"run {j + 1} ({p.name} row {r}): label {l}, read {a}{reviewed(pub, p, r, l, a)}"
+                for j, (p, r, a, l) in enumerate(zip(paths, t['rows'], t['answers'], t['labels'])) if a != l]
+        out.append(f"the question of run-1 row {t['rows'][0]} ({'; '.join(runs)})")
+    if out: pub.note(('r_cot', model, benchmark, None), f"{len(out)} of {len(table)} votes differ from the vote on the hand labels: " + '; '.join(out))
 
 def check_vote_sheet(pub: PublishedData, model: str, benchmark: str, table: dict, style: str = 'votes') -> None:
     "Compare the authors' vote sheet with the run sheets; its vote's scores become alternatives."
@@ -410,6 +437,7 @@ def all_cot_records(pub: PublishedData) -> list[dict]:
         recs += cot_records(pub, model, benchmark, table, agree)
         if pub.answers == 'labels':
             for style in ('votes', 'votes-earlier'): check_vote_sheet(pub, model, benchmark, table, style)
+        else: note_vote_differences(pub, model, benchmark, table)
         if benchmark in SUBJECTS: pooled[model][benchmark] = (table, agree)
     for model, parts in pooled.items():
         if set(parts) != set(SUBJECTS):
@@ -448,6 +476,11 @@ def verifier_records(pub: PublishedData) -> list[dict]:
                 elif text: answers.append(verifier_answer(text, t['answers'])); parsed.append(answers[-1] == label)
                 else: answers.append('unanswered')
             agree = sum(parsed) / len(parsed) if parsed else None
+            verdicts = [(r, verifier_answer(x, t['labels']), label) for r, t, x, label in zip(final.row, table, texts, final.label) if x]
+            differ = [f"row {r}: read {a}, label {label}{reviewed(pub, s.path, r, label, a)}" for r, a, label in verdicts
+                      if not same_outcome(label, a)]
+            pub.note(key, f"on the hand-labelled runs, the verdict parser reads {len(verdicts) - len(differ)} of {len(verdicts)} "
+                          "published verdicts as the authors did (the same option, or a non-answer for both)" + ''.join(f"; {d}" for d in differ))
             lost = sum(v == 'unanswered' and not x for v, x in zip(votes, texts))
             if lost: pub.note(key, f"{lost} question(s) open under our votes have no published verifier text (the authors' votes were confident): unanswered")
         recs.append(accuracy_record('r_verifier', s.model, s.benchmark, answers, list(final.gold), agree))

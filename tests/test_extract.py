@@ -39,6 +39,25 @@ def test_mention_forms_in_a_sentence(text, expected):
 def test_cot_and_straight_answers(text, expected):
     assert extract_choice(text) == expected
 
+@pytest.mark.parametrize('rule, text, expected', [
+    # each rule came from a published chain of thought whose misreading flipped a 3-of-5 vote; the texts here are written anew
+    ('a cue whose sentence ends on its line reads only that sentence',
+     'گزینه [C] درست است.\n\nبا توجه به توضیحات بالا، طحال در سمت چپ شکم است. گزینه‌ها را یک به یک مرور می‌کنیم:\n\n[A] آپاندیس: در پایین شکم.', 'C'),
+    ('a cue sentence without a stop still runs on into the next paragraph', '**پاسخ نهایی**\n\n[D] مثانه', 'D'),
+    ('options listed under «the other options are rejected:» are not chosen',
+     'می‌توانیم گزینه [B] را انتخاب کنیم.\n\nگزینه‌های دیگر را رد می‌کنیم:\n- گزینه [A]: در پایین شکم است.\n- گزینه [D]: این گزینه درست پشت استخوان عانه است.', 'B'),
+    ('... with blank lines between bulleted items',
+     'پاسخ صحیح [C] است.\n\n**سایر گزینه‌ها چرا نادرست هستند:**\n\n* **گزینه A:** در پایین شکم.\n\n* **گزینه D:** این گزینه درست بالای لگن است.', 'C'),
+    ('... unless the item itself calls its option true',
+     'پاسخ: طحال.\n\nسایر گزینه‌ها نادرست هستند:\n* [A] غلط است.\n* [B] درست است، کیسه صفرا هم در شکم است.', 'B'),
+    ('«the worst option» is no answer cue', 'گزینه [C] صحیح است. بدترین گزینه‌ی ممکن [A] است.', 'C'),
+    ('«بدین ترتیب» (thus) concludes like «بنابراین»', 'گزینه [A] را بررسی کردیم. بدین ترتیب پاسخ (ج) با شرایط پرسش جور است.', 'C'),
+    ('a superlative after «ولی» (but) describes something else',
+     'پاسخ صحیح گزینه [C] است.\nگزینه [D] هم محتمل است ولی طحال مهم‌ترین عضو لنفاوی شکم است.', 'C'),
+])
+def test_rules_found_where_extraction_flipped_a_vote(rule, text, expected):
+    assert extract_choice(text) == expected, rule
+
 @pytest.mark.parametrize('text, expected', [
     ('بنابراین پاسخ صحیح [A] و [C] است.', 'multiple'),
     ('پاسخ نهایی: A یا B', 'multiple'),
