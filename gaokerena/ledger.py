@@ -16,6 +16,7 @@ import pandas as pd
 import torch
 import gaokerena
 from .config import Settings, SettingsError
+from .data import DataError, read_jsonl
 
 # %% auto #0
 __all__ = ['TRACKED_PACKAGES', 'SUMMARY_COLUMNS', 'PRICE_TABLES', 'carbon_kg', 'tdp_watts', 'library_versions', 'git_commit',
@@ -143,20 +144,13 @@ def track_stage(run_dir, stage: str, settings: Settings, seeds: dict | None = No
         print(_summary_line(row))
 
 # %% ../nbs/91_ledger.ipynb #aca9e6e1
-class LedgerError(ValueError):
+class LedgerError(DataError):
     "A ledger line is not a JSON object; the message names the file and the line."
 
 def read_ledger(run_dir) -> pd.DataFrame:
     "The rows of `run_dir/ledger.jsonl` as a DataFrame, one per stage run."
-    path, rows = Path(run_dir)/'ledger.jsonl', []
-    with open(path, encoding='utf-8') as f:
-        for i, line in enumerate(f, 1):
-            if not line.strip(): continue
-            try: row = json.loads(line)
-            except json.JSONDecodeError as e: raise LedgerError(f"{path} line {i}: not valid JSON ({e.msg})") from None
-            if not isinstance(row, dict): raise LedgerError(f"{path} line {i}: not a JSON object")
-            rows.append(row)
-    return pd.DataFrame(rows)
+    try: return pd.DataFrame(read_jsonl(Path(run_dir)/'ledger.jsonl'))
+    except DataError as e: raise LedgerError(str(e)) from None
 
 # %% ../nbs/91_ledger.ipynb #d5ec76de
 SUMMARY_COLUMNS = ['wall_s', 'gpu_hours', 'cost_usd', 'carbon_kg']

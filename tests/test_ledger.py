@@ -93,9 +93,9 @@ def test_two_stages_two_rows_and_summary(tmp_path, tiny):
 def test_corrupt_line_names_file_and_line(tmp_path, tiny):
     with track_stage(tmp_path, 'a', tiny): pass
     with open(tmp_path/'ledger.jsonl', 'a') as f: f.write('{"stage": "trunc\n')
-    with pytest.raises(LedgerError, match=r'ledger\.jsonl line 2'): read_ledger(tmp_path)
+    with pytest.raises(LedgerError, match=r'ledger\.jsonl: line 2: not valid JSON'): read_ledger(tmp_path)
     (tmp_path/'ledger.jsonl').write_text('[1, 2]\n')
-    with pytest.raises(LedgerError, match='line 1: not a JSON object'): read_ledger(tmp_path)
+    with pytest.raises(LedgerError, match=r'ledger\.jsonl: line 1: a list, not a JSON object'): read_ledger(tmp_path)
 
 
 def test_git_commit(tmp_path):
