@@ -134,10 +134,23 @@ class OpenAIChat(ChatBackend):
         key = self._api_key or get_secret(self.api_key_env)
         return text.replace(key, '***') if key else text
 
+    token_param = 'max_tokens'   # becomes 'max_completion_tokens' once the server asks for it (OpenAI's o-series, gpt-5)
+
+    def _create(self, messages, params: dict):
+        "One chat-completions request, the token limit under the name this server accepts."
+        import openai
+        limit = {k: params[k] for k in ('max_new_tokens', 'max_tokens', 'max_completion_tokens') if k in params}
+        rest = {k: v for k, v in params.items() if k not in limit}
+        if limit: rest[self.token_param] = next(iter(limit.values()))
+        try: return self.client.chat.completions.create(model=self.model, messages=messages, **rest)
+        except openai.BadRequestError as e:
+            if not limit or self.token_param != 'max_tokens' or 'max_completion_tokens' not in str(e): raise
+            self.token_param = 'max_completion_tokens'
+            return self._create(messages, params)
+
     def _complete(self, messages, **params):
         import openai
-        if 'max_new_tokens' in params: params['max_tokens'] = params.pop('max_new_tokens')
-        try: response = self.client.chat.completions.create(model=self.model, messages=messages, **params)
+        try: response = self._create(messages, params)
         except openai.APIError as e:
             raise LLMError(self._redact(f"{self.model} at {self.base_url} failed: {type(e).__name__}: {e} (after up "
                                         f"to {self.max_retries} retries of 429, 5xx and timeouts)")) from None

@@ -7,6 +7,7 @@ Loaded as a pytest plugin by conftest.py, so every test module can use the `serv
 Each request takes the next step of the script (the last one repeats):
 - `('ok', text)` answers `text`; `('ok', text, reasoning)` also sends DeepSeek-R1's `reasoning_content`;
 - `(status,)` answers that HTTP status with an error body (429 and 5xx are retried by the client);
+  `(status, message)` gives the error body that message;
 - `('sleep', seconds)` answers 'late' after `seconds` (longer than the client's timeout: a timeout);
 - a callable gets the request's JSON body and returns one of the steps above (answers that depend on the prompt).
 `srv.requests` lists every request received: {'path', 'auth', 'body'}.
@@ -55,7 +56,8 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(step[1])
             step = ('ok', 'late')
         if step[0] != 'ok':
-            return self.send_json(step[0], {'error': {'message': f'scripted {step[0]}', 'type': 'server_error'}})
+            message = step[1] if len(step) > 1 else f'scripted {step[0]}'
+            return self.send_json(step[0], {'error': {'message': message, 'type': 'server_error'}})
         message = {'role': 'assistant', 'content': step[1]}
         if len(step) > 2: message['reasoning_content'] = step[2]
         self.send_json(200, {'id': 'c1', 'object': 'chat.completion', 'created': 0, 'model': body['model'],

@@ -50,6 +50,30 @@ def test_persistent_failure_is_a_clear_error_without_the_key(serve, key, tmp_pat
     assert not list(tmp_path.rglob('*.json'))
 
 
+O_SERIES_400 = "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead."
+
+
+def test_token_limit_renamed_when_the_server_asks(serve, key, tmp_path):
+    "OpenAI's reasoning models refuse max_tokens with a 400; the client resends the limit as max_completion_tokens, from then on."
+    def o_series(body):
+        if 'max_tokens' in body: return (400, O_SERIES_400)
+        return ('ok', f"limit {body['max_completion_tokens']}")
+    srv = serve(o_series)
+    llm = client(srv, tmp_path)
+    assert llm.chat(ASK, max_tokens=16).text == 'limit 16'
+    assert llm.chat(ASK, max_new_tokens=32).text == 'limit 32'
+    assert [sorted(k for k in r['body'] if 'tokens' in k) for r in srv.requests] == [
+        ['max_tokens'], ['max_completion_tokens'], ['max_completion_tokens']]
+    assert cache_path(tmp_path, cache_key('teacher-model', ASK, {'max_tokens': 16})).exists()
+
+
+def test_other_bad_requests_are_not_retried(serve, key, tmp_path):
+    srv = serve((400, "Invalid 'messages': empty content"))
+    with pytest.raises(LLMError, match="BadRequestError.*Invalid 'messages'"):
+        client(srv, tmp_path).chat(ASK, max_tokens=16)
+    assert len(srv.requests) == 1
+
+
 def test_cache_replays_with_the_server_stopped(serve, key, tmp_path, monkeypatch):
     srv = serve(('ok', 'یک'), ('ok', 'دو'))
     llm = client(srv, tmp_path)
