@@ -6,7 +6,7 @@ Docs: https://github.com/gaokerena-kit/gaokerena/cli.html.md"""
 
 # %% ../nbs/94_cli.ipynb #e8805132
 from __future__ import annotations
-import argparse, hashlib, json, sys, time
+import argparse, hashlib, json, time
 from pathlib import Path
 import gaokerena
 

@@ -7,7 +7,7 @@ Docs: https://github.com/gaokerena-kit/gaokerena/config.html.md"""
 # %% ../nbs/90_config.ipynb #98826dd8
 from __future__ import annotations
 import configparser, dataclasses, os, typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 import gaokerena
 

@@ -6,7 +6,7 @@ Docs: https://github.com/gaokerena-kit/gaokerena/eval.html.md"""
 
 # %% ../nbs/02_eval.ipynb #075127d1
 from __future__ import annotations
-import json, math, os, re, warnings
+import json, math, os, re
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial

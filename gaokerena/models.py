@@ -6,13 +6,13 @@ Docs: https://github.com/gaokerena-kit/gaokerena/models.html.md"""
 
 # %% ../nbs/92_models.ipynb #1f994c31
 from __future__ import annotations
-import json, os
+import os
 from pathlib import Path
 import torch
 import trl
 from transformers import AutoModelForCausalLM, AutoTokenizer, CohereConfig, CohereForCausalLM, PreTrainedTokenizerFast
 from .config import RunContext, Settings
-from .data import LETTERS, load_sample
+from .data import load_sample
 
 # %% auto #0
 __all__ = ['AYA_TOKENS', 'AYA_EXTRA_TOKENS', 'aya_chat_template', 'sample_texts', 'build_tokenizer', 'build_tiny_model',

@@ -6,10 +6,9 @@ Docs: https://github.com/gaokerena-kit/gaokerena/passk.html.md"""
 
 # %% ../nbs/04_passk.ipynb #3b1c47ad
 from __future__ import annotations
-import json, math, re
+import math, re
 from collections import Counter, defaultdict
 from contextlib import contextmanager
-from tqdm.auto import tqdm
 from .data import LETTERS
 from .evaluate import ResultStore, generate, letter_logprobs, render_options, render_verifier_prompt, run_batches
 

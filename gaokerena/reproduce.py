@@ -576,7 +576,7 @@ def _fmt(rec: dict, pub: PublishedData) -> str:
 
 def tables_markdown(records: list[dict], pub: PublishedData) -> str:
     "tables.md: each table laid out like the paper, its notes, and which published cells follow from the files."
-    out = [f"# The papers' tables re-scored from the published outputs\n",
+    out = ["# The papers' tables re-scored from the published outputs\n",
            f"- data: `{pub.data_dir}`\n- answers: `{pub.answers}` "
            + ("(the authors' hand labels, `AI_chosen_answer`)" if pub.answers == 'labels' else "(our extractor on `AI_answer`)"),
            "- each cell: reproduced value (published value, mark); ✓ = the files give it (rounded), ✓t = they give it truncated, "

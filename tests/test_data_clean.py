@@ -1,7 +1,7 @@
 "Persian normalisation (golden cases) and forum Q&A cleaning on synthetic rows."
 import random, re
 import pytest
-from gaokerena.data import CHAR_MAP, ZWNJ, answer_problem, clean_forum, keep_scores, normalise, shingles
+from gaokerena.data import CHAR_MAP, answer_problem, clean_forum, keep_scores, normalise, shingles
 
 GOLDEN = [  # (input, output, remove diacritics)
     ('كتاب هاي مفيد', 'کتاب‌های مفید', False),                    # Arabic kaf/yeh; plural suffix joined

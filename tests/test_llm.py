@@ -1,5 +1,5 @@
 "The LLM client against a real HTTP server on 127.0.0.1, and LocalChat on a tiny Cohere model."
-import json, time
+import json
 import pytest
 from llm_server import stop
 from gaokerena.llm import ChatResult, LLMError, LocalChat, OpenAIChat, cache_key, cache_path
@@ -31,10 +31,8 @@ def test_retries_429_then_500_then_succeeds(serve, key, tmp_path):
 
 def test_timeout_is_retried(serve, key, tmp_path):
     srv = serve(('sleep', 1.5), ('ok', 'on time'))
-    start = time.perf_counter()
     res = client(srv, tmp_path).chat(ASK)
     assert res.text == 'on time' and len(srv.requests) == 2
-    assert time.perf_counter() - start < 5
 
 
 def test_persistent_failure_is_a_clear_error_without_the_key(serve, key, tmp_path):

@@ -2,7 +2,7 @@
 import pytest, torch
 from transformers import CohereForCausalLM
 from gaokerena.config import run_context
-from gaokerena.models import (AYA_TOKENS, build_tiny_model, build_tokenizer, gated_help, hub_load_kwargs,
+from gaokerena.models import (build_tiny_model, build_tokenizer, hub_load_kwargs,
                               load_model_and_tokenizer, sample_texts, tiny_model_and_tokenizer)
 
 

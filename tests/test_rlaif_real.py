@@ -1,7 +1,6 @@
 "The authors' published pairs and translated MedMCQA through 03_rlaif (skipped without ../shared/data)."
 import json, subprocess, sys
 from collections import Counter
-import pytest
 from conftest import ROOT
 from gaokerena.config import run_context
 from gaokerena.data import LETTERS
