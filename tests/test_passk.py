@@ -235,13 +235,15 @@ def test_count_non_answers_is_a_setting():
     assert load_settings('tiny', {'eval.count_non_answers': 'true'}).eval.count_non_answers is True
 
 
-def test_base_model_refuses_a_merged_adapter(tiny):
-    "After merge_and_unload (what make_generator does for vLLM) disabling the adapter would silently give the DPO model."
+def test_base_model_refuses_a_merged_adapter(tiny, tmp_path):
+    "After vllm_weights merged the adapter in place (make_generator does this for vLLM), disabling it would silently give the DPO model."
     from peft import LoraConfig, get_peft_model
-    model, _ = tiny
+    from gaokerena.evaluate import vllm_weights
+    model, tok = tiny
     peft = get_peft_model(build_copy(model), LoraConfig(r=2, lora_alpha=2, target_modules=['q_proj', 'v_proj']))
     assert adapter_layers(peft) == 2 * model.config.num_hidden_layers and adapter_layers(model) == 0
-    peft.merge_and_unload()
+    with base_model(peft): pass
+    assert vllm_weights(peft, tok, tmp_path/'merged') == str(tmp_path/'merged') and (tmp_path/'merged'/'config.json').exists()
     assert adapter_layers(peft) == 0
     with pytest.raises(RuntimeError, match='merged into its weights'):
         with base_model(peft): pass
@@ -337,3 +339,22 @@ def test_readme_passk_curves_overlay_every_model_and_benchmark(published_runs):
     assert max(abs(ours[key][k] - v) for key, c in readme.items() for k, v in c.items()) < 0.02
     fig = plot_passk(ours, readme, ncols=3, published_label="authors' Readme")
     assert len([ax for ax in fig.axes if ax.lines]) == 4 and published_markers(fig) == 60
+
+
+def test_the_tiny_run_scores_every_benchmark_beside_the_paper(tiny_run):
+    "Chapter 5 under `gaokerena run`: per-benchmark scores, curves and uncertainty, and a labelled comparison in the report."
+    import json
+    from gaokerena.data import SUBJECTS
+    from gaokerena.report import report_blocks
+    run_dir, _ = tiny_run
+    pk = json.loads((run_dir/'04_passk'/'metrics.json').read_text())
+    benches = {*SUBJECTS, 'ibmsee', 'mmlu_avg'}
+    assert set(pk['pass_at_k']) == set(pk['scores']) == set(pk['uncertainty']) == benches
+    n = {b: pk['scores'][b]['self-consistency']['n'] for b in benches}
+    assert n['mmlu_avg'] == sum(n[b] for b in SUBJECTS) and n['mmlu_avg'] + n['ibmsee'] == 24
+    assert all(len(pk['scores'][b]) == 4 and len(pk['pass_at_k'][b]) == 5 for b in benches)
+    assert all(u['questions'] == n[b] and sum(u[f'{k} options'] for k in range(5)) == pytest.approx(1) for b, u in pk['uncertainty'].items())
+    (title, comparison), = json.loads((run_dir/'04_passk'/'paper_comparison.json').read_text()).items()
+    assert 'Tiny profile' in comparison['note'] and len(comparison['rows']) == 9
+    assert {(r['benchmark'], r['paper']) for r in comparison['rows']} >= {('ibmsee', 0.6208), ('mmlu_avg', 52.98), ('anatomy', 29.13)}
+    assert ('h3', f'Compared with the paper: {title}') in report_blocks(run_dir)
