@@ -11,8 +11,8 @@ from pathlib import Path
 import gaokerena
 
 # %% auto #0
-__all__ = ['CHAPTERS', 'nbs_dir', 'parse_sets', 'fingerprint', 'is_done', 'run_chapters', 'run_summary', 'reproduce_command',
-           'main']
+__all__ = ['CHAPTERS', 'nbs_dir', 'parse_sets', 'code_hash', 'fingerprint', 'is_done', 'chapter_params', 'run_chapters',
+           'run_summary', 'reproduce_command', 'main']
 
 # %% ../nbs/94_cli.ipynb #4cc22c48
 CHAPTERS = ('00_data', '01_sft', '02_eval', '03_rlaif', '04_passk')
@@ -35,34 +35,53 @@ def parse_sets(items: list[str]) -> dict:
     return out
 
 # %% ../nbs/94_cli.ipynb #f7fcb1cf
-def fingerprint(nb_path: Path, params: dict) -> str:
-    "A hash of a notebook's content and the parameters it runs with."
+def code_hash(folder=None) -> str:
+    "SHA-256 of the package's modules (`folder`/*.py, default the installed gaokerena): changed code, new hash."
+    h = hashlib.sha256()
+    for p in sorted(Path(folder or Path(gaokerena.__file__).parent).glob('*.py')):
+        h.update(p.name.encode()); h.update(p.read_bytes())
+    return h.hexdigest()
+
+def fingerprint(nb_path: Path, params: dict, upstream: list[str] = ()) -> str:
+    "A hash of a notebook, its parameters, the settings file, the package code and the `upstream` chapters' markers."
+    from gaokerena.config import find_settings
     h = hashlib.sha256(Path(nb_path).read_bytes())
     h.update(json.dumps(params, sort_keys=True, default=str).encode())
+    h.update(find_settings().read_bytes())
+    h.update(code_hash().encode())
+    for marker in upstream: h.update(hashlib.sha256(marker.encode()).digest())
     return h.hexdigest()
 
 def is_done(marker: Path, fp: str) -> bool:
     "True when `marker` records a finished run with fingerprint `fp`."
     return marker.exists() and json.loads(marker.read_text()).get('fingerprint') == fp
 
+# %% ../nbs/94_cli.ipynb #b5b0396a
+def chapter_params(profile: str = 'tiny', run_dir=None, data_dir=None, overrides: dict | None = None) -> dict:
+    "The parameters every chapter gets, folders made absolute: papermill runs each notebook inside `run_dir`."
+    def absolute(p): return str(Path(p).expanduser().resolve())
+    return dict(profile=profile, run_dir=absolute(run_dir or Path('runs')/profile),
+                data_dir=absolute(data_dir) if data_dir else None, overrides=dict(overrides or {}))
+
 # %% ../nbs/94_cli.ipynb #775ea9f3
 def run_chapters(profile: str = 'tiny', run_dir=None, data_dir=None, only=None, overrides: dict | None = None,
                  nbs=None, force: bool = False) -> list[dict]:
     "Execute the chapters in order with papermill into `run_dir/notebooks`, skipping finished ones."
     import papermill as pm
-    run_dir = Path(run_dir or Path('runs')/profile).expanduser().resolve()
+    params = chapter_params(profile, run_dir, data_dir, overrides)
+    run_dir = Path(params['run_dir'])
     out_dir = run_dir/'notebooks'
     out_dir.mkdir(parents=True, exist_ok=True)
     nbs = Path(nbs) if nbs else nbs_dir()
     chapters = [c for c in CHAPTERS if not only or c in only]
     unknown = set(only or []) - set(CHAPTERS)
     if unknown: raise SystemExit(f"--only: unknown chapter(s) {sorted(unknown)}; choose from {', '.join(CHAPTERS)}")
-    params = dict(profile=profile, run_dir=str(run_dir), data_dir=str(data_dir) if data_dir else None,
-                  overrides=dict(overrides or {}))
+    def marker_of(ch): return out_dir/f'{ch}.done.json'
     report = []
     for ch in chapters:
-        nb, marker = nbs/f'{ch}.ipynb', out_dir/f'{ch}.done.json'
-        fp = fingerprint(nb, params)
+        nb, marker = nbs/f'{ch}.ipynb', marker_of(ch)
+        upstream = [marker_of(c).read_text() if marker_of(c).exists() else '' for c in CHAPTERS[:CHAPTERS.index(ch)]]
+        fp = fingerprint(nb, params, upstream)
         if not force and is_done(marker, fp):
             print(f'[{ch}] already done for these parameters: skipped'); report.append({'chapter': ch, 'status': 'skipped'})
             continue

@@ -118,6 +118,8 @@ class LLMSettings:
     usd_per_million_output: float
     judge_base_url: str = ''
     judge_api_key_env: str = ''
+    judge_usd_per_million_input: float = 0.0
+    judge_usd_per_million_output: float = 0.0
 
 # %% ../nbs/90_config.ipynb #7779b935
 @dataclass(frozen=True)

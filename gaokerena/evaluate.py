@@ -27,9 +27,9 @@ __all__ = ['STRAIGHT_PROMPT', 'COT_PROMPT', 'PROMPTS', 'VERIFIER_PROMPT', 'PASSA
            'prompt_lengths', 'letter_ids', 'letter_logprobs', 'grouped_sdpa', 'decoding_mask', 'BufferedLayer',
            'buffered_cache', 'fast_decoding', 'generate', 'vllm_available', 'vllm_weights', 'VLLMGenerator',
            'make_generator', 'run_batches', 'evaluate_mcq', 'bootstrap_ci', 'score_rows', 'score_table', 'published',
-           'compare_published', 'render_judge_prompt', 'parse_verdict', 'generate_answers', 'reference_answers',
-           'judge_pairs', 'make_judge', 'pairwise_outcomes', 'win_rates', 'comparison_models', 'load_eval_model',
-           'spread_limit', 'load_benchmarks', 'load_freeform']
+           'compare_published', 'save_published_comparison', 'plot_accuracy', 'render_judge_prompt', 'parse_verdict',
+           'generate_answers', 'reference_answers', 'judge_pairs', 'new_spend', 'make_judge', 'pairwise_outcomes',
+           'win_rates', 'comparison_models', 'load_eval_model', 'spread_limit', 'load_benchmarks', 'load_freeform']
 
 # %% ../nbs/02_eval.ipynb #4cb281b1
 STRAIGHT_PROMPT = ("\nبه پرسش زیر به پاسخ بدهید و تنها از زبان فارسی استفاده کنید!\n## پرسش\n{question} \n\n\n"
@@ -622,6 +622,34 @@ def compare_published(scores: dict, table: str, model: str):
     df['published_in_ci'] = (df.published >= df.ci_low) & (df.published <= df.ci_high)
     return df.round(2)
 
+# %% ../nbs/02_eval.ipynb #4efc808c
+def save_published_comparison(stage_dir, scores: dict, table: str, model: str, ours: str, tiny: bool = False):
+    "`compare_published` recorded for the run report: our accuracy as `ours`, the published one as `paper`; returns the table."
+    from gaokerena.report import save_comparison
+    df = compare_published(scores, table, model)
+    note = (f"ours: {ours}, {scores['pooled']['questions']} questions answered with the straight prompt; paper: {model} "
+            f"in the papers' {table} table. published_in_ci: the published value lies inside our 95% interval.")
+    save_comparison(stage_dir, f'{model} ({table}), accuracy %', df.rename(columns={'accuracy': 'ours', 'published': 'paper'})
+                    .rename_axis('benchmark'), note, tiny)
+    return df
+
+def plot_accuracy(tables: dict, published: dict | None = None, title: str = ''):
+    "Accuracy (%) per benchmark with its 95% interval, one bar per table (way of asking), `published` as black marks; returns the figure."
+    import matplotlib.pyplot as plt
+    benches = [b for b in next(iter(tables.values())) if b != 'pooled']
+    x, width = np.arange(len(benches)), 0.8 / len(tables)
+    fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(benches)), 3.5))
+    for i, (name, t) in enumerate(tables.items()):
+        acc = np.array([t[b]['accuracy'] for b in benches])
+        err = np.array([acc - [t[b]['ci_low'] for b in benches], [t[b]['ci_high'] for b in benches] - acc])
+        ax.bar(x + (i - (len(tables) - 1) / 2) * width, acc, width, yerr=err, capsize=3, label=name)
+    shown = [(i, published[b]) for i, b in enumerate(benches) if published and b in published]
+    if shown: ax.scatter(*zip(*shown), marker='_', s=600, linewidths=2, color='black', zorder=3, label='published')
+    ax.set_xticks(x, benches, rotation=25, ha='right')
+    ax.set_ylabel('accuracy % (95% interval)'); ax.set_ylim(0, 100); ax.set_title(title); ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
 # %% ../nbs/02_eval.ipynb #00130c3b
 JUDGE_PROMPT = """شما داوری بی‌طرف و پزشکی باتجربه هستید. دو دستیار هوش مصنوعی به پرسش پزشکی زیر پاسخ داده‌اند.
 پاسخ‌ها را از نظر درستی علمی، کامل بودن، ایمنی برای بیمار و روشنی مقایسه کنید. ترتیب پاسخ‌ها، طول آن‌ها و نام دستیارها نباید در داوری شما اثری داشته باشد.
@@ -686,11 +714,16 @@ def judge_pairs(judge, questions: list[dict], answers: dict, store: ResultStore,
         verdict = parse_verdict(res.text)
         return {'model': pair, 'benchmark': benchmark, 'task': task, 'qid': qid, 'sample': order, 'first': first,
                 'second': second, 'verdict': verdict, 'winner': {'A': first, 'B': second}.get(verdict, verdict),
-                'judgement': res.text, 'prompt_tokens': res.prompt_tokens, 'completion_tokens': res.completion_tokens}
+                'judgement': res.text, 'prompt_tokens': res.prompt_tokens, 'completion_tokens': res.completion_tokens,
+                'usd': judge.cost_usd(res)}
 
     def compute(batch, _):
         with ThreadPoolExecutor(max(1, workers)) as pool: return list(pool.map(one, batch))
     return run_batches(items, keys, store, compute, batch_size, f'{pair} · {benchmark} · {task}')
+
+def new_spend(rows: list[dict], paid: set) -> float:
+    "Dollars of the `rows` whose key was not in `paid` (the store's keys before this run): what this run spent."
+    return sum(r.get('usd', 0.0) for r in rows if result_key(r) not in paid)
 
 def make_judge(ctx, model=None, tokenizer=None, name: str = 'local'):
     "The run's judge: the settings' API model ([llm] judge_*), or with profile judge = local the given model (offline)."
@@ -698,7 +731,8 @@ def make_judge(ctx, model=None, tokenizer=None, name: str = 'local'):
     cache, l = ctx.stage_dir('02_eval')/'judge_cache', ctx.settings.llm
     if ctx.settings.profile.judge == 'local': return LocalChat(model, tokenizer, cache, name=f'local-{name}')
     return OpenAIChat(l.judge_base_url or l.base_url, l.judge_model, l.judge_api_key_env or l.api_key_env, cache,
-                      l.timeout, l.max_retries)
+                      l.timeout, l.max_retries, usd_per_million_input=l.judge_usd_per_million_input,
+                      usd_per_million_output=l.judge_usd_per_million_output)
 
 # %% ../nbs/02_eval.ipynb #f06f5775
 OUTCOMES = ('win', 'tie', 'loss', 'invalid')

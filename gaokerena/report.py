@@ -16,10 +16,10 @@ from .config import Settings
 from .ledger import estimate_cost, ledger_summary, plot_ledger, read_ledger, throughput_for
 
 # %% auto #0
-__all__ = ['CHAPTER_DIRS', 'COMPARISON_FILE', 'MAX_JSON_BYTES', 'BENCHMARK_QUESTIONS', 'TINY_NOTE', 'CSS', 'chapter_dirs',
-           'json_tables', 'fmt', 'md_table', 'html_table', 'save_comparison', 'comparison_table', 'ChapterReport',
-           'chapter_report', 'paper_workload', 'expected_costs', 'report_blocks', 'to_html', 'to_markdown',
-           'write_report']
+__all__ = ['CHAPTER_DIRS', 'COMPARISON_FILE', 'MAX_JSON_BYTES', 'TINY_COMPARISON', 'BENCHMARK_QUESTIONS', 'TINY_NOTE', 'CSS',
+           'chapter_dirs', 'json_tables', 'fmt', 'md_table', 'html_table', 'save_comparison', 'comparison_table',
+           'ChapterReport', 'chapter_report', 'paper_workload', 'expected_costs', 'report_blocks', 'to_html',
+           'to_markdown', 'write_report']
 
 # %% ../nbs/96_report.ipynb #9550f552
 CHAPTER_DIRS = {'00_data': ('data', '00_data')}
@@ -92,12 +92,15 @@ def html_table(df: pd.DataFrame) -> str:
     return df.map(fmt).to_html(escape=True, border=0, classes='table', index=_has_index(df))
 
 # %% ../nbs/96_report.ipynb #0b3d0f9d
-def save_comparison(stage_dir, title: str, rows, note: str = '') -> Path:
-    "Record a table comparing this run with a paper (rows with `ours` and `paper` columns) for the run report."
+TINY_COMPARISON = ('Tiny profile: "ours" is a random 2-layer model trained and tested on the bundled sample, so this '
+                   'table shows the layout a GPU run fills in; its numbers are not comparable with the paper\'s.')
+
+def save_comparison(stage_dir, title: str, rows, note: str = '', tiny: bool = False) -> Path:
+    "Record a table comparing this run with a paper (rows with `ours` and `paper` columns) for the run report; `tiny` says it is a tiny run."
     if isinstance(rows, pd.DataFrame): rows = rows.reset_index().to_dict('records')
     path = Path(stage_dir)/COMPARISON_FILE
     tables = json.loads(path.read_text(encoding='utf-8')) if path.exists() else {}
-    tables[title] = {'rows': rows, 'note': note}
+    tables[title] = {'rows': rows, 'note': ' '.join(filter(None, (TINY_COMPARISON if tiny else '', note)))}
     path.write_text(json.dumps(tables, indent=1, ensure_ascii=False, default=str), encoding='utf-8')
     return path
 

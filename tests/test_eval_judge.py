@@ -2,7 +2,7 @@
 import pytest
 from llm_server import stop
 from gaokerena.config import run_context
-from gaokerena.evaluate import (ResultStore, judge_pairs, make_judge, pairwise_outcomes, reference_answers,
+from gaokerena.evaluate import (ResultStore, judge_pairs, make_judge, new_spend, pairwise_outcomes, reference_answers,
                                 render_judge_prompt, win_rates)
 from gaokerena.llm import LLMError, LocalChat, OpenAIChat
 
@@ -28,6 +28,15 @@ def fair_judge(body: dict):
     first, second = answer_order(body)
     verdict = 'C' if (GOOD in first) == (GOOD in second) else 'A' if GOOD in first else 'B'
     return ('ok', f'مقایسه کوتاه.\n[[{verdict}]]')
+
+
+def flaky_judge():
+    "The fair judge, except that its 7th request fails with a 500."
+    calls = []
+    def judge(body):
+        calls.append(1)
+        return (500,) if len(calls) == 7 else fair_judge(body)
+    return judge
 
 
 def judge_ctx(srv, tmp_path, **over):
@@ -75,11 +84,7 @@ def test_position_biased_judge_is_cancelled(serve, tmp_path, monkeypatch):
 
 def test_judging_resumes_and_replays_from_the_cache(serve, tmp_path, monkeypatch):
     monkeypatch.setenv(KEY_ENV, 'k')
-    calls = []
-    def flaky(body):
-        calls.append(1)
-        return (500,) if len(calls) == 7 else fair_judge(body)
-    srv = serve(flaky)
+    srv = serve(flaky_judge())
     ctx, path = judge_ctx(srv, tmp_path), tmp_path/'r.jsonl'
     with pytest.raises(LLMError, match='judge-4o'): run_judge(ctx, path, workers=1)
     assert len(ResultStore(path).rows) == 4
@@ -107,3 +112,19 @@ def test_reference_answers_and_local_judge(tmp_path):
     ctx = run_context('tiny', tmp_path)
     judge = make_judge(ctx, 'model', 'tokenizer', 'tiny')
     assert isinstance(judge, LocalChat) and judge.name == 'local-tiny' and judge.cache_dir == tmp_path/'02_eval'/'judge_cache'
+
+
+def test_judge_dollars_for_the_ledger(serve, tmp_path, monkeypatch):
+    "Each verdict row carries its cost at the settings' judge prices; a resumed run pays only for what it judged itself."
+    monkeypatch.setenv(KEY_ENV, 'k')
+    srv = serve(flaky_judge())
+    ctx = judge_ctx(srv, tmp_path, **{'llm.judge_usd_per_million_input': 1000.0, 'llm.judge_usd_per_million_output': 2000.0})
+    path, per_call = tmp_path/'r.jsonl', (11 * 1000 + 3 * 2000) / 1e6   # the server reports 11 tokens in, 3 out
+    with pytest.raises(LLMError): run_judge(ctx, path, workers=1)
+    assert [r['usd'] for r in ResultStore(path).rows] == [pytest.approx(per_call)] * 4
+    paid = set(ResultStore(path).keys)
+    _, rows = run_judge(ctx, path, workers=1)
+    assert len(rows) == 12 and new_spend(rows, paid) == pytest.approx(5 * per_call)  # 8 new rows, 3 cached by the failed run
+    assert new_spend(rows, set(ResultStore(path).keys)) == 0
+    default = make_judge(judge_ctx(srv, tmp_path))
+    assert (default.usd_per_million_input, default.usd_per_million_output) == (2.5, 10.0)

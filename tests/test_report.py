@@ -1,9 +1,11 @@
 "The run report: `gaokerena run` writes report.html and report.md, and the page renders in a real headless Chromium."
-import shutil, tempfile
+import json, shutil, tempfile
 from pathlib import Path
 import pytest
 from gaokerena.cli import CHAPTERS, main
-from gaokerena.report import write_report
+from gaokerena.data import read_jsonl
+from gaokerena.ledger import read_ledger
+from gaokerena.report import COMPARISON_FILE, TINY_COMPARISON, write_report
 
 CHROMIUM = shutil.which('chromium') or '/usr/bin/chromium'
 CHROMEDRIVER = shutil.which('chromedriver') or '/usr/bin/chromedriver'
@@ -55,15 +57,52 @@ def test_run_writes_report(report, capsys):
     text = md.read_text()
     for ch in CHAPTERS: assert f'\n## {ch}\n' in text
     assert '## Cost and carbon ledger' in text and '| total |' in text
-    for link in ('03_rlaif/dpo_curves.png', '04_passk/passk.png', 'ledger.png'):
+    for link in ('02_eval/accuracy.png', '03_rlaif/dpo_curves.png', '04_passk/passk.png', 'ledger.png'):
         assert f']({link})' in text and (report/link).exists()
+
+
+COMPARED = {'01_sft': 'Phase 1 training: tokens and hours', '02_eval': 'gaokerena-v (v_straight), accuracy %',
+            '03_rlaif': 'Phase 2: preference pairs and DPO'}
+
+
+def _section(md: str, chapter: str) -> str:
+    return md.split(f'\n## {chapter}\n')[1].split('\n## ')[0]
+
+
+def _compared(run_dir, chapter) -> dict:
+    "The comparison `chapter` recorded, its rows keyed by their first column."
+    table = json.loads((run_dir/chapter/COMPARISON_FILE).read_text())[COMPARED[chapter]]
+    return {next(iter(r.values())): r for r in table['rows']} | {'note': table['note']}
+
+
+def test_report_compares_with_the_papers(report):
+    "Chapters 2-4 put the papers' numbers beside ours, and on the tiny profile each table says it is only the layout."
+    text = (report/'report.md').read_text()
+    for chapter, title in COMPARED.items():
+        section = _section(text, chapter)
+        assert f'### Compared with the paper: {title}' in section and TINY_COMPARISON in section
+        header = section.split(f'### Compared with the paper: {title}\n\n')[1].splitlines()[0]
+        assert all(f'| {col} |' in header for col in ('ours', 'paper', 'ours − paper')), header
+    sft, ev, rl = (_compared(report, ch) for ch in COMPARED)
+    led = read_ledger(report).set_index('stage')
+    assert sft['Phase 1 tokens trained (stage 1 + stage 2)']['ours'] == led.loc[['01_sft.pretrain', '01_sft.instruct'], 'tokens'].sum()
+    assert sft['Phase 1 tokens trained (stage 1 + stage 2)']['paper'] == 57_000_000
+    assert round(sft["the paper's Phase 1 on one A100-40GB, estimated GPU-hours"]['ours'], 1) == 19.5
+    generation = json.loads((report/'02_eval'/'metrics.json').read_text())['generation']
+    assert {b: (r['ours'], r['paper']) for b, r in ev.items() if b in ('ibmsee', 'mmlu_avg')} == {
+        'ibmsee': (round(generation['ibmsee']['accuracy'], 2), 38.69), 'mmlu_avg': (round(generation['mmlu_avg']['accuracy'], 2), 49.31)}
+    pairs = list(read_jsonl(report/'03_rlaif'/'pairs.jsonl'))
+    assert rl['preference pairs']['ours'] == len(pairs) and rl['preference pairs']['paper'] == 11_000
+    assert rl['method B share %']['ours'] == 100 * sum(p['method'] == 'B' for p in pairs) / len(pairs)
+    assert rl['method A share %']['ours'] + rl['method B share %']['ours'] == pytest.approx(100)
 
 
 def test_report_renders_with_figures(report, browser):
     _open(browser, report/'report.html')
     assert browser.title.startswith('gaokerena run report')
     images = browser.execute_script(IMAGES)
-    assert {alt for alt, *_ in images} >= {'03_rlaif/dpo_curves.png', '04_passk/passk.png', 'cost and wall time per stage'}
+    assert {alt for alt, *_ in images} >= {'02_eval/accuracy.png', '03_rlaif/dpo_curves.png', '04_passk/passk.png',
+                                          'cost and wall time per stage'}
     for alt, complete, width, height in images: assert complete and width > 0 and height > 0, alt
     sections = dict(browser.execute_script(SECTIONS))
     assert list(sections) == [*CHAPTERS, 'Cost and carbon ledger']

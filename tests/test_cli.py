@@ -1,0 +1,60 @@
+"`gaokerena run`'s bookkeeping: absolute folders for papermill, and fingerprints that notice what a chapter depends on."
+import json
+import nbformat
+import pytest
+from gaokerena.cli import CHAPTERS, chapter_params, fingerprint, run_chapters
+from conftest import ROOT
+
+
+def fake_chapters(folder):
+    "Two trivial chapters that need `data_dir/here.txt` (read from inside run_dir, papermill's cwd) and log each run."
+    folder.mkdir()
+    for ch in CHAPTERS[:2]:
+        nb = nbformat.v4.new_notebook(metadata={'kernelspec': {'name': 'python3', 'language': 'python', 'display_name': 'Python 3'},
+                                                'language_info': {'name': 'python'}})
+        params = nbformat.v4.new_code_cell("profile = 'tiny'\nrun_dir = None\ndata_dir = None\noverrides = {}")
+        params.metadata['tags'] = ['parameters']
+        body = nbformat.v4.new_code_cell(
+            "from pathlib import Path\nassert (Path(data_dir)/'here.txt').exists(), data_dir\n"
+            f"with open(Path(run_dir)/'log.txt', 'a') as f: f.write('{ch}\\n')")
+        nb.cells = [params, body]
+        nbformat.write(nb, folder/f'{ch}.ipynb')
+    return folder
+
+
+def test_relative_folders_become_absolute(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    p = chapter_params('tiny', 'runs/a', 'data', {'dpo.beta': '0.2'})
+    assert p == {'profile': 'tiny', 'run_dir': str(tmp_path/'runs'/'a'), 'data_dir': str(tmp_path/'data'),
+                 'overrides': {'dpo.beta': '0.2'}}
+    assert chapter_params('h100')['run_dir'] == str(tmp_path/'runs'/'h100') and chapter_params()['data_dir'] is None
+
+
+def test_relative_data_dir_reaches_the_notebooks_and_upstream_reruns_downstream(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    nbs = fake_chapters(tmp_path/'nbs')
+    (tmp_path/'data').mkdir(); (tmp_path/'data'/'here.txt').write_text('x')
+    two = list(CHAPTERS[:2])
+    log = tmp_path/'run'/'log.txt'
+    def statuses(**kw): return [r['status'] for r in run_chapters('tiny', 'run', 'data', two, nbs=nbs, **kw)]
+    assert statuses() == ['ran', 'ran'] and log.read_text().split() == two
+    assert statuses() == ['skipped', 'skipped']
+    assert [r['status'] for r in run_chapters('tiny', 'run', 'data', two[:1], nbs=nbs, force=True)] == ['ran']
+    assert statuses() == ['skipped', 'ran']  # 00 ran again, so 01 (downstream) is no longer done
+    assert log.read_text().split() == two + two
+
+
+def test_fingerprint_follows_settings_code_and_upstream(tmp_path, monkeypatch):
+    nb = tmp_path/'00_data.ipynb'; nb.write_text('{}')
+    settings = tmp_path/'settings.ini'; settings.write_text((ROOT/'settings.ini').read_text(encoding='utf-8'), encoding='utf-8')
+    monkeypatch.setenv('GAOKERENA_SETTINGS', str(settings))
+    params = chapter_params('tiny', tmp_path)
+    fp = fingerprint(nb, params)
+    assert fingerprint(nb, params) == fp
+    settings.write_text(settings.read_text(encoding='utf-8').replace('beta = 0.1', 'beta = 0.2'), encoding='utf-8')
+    changed = fingerprint(nb, params)
+    assert changed != fp
+    marker = json.dumps({'fingerprint': 'abc', 'finished': '2026-11-25T10:00:00Z'})
+    assert fingerprint(nb, params, [marker]) != changed and fingerprint(nb, params, ['']) != changed
+    monkeypatch.setattr('gaokerena.cli.code_hash', lambda folder=None: 'other code')
+    assert fingerprint(nb, params) != changed
