@@ -12,9 +12,10 @@ from pathlib import Path
 import gaokerena
 
 # %% auto #0
-__all__ = ['STAGES', 'PRICE_SECTIONS', 'SettingsError', 'TrainStage', 'PretrainStage', 'InstructStage', 'DPOStage',
-           'EvalSettings', 'Profile', 'LLMSettings', 'RLAIFSettings', 'Settings', 'parse_value', 'build_section',
-           'find_settings', 'profiles', 'load_settings', 'RunContext', 'run_context']
+__all__ = ['STAGES', 'ENDPOINTS', 'PRICE_SECTIONS', 'RULES', 'TABLE_RULES', 'AT_MOST', 'THROUGHPUT_TASKS', 'SOURCE_KEYS',
+           'SECTIONS', 'SettingsError', 'TrainStage', 'PretrainStage', 'InstructStage', 'DPOStage', 'EvalSettings',
+           'Profile', 'LLMSettings', 'RLAIFSettings', 'Endpoint', 'TranslateSettings', 'Settings', 'parse_value',
+           'check_value', 'build_section', 'find_settings', 'profiles', 'load_settings', 'RunContext', 'run_context']
 
 # %% ../nbs/90_config.ipynb #63b9d8b5
 class SettingsError(ValueError):
@@ -74,6 +75,7 @@ class EvalSettings:
     bootstrap_samples: int = 2000
     judge_max_tokens: int = 1024
     judge_workers: int = 8
+    count_non_answers: bool = False
 
 @dataclass(frozen=True)
 class Profile:
@@ -138,8 +140,27 @@ class RLAIFSettings:
     student_batch_size: int = 8
     teacher_workers: int = 8
 
+# %% ../nbs/90_config.ipynb #3032ff6f
+@dataclass(frozen=True)
+class Endpoint:
+    "One chat model behind an OpenAI-compatible server: its name, server, key variable and prices (dollars per million tokens)."
+    model: str
+    base_url: str
+    api_key_env: str
+    usd_per_million_input: float = 0.0
+    usd_per_million_output: float = 0.0
+
+@dataclass(frozen=True)
+class TranslateSettings:
+    "Benchmark translation: decoding of translator and referees, the rating a question needs, the run's dollar cap (0 = none)."
+    temperature: float = 0.0
+    max_tokens: int = 2048
+    min_rating: int = 5
+    max_usd: float = 0.0
+
 # %% ../nbs/90_config.ipynb #ea4d8547
 STAGES = {'pretrain': PretrainStage, 'instruct': InstructStage, 'dpo': DPOStage, 'rlaif': RLAIFSettings, 'eval': EvalSettings}
+ENDPOINTS = ('translator', 'referee_1', 'referee_2')
 PRICE_SECTIONS = ('gpu_prices', 'paper_gpu_prices', 'gpu_tdp_watts', 'throughput', 'sources')
 
 @dataclass(frozen=True)
@@ -152,6 +173,10 @@ class Settings:
     eval: EvalSettings
     profile: Profile
     llm: LLMSettings
+    translate: TranslateSettings
+    translator: Endpoint
+    referee_1: Endpoint
+    referee_2: Endpoint
     gpu_prices: dict
     paper_gpu_prices: dict
     gpu_tdp_watts: dict
@@ -165,6 +190,11 @@ class Settings:
         gpu = gpu or self.profile.gpu
         if gpu not in self.gpu_prices: raise SettingsError(f"{self.path} [gpu_prices]: no price for GPU '{gpu}'")
         return self.gpu_prices[gpu]
+
+    @property
+    def referees(self) -> list[Endpoint]:
+        "The referee endpoints that name a model."
+        return [e for e in (self.referee_1, self.referee_2) if e.model]
 
 # %% ../nbs/90_config.ipynb #0565c265
 _TRUE, _FALSE = {'1', 'true', 'yes', 'on'}, {'0', 'false', 'no', 'off'}
@@ -186,11 +216,50 @@ def parse_value(raw, typ, where: str):
         return text
     except ValueError: raise SettingsError(f"{where}: {text!r} is not a {typ.__name__}") from None
 
+# %% ../nbs/90_config.ipynb #72df5a0e
+_SWITCH, _POSITIVE, _COUNT, _NONNEG = ('auto', 'true', 'false'), '(0, inf)', '[1, inf)', '[0, inf)'
+RULES = {
+    'data_source': ('sample', 'hub'), 'teacher': ('api', 'local'), 'judge': ('api', 'local'),
+    'use_unsloth': _SWITCH, 'use_vllm': _SWITCH, 'rlaif_student': ('base', 'phase1'),
+    'pair_format': ('chat', 'plain'), 'pairs_source': ('generate', 'published'),
+    'learning_rate': _POSITIVE, 'per_device_train_batch_size': _COUNT, 'gradient_accumulation_steps': _COUNT,
+    'max_grad_norm': _POSITIVE, 'warmup_ratio': '[0, 1)', 'weight_decay': _NONNEG, 'max_length': _COUNT,
+    'num_train_epochs': _POSITIVE, 'max_steps': '[-1, inf)', 'lora_r': _COUNT, 'lora_alpha': _POSITIVE,
+    'lora_dropout': '[0, 1)', 'logging_steps': _COUNT, 'save_steps': _COUNT, 'seed': _NONNEG,
+    'corpus_fraction': '(0, 1]', 'beta': _POSITIVE,
+    'method_b_share': '[0, 1]', 'max_student_retries': _NONNEG, 'student_temperature': _NONNEG,
+    'student_max_new_tokens': _COUNT, 'teacher_max_tokens': _COUNT, 'max_pairs': _NONNEG, 'max_questions': _NONNEG,
+    'max_usd': _NONNEG, 'round_size': _COUNT, 'student_batch_size': _COUNT, 'teacher_workers': _COUNT,
+    'max_new_tokens': _COUNT, 'straight_temperature': _NONNEG, 'cot_temperature': _NONNEG, 'cot_samples': _COUNT,
+    'vote_threshold': _COUNT, 'negative_mark': _NONNEG, 'passk_max_k': _COUNT, 'batch_size': _COUNT,
+    'bootstrap_samples': _COUNT, 'judge_max_tokens': _COUNT, 'judge_workers': _COUNT,
+    'eval_limit': _NONNEG, 'rlaif_limit': _NONNEG, 'tiny_vocab_size': _COUNT, 'tiny_hidden_size': _COUNT,
+    'timeout': _POSITIVE, 'max_retries': _NONNEG, 'usd_per_million_input': _NONNEG, 'usd_per_million_output': _NONNEG,
+    'temperature': _NONNEG, 'max_tokens': _COUNT, 'min_rating': '[0, 5]', 'grid_intensity': _NONNEG,
+}
+TABLE_RULES = {'gpu_prices': _NONNEG, 'paper_gpu_prices': _NONNEG, 'gpu_tdp_watts': _NONNEG, 'throughput': _POSITIVE}
+AT_MOST = {('eval', 'vote_threshold'): 'cot_samples', ('eval', 'passk_max_k'): 'cot_samples'}
+THROUGHPUT_TASKS = ('sft_tokens_per_s', 'straight_s_per_question', 'cot_s_per_sample', 'dpo_pairs_per_s')
+SOURCE_KEYS = ('corpus', 'mf3qa', 'mmlu_fa', 'ibmsee', 'repo_v', 'repo_r')
+
+def check_value(key: str, value, where: str, rule=None):
+    "`value` if it keeps `rule` (default `RULES[key]`: choices, or an interval like '[0, 1)'), else an error naming `where`."
+    rule = rule or RULES.get(key)
+    if rule is None: return value
+    if isinstance(rule, tuple):
+        if value not in rule: raise SettingsError(f"{where}: {value!r} is not one of {', '.join(rule)}")
+        return value
+    lo, hi = (float(x) for x in rule[1:-1].split(','))
+    below = value < lo or (rule[0] == '(' and value == lo)
+    above = value > hi or (rule[-1] == ')' and value == hi)
+    if below or above: raise SettingsError(f"{where}: {value!r} is outside {rule}")
+    return value
+
 # %% ../nbs/90_config.ipynb #af14b7c9
 def _hints(cls): return typing.get_type_hints(cls)
 
 def build_section(cls, values: dict, where: str):
-    "Build dataclass `cls` from `values`, rejecting unknown and missing keys (named in the error)."
+    "Build dataclass `cls` from `values`, rejecting unknown and missing keys and values `RULES` forbids (named in the error)."
     hints, names = _hints(cls), {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - names)
     if unknown: raise SettingsError(f"{where}: unknown key '{unknown[0]}' (known: {', '.join(sorted(names))})")
@@ -198,7 +267,7 @@ def build_section(cls, values: dict, where: str):
                 if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
     missing = [k for k in required if k not in values]
     if missing: raise SettingsError(f"{where}: missing key '{missing[0]}'")
-    return cls(**{k: parse_value(v, hints[k], f"{where} {k}") for k, v in values.items()})
+    return cls(**{k: check_value(k, parse_value(v, hints[k], f"{where} {k}"), f"{where} {k}") for k, v in values.items()})
 
 # %% ../nbs/90_config.ipynb #53e47bad
 def find_settings(path=None) -> Path:
@@ -225,38 +294,67 @@ def profiles(path=None) -> list[str]:
 class _Carbon:
     grid_intensity: float
 
+SECTIONS = {**STAGES, 'llm': LLMSettings, 'translate': TranslateSettings, **{e: Endpoint for e in ENDPOINTS}, 'carbon': _Carbon}
+
 def _split_overrides(items: dict, where: str) -> tuple[dict, dict]:
     "Split dotted `section.key` overrides into {section: {key: value}} and plain profile keys."
     dotted, plain = {}, {}
     for k, v in items.items():
         if '.' in k:
             sec, key = k.split('.', 1)
-            if sec not in (*STAGES, 'profile', 'llm'): raise SettingsError(f"{where}: unknown section '{sec}' in '{k}'")
+            if sec not in (*SECTIONS, *PRICE_SECTIONS, 'profile'):
+                raise SettingsError(f"{where}: unknown section '{sec}' in '{k}'")
             if sec == 'profile': plain[key] = v
             else: dotted.setdefault(sec, {})[key] = v
         else: plain[k] = v
     return dotted, plain
 
+def _table(sec: str, values: dict, gpus, where: str) -> dict:
+    "A price-like table checked: known keys (GPUs of [gpu_prices], `task@GPU` throughputs, source names), values in range."
+    out = {}
+    for k, v in values.items():
+        at = f"{where} [{sec}] {k}"
+        if sec == 'sources':
+            if k not in SOURCE_KEYS: raise SettingsError(f"{at}: unknown key (known: {', '.join(SOURCE_KEYS)})")
+            out[k] = v
+            continue
+        gpu = k
+        if sec == 'throughput':
+            task, _, gpu = k.partition('@')
+            if task not in THROUGHPUT_TASKS: raise SettingsError(f"{at}: unknown task '{task}' (known: {', '.join(THROUGHPUT_TASKS)})")
+        if gpus is not None and gpu not in gpus: raise SettingsError(f"{at}: GPU '{gpu}' has no price in [gpu_prices] (have: {', '.join(gpus)})")
+        out[k] = check_value(k, parse_value(v, float, at), at, TABLE_RULES[sec])
+    return out
+
+def _cross_checks(s: Settings, where: str):
+    "Checks between values: limits no larger than another setting, a profile GPU with a price and a board power."
+    for (sec, key), other in AT_MOST.items():
+        value, limit = getattr(getattr(s, sec), key), getattr(getattr(s, sec), other)
+        if value > limit: raise SettingsError(f"{where} [{sec}] {key}: {value} is more than {other} = {limit}")
+    for table in ('gpu_prices', 'gpu_tdp_watts'):
+        if s.profile.gpu not in getattr(s, table):
+            raise SettingsError(f"{where} [profile:{s.profile.name}] gpu: '{s.profile.gpu}' is not in [{table}] "
+                                f"(have: {', '.join(getattr(s, table))})")
+
 def load_settings(profile: str = 'tiny', overrides: dict | None = None, path=None) -> Settings:
-    "Read the settings file, apply `profile` and then `overrides` (dotted keys) into typed settings."
+    "Read the settings file, apply `profile` and then `overrides` (dotted keys) into typed, checked settings."
     path = find_settings(path)
     cp, name = _read_ini(path), f'profile:{profile}'
-    known = set(STAGES) | {'llm', 'carbon', *PRICE_SECTIONS} | {s for s in cp.sections() if s.startswith('profile:')}
+    known = {*SECTIONS, *PRICE_SECTIONS} | {s for s in cp.sections() if s.startswith('profile:')}
     for s in cp.sections():
         if s not in known: raise SettingsError(f"{path}: unknown section [{s}]")
     if name not in cp: raise SettingsError(f"{path}: no profile '{profile}' (have: {', '.join(profiles(path))})")
     prof_dotted, prof_plain = _split_overrides(dict(cp[name]), f"{path} [{name}]")
     over_dotted, over_plain = _split_overrides(dict(overrides or {}), 'overrides')
-    stages = {}
-    for sec, cls in STAGES.items():
-        vals = {**dict(cp[sec]), **prof_dotted.get(sec, {}), **over_dotted.get(sec, {})}
-        stages[sec] = build_section(cls, vals, f"{path} [{sec}]")
+    def merged(sec): return {**(dict(cp[sec]) if sec in cp else {}), **prof_dotted.get(sec, {}), **over_dotted.get(sec, {})}
+    built = {sec: build_section(cls, merged(sec), f"{path} [{sec}]") for sec, cls in SECTIONS.items()}
     prof = build_section(Profile, {'name': profile, **prof_plain, **over_plain}, f"{path} [{name}]")
-    llm = build_section(LLMSettings, {**dict(cp['llm']), **over_dotted.get('llm', {})}, f"{path} [llm]")
-    tables = {s: {k: (v if s == 'sources' else parse_value(v, float, f"{path} [{s}] {k}")) for k, v in cp[s].items()}
-              for s in PRICE_SECTIONS}
-    carbon = build_section(_Carbon, dict(cp['carbon']), f"{path} [carbon]")
-    return Settings(**stages, profile=prof, llm=llm, **tables, grid_intensity=carbon.grid_intensity, path=path)
+    gpus = list(merged('gpu_prices'))
+    tables = {s: _table(s, merged(s), None if s == 'gpu_prices' else gpus, str(path)) for s in PRICE_SECTIONS}
+    carbon = built.pop('carbon')
+    settings = Settings(**built, profile=prof, **tables, grid_intensity=carbon.grid_intensity, path=path)
+    _cross_checks(settings, str(path))
+    return settings
 
 # %% ../nbs/90_config.ipynb #05762437
 @dataclass(frozen=True)
@@ -278,6 +376,6 @@ def run_context(profile: str = 'tiny', run_dir=None, data_dir=None, overrides: d
     run_dir = Path(run_dir or Path('runs')/profile).expanduser()
     run_dir.mkdir(parents=True, exist_ok=True)
     if data_dir is not None:
-        data_dir = Path(data_dir).expanduser()
+        data_dir = Path(data_dir).expanduser().resolve()
         if not data_dir.is_dir(): raise FileNotFoundError(f"data_dir {data_dir} is not a folder")
     return RunContext(settings, run_dir.resolve(), data_dir)

@@ -18,13 +18,15 @@ __all__ = ['SAMPLE_DIR', 'LETTERS', 'REQUIRED', 'MAY_BE_EMPTY', 'PROBLEMS', 'NOT
            'DATASETS', 'COLUMNS', 'REPOS', 'SAMPLE_FILES', 'SAMPLE_NAMES', 'ZWNJ', 'CHAR_MAP', 'DIACRITICS',
            'PRESENTATION', 'LETTER', 'ZWNJ_RULES', 'SPACE_RULES', 'GREETINGS', 'LINK_WORDS', 'URL', 'WORD',
            'TRANSLATE_SYSTEM', 'REFEREE_SYSTEM', 'PREPARED', 'STAND_INS', 'NORMALISED', 'TEXT_FIELDS', 'DataError',
-           'row_text', 'iter_jsonl', 'read_jsonl', 'write_jsonl', 'option_issues', 'row_issues', 'issue', 'LoadResult',
-           'validate', 'read_table', 'column_key', 'is_nan', 'Cells', 'Spec', 'convert_row', 'row_key',
-           'repeat_warnings', 'load_table', 'where_from', 'hub_rows', 'load_rows', 'fetch_repos', 'load_sample',
-           'split_rows', 'sample_tables', 'load_sample_rows', 'normalise', 'answer_problem', 'question_key', 'shingles',
-           'clean_forum', 'keep_scores', 'mcq_json', 'translation_messages', 'referee_messages', 'parse_translation',
-           'parse_rating', 'referee_filter', 'translate_mcqs', 'pool', 'prepared_dataset', 'prepared_datasets',
-           'count_tokens', 'prepare_data', 'load_prepared', 'word_ngrams', 'contamination']
+           'row_text', 'Unparsed', 'iter_jsonl', 'read_jsonl', 'drop_partial_line', 'write_jsonl', 'option_issues',
+           'row_issues', 'issue', 'LoadResult', 'validate', 'read_table', 'column_key', 'is_nan', 'Cells', 'Spec',
+           'convert_row', 'row_key', 'repeat_warnings', 'load_table', 'where_from', 'hub_rows', 'load_rows',
+           'fetch_repos', 'load_sample', 'split_rows', 'sample_tables', 'load_sample_rows', 'normalise',
+           'answer_problem', 'question_key', 'shingles', 'clean_forum', 'keep_scores', 'mcq_json',
+           'translation_messages', 'referee_messages', 'parse_translation', 'parse_rating', 'referee_filter',
+           'translate_one', 'translate_mcqs', 'translation_clients', 'translate_from_settings', 'pool',
+           'prepared_dataset', 'prepared_datasets', 'count_tokens', 'prepare_data', 'load_prepared', 'word_ngrams',
+           'contamination']
 
 # %% ../nbs/00_data.ipynb #f57a0a85
 SAMPLE_DIR = Path(gaokerena.__file__).parent/'sample'
@@ -45,19 +47,38 @@ def row_text(row: dict, kind: str) -> str:
     return row['prompt'] + '\n' + row['chosen'] + '\n' + row['rejected']
 
 # %% ../nbs/00_data.ipynb #5c6ad0fd
-def iter_jsonl(path):
-    "(line number, row) for each row of a JSON Lines file; a broken line is an error naming the file and line."
+@dataclass(frozen=True)
+class Unparsed:
+    "A JSON Lines line that is not a JSON object: its text (shortened) and why."
+    text: str
+    problem: str
+
+def iter_jsonl(path, strict: bool = True):
+    "(line number, row) for each row of a JSON Lines file; a broken line is an error naming file and line (`strict`), else an `Unparsed`."
     with open(path, encoding='utf-8') as f:
         for i, line in enumerate(f, 1):
             if not line.strip(): continue
-            try: row = json.loads(line)
-            except json.JSONDecodeError as e: raise DataError(f"{path}: line {i}: not valid JSON ({e.msg})") from None
-            if not isinstance(row, dict): raise DataError(f"{path}: line {i}: a {type(row).__name__}, not a JSON object")
-            yield i, row
+            try: row, problem = json.loads(line), None
+            except json.JSONDecodeError as e: row, problem = None, f'not valid JSON ({e.msg})'
+            if problem is None and not isinstance(row, dict): problem = f'a {type(row).__name__}, not a JSON object'
+            if problem is None: yield i, row
+            elif strict: raise DataError(f"{path}: line {i}: {problem}")
+            else: yield i, Unparsed(line.strip()[:300], problem)
 
 def read_jsonl(path) -> list[dict]:
     "Rows of a JSON Lines file; a broken line is an error naming the file and line."
     return [row for _, row in iter_jsonl(path)]
+
+def drop_partial_line(path) -> int:
+    "Cut a last line that a crash left without its newline off `path` before appending to it; the bytes removed."
+    path = Path(path)
+    if not path.exists(): return 0
+    raw = path.read_bytes()
+    if not raw or raw.endswith(b'\n'): return 0
+    keep = raw.rfind(b'\n') + 1
+    with open(path, 'r+b') as f: f.truncate(keep)
+    print(f"{path}: dropped an incomplete last line ({len(raw) - keep} bytes) left by an interrupted run")
+    return len(raw) - keep
 
 def write_jsonl(rows, path) -> Path:
     "Write `rows` to `path` atomically (a temporary file renamed into place)."
@@ -70,8 +91,8 @@ def write_jsonl(rows, path) -> Path:
     return path
 
 # %% ../nbs/00_data.ipynb #6fe7d5dd
-PROBLEMS = {'missing', 'empty', 'nan', 'not_text', 'gold_range', 'same_options', 'same_answer'}
-NOTES = {'duplicate_options', 'number_as_text', 'text_as_number', 'rating', 'repeated_row', 'repeated_id', 'parse'}
+PROBLEMS = {'missing', 'empty', 'nan', 'not_text', 'gold_range', 'same_options', 'same_answer', 'parse'}
+NOTES = {'duplicate_options', 'number_as_text', 'text_as_number', 'rating', 'repeated_row', 'repeated_id'}
 
 def option_issues(row: dict) -> list[tuple]:
     "Issues of an MCQ row's options: the keys, empty texts, duplicated or identical options."
@@ -124,6 +145,8 @@ class LoadResult:
 
     def add(self, file, rowno: int, row: dict, issues: list[tuple]) -> bool:
         "File one read row: quarantined when an issue is a problem, else kept with its notes as warnings."
+        unknown = [rule for _, rule, _ in issues if rule not in PROBLEMS | NOTES]
+        if unknown: raise ValueError(f"unknown validation rule {unknown[0]!r}: add it to PROBLEMS or NOTES")
         seen, problems = set(), []
         for f, rule, msg in issues:
             if rule in PROBLEMS and f not in seen: seen.add(f); problems.append((f, rule, msg))
@@ -156,11 +179,11 @@ def validate(rows: list[dict], kind: str, source, name: str = '') -> LoadResult:
 
 # %% ../nbs/00_data.ipynb #5e1c0a05
 def read_table(path) -> list[tuple[int, dict]]:
-    "(row number a person sees, {column: raw cell}) for a spreadsheet's first sheet or a JSON Lines file."
+    "(row number a person sees, {column: raw cell}) of a spreadsheet's first sheet, or (line, row or `Unparsed`) of a JSON Lines file."
     import python_calamine
     path = Path(path)
     if not path.is_file(): raise DataError(f"{path}: no such file")
-    if path.suffix == '.jsonl': return list(iter_jsonl(path))
+    if path.suffix == '.jsonl': return list(iter_jsonl(path, strict=False))
     try: cells = python_calamine.CalamineWorkbook.from_path(str(path)).get_sheet_by_index(0).to_python()
     except Exception as e: raise DataError(f"{path}: cannot be read as a spreadsheet ({type(e).__name__}: {e})") from None
     if not cells: raise DataError(f"{path}: the first sheet is empty")
@@ -313,11 +336,16 @@ def load_table(name: str, spec: Spec, tables: list[tuple[str, list]], source: st
     "Convert and validate raw tables [(file, [(row number, cells)])] of dataset `name` into a LoadResult."
     res = LoadResult(name, spec.kind, source)
     for file, rows in tables:
-        cols = {column_key(k) for _, r in rows[:1] for k in r}
-        missing = [c for c in COLUMNS[spec.kind] if rows and c not in cols]
-        if spec.kind == 'qa' and rows and not cols & {'answer', 'free_form_answer'}: missing.append('answer')
+        parsed = [r for _, r in rows if not isinstance(r, Unparsed)]
+        if rows and not parsed: raise DataError(f"{file}: no line of it is a JSON object (line {rows[0][0]}: {rows[0][1].problem})")
+        cols = {column_key(k) for r in parsed[:1] for k in r}
+        missing = [c for c in COLUMNS[spec.kind] if parsed and c not in cols]
+        if spec.kind == 'qa' and parsed and not cols & {'answer', 'free_form_answer'}: missing.append('answer')
         if missing: raise DataError(f"{file}: missing column(s) {missing} for {name}; found {sorted(cols)}")
         for rowno, raw in rows:
+            if isinstance(raw, Unparsed):
+                res.add(file, rowno, {'line': raw.text}, [('row', 'parse', raw.problem)])
+                continue
             c = Cells(raw)
             rid = f'{name}:{rowno}' if len(tables) == 1 else f'{name}:{Path(file).stem}:{rowno}'
             row = convert_row(c, spec, rid)
@@ -521,15 +549,19 @@ def referee_messages(q: dict, fa: dict) -> list[dict]:
     return [{'role': 'system', 'content': REFEREE_SYSTEM},
             {'role': 'user', 'content': f'English:\n{mcq_json(q)}\n\nPersian:\n{mcq_json(fa)}'}]
 
-def parse_translation(text: str, q: dict) -> dict | None:
-    "The Persian MCQ row in a translator's answer (JSON, possibly fenced), keeping `q`'s id and gold; None if unusable."
+def parse_translation(text: str, q: dict) -> dict:
+    "The Persian MCQ row in a translator's answer (JSON, possibly fenced), keeping `q`'s id and gold; a DataError says why not."
     m = re.search(r'\{.*\}', text, re.S)
-    try: data = json.loads(m.group()) if m else None
-    except json.JSONDecodeError: return None
-    if not isinstance(data, dict) or not isinstance(data.get('options'), dict): return None
+    if not m: raise DataError(f"{q['id']}: no JSON object in the translator's answer")
+    try: data = json.loads(m.group())
+    except json.JSONDecodeError as e: raise DataError(f"{q['id']}: the translator's JSON does not parse ({e.msg})") from None
+    if not isinstance(data, dict) or not isinstance(data.get('options'), dict):
+        raise DataError(f"{q['id']}: the translator's JSON has no 'options' object")
     row = {**q, 'question': str(data.get('question', '')).strip(), 'explanation': str(data.get('explanation', '')).strip(),
            'options': {k: str(data['options'].get(k, '')).strip() for k in LETTERS}}
-    return None if any(i[1] in PROBLEMS for i in row_issues(row, 'mcq')) else row
+    problems = [f'{f}: {m}' for f, rule, m in row_issues(row, 'mcq') if rule in PROBLEMS]
+    if problems: raise DataError(f"{q['id']}: the translation is unusable ({'; '.join(problems)})")
+    return row
 
 def parse_rating(text: str) -> int | None:
     "The referee's 0-5 rating in `text` (ASCII, Persian or Arabic-Indic digit), or None."
@@ -541,30 +573,59 @@ def referee_filter(rows: list[dict], min_rating: int = 5) -> list[dict]:
     "The rows whose referee `ratings` are all at least `min_rating` (a missing rating fails)."
     return [r for r in rows if r.get('ratings') and all(v is not None and v >= min_rating for v in r['ratings'].values())]
 
-def translate_mcqs(questions: list[dict], translator, referees: dict, out_path, progress: bool = True, **params) -> dict:
-    "Translate MCQ rows and have every referee rate them, appending one record per question to `out_path` (resumable)."
+def translate_one(q: dict, translator, referees: dict, min_rating: int, params: dict) -> tuple[dict, float]:
+    "(record, dollars) of one question: its translation, every referee's rating and the verdict, or why it failed."
+    res = translator.chat(translation_messages(q), **params)
+    cost = translator.cost_usd(res)
+    try: fa = parse_translation(res.text, q)
+    except DataError as e:
+        return {'id': q['id'], 'status': 'translation_failed', 'reason': str(e), 'ratings': {}, 'row': None, 'raw': res.text[:500]}, cost
+    ratings = {}
+    for name, referee in referees.items():
+        rated = referee.chat(referee_messages(q, fa), **params)
+        cost += referee.cost_usd(rated); ratings[name] = parse_rating(rated.text)
+    kept = bool(referee_filter([{'ratings': ratings}], min_rating))
+    return {'id': q['id'], 'status': 'kept' if kept else 'rejected', 'ratings': ratings, 'row': {**fa, 'ratings': ratings}}, cost
+
+def translate_mcqs(questions: list[dict], translator, referees: dict, out_path, progress: bool = True, min_rating: int = 5,
+                   max_usd: float = 0.0, **params) -> dict:
+    "Translate MCQ rows and have every referee rate them, appending one record per question to `out_path` (resumable; stops at `max_usd` if set)."
     from tqdm.auto import tqdm
     out_path = Path(out_path)
+    drop_partial_line(out_path)
     done = {r['id'] for r in read_jsonl(out_path)} if out_path.exists() else set()
-    todo, cost = [q for q in questions if q['id'] not in done], 0.0
+    todo, cost, new = [q for q in questions if q['id'] not in done], 0.0, 0
     out_path.parent.mkdir(parents=True, exist_ok=True)
     with open(out_path, 'a', encoding='utf-8') as f:
         for q in tqdm(todo, desc='translate', disable=not progress):
-            res = translator.chat(translation_messages(q), **params)
-            cost += translator.cost_usd(res)
-            fa = parse_translation(res.text, q)
-            record = {'id': q['id'], 'status': 'translation_failed', 'ratings': {}, 'row': None, 'raw': res.text[:500]}
-            if fa is not None:
-                ratings = {}
-                for name, referee in referees.items():
-                    rated = referee.chat(referee_messages(q, fa), **params)
-                    cost += referee.cost_usd(rated); ratings[name] = parse_rating(rated.text)
-                kept = bool(referee_filter([{'ratings': ratings}]))
-                record = {'id': q['id'], 'status': 'kept' if kept else 'rejected', 'ratings': ratings, 'row': {**fa, 'ratings': ratings}}
+            if max_usd and cost >= max_usd: break
+            record, dollars = translate_one(q, translator, referees, min_rating, params)
+            cost += dollars; new += 1
             f.write(json.dumps(record, ensure_ascii=False) + '\n'); f.flush()
     records = read_jsonl(out_path)
     return {'records': records, 'kept': [r['row'] for r in records if r['status'] == 'kept'], 'cost_usd': cost,
-            'counts': dict(Counter(r['status'] for r in records)), 'new': len(todo)}
+            'counts': dict(Counter(r['status'] for r in records)), 'new': new, 'stopped_by_cap': new < len(todo)}
+
+def translation_clients(settings, cache_dir) -> tuple:
+    "(translator, {model: referee}): OpenAIChat clients for `[translator]` and the referees, sharing one answer cache."
+    from gaokerena.llm import OpenAIChat
+    l = settings.llm
+    def client(e): return OpenAIChat.from_endpoint(e, l.timeout, l.max_retries, cache_dir)
+    return client(settings.translator), {e.model: client(e) for e in settings.referees}
+
+def translate_from_settings(ctx: RunContext, questions: list[dict], name: str = 'medmcqa', progress: bool = True) -> dict:
+    "Translate `questions` with the run's translator and referees into `run_dir/data/translate/<name>.jsonl`, with a ledger row."
+    from gaokerena.ledger import track_stage
+    t, out = ctx.settings.translate, ctx.stage_dir('data')/'translate'
+    translator, referees = translation_clients(ctx.settings, out/'cache')
+    with track_stage(ctx.run_dir, '00_data.translate', ctx.settings) as rec:
+        res = translate_mcqs(questions, translator, referees, out/f'{name}.jsonl', progress, t.min_rating, t.max_usd,
+                             temperature=t.temperature, max_tokens=t.max_tokens)
+        rec.api_usd = res['cost_usd']
+        rec.extra = {'translator': translator.model, 'referees': list(referees), **res['counts'], 'new': res['new'],
+                     'stopped_by_cap': res['stopped_by_cap']}
+    return res
+
 
 # %% ../nbs/00_data.ipynb #a516bd43
 PREPARED = {'corpus': ('corpus',), 'qa_train': ('mf3qa/train',), 'qa_test': ('mf3qa/test',),

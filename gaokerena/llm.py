@@ -110,6 +110,14 @@ class OpenAIChat(ChatBackend):
         return cls(l.base_url, model or l.teacher_model, l.api_key_env, cache_dir, l.timeout, l.max_retries, api_key,
                    l.usd_per_million_input, l.usd_per_million_output)
 
+    @classmethod
+    def from_endpoint(cls, endpoint, timeout: float = 120.0, max_retries: int = 5, cache_dir=None,
+                      api_key: str | None = None) -> OpenAIChat:
+        "The client for one `config.Endpoint` (model, server, key variable, prices), e.g. a translator or a referee."
+        e = endpoint
+        return cls(e.base_url, e.model, e.api_key_env, cache_dir, timeout, max_retries, api_key,
+                   e.usd_per_million_input, e.usd_per_million_output)
+
     def __repr__(self):
         return (f"OpenAIChat(base_url={self.base_url!r}, model={self.model!r}, api_key_env={self.api_key_env!r}, "
                 f"cache_dir={str(self.cache_dir) if self.cache_dir else None!r})")

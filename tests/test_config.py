@@ -67,10 +67,51 @@ def test_overrides_win_and_convert():
     ({'eval.cot_samples': 'five'}, '[eval] cot_samples'),
     ({'profile.load_in_4bit': 'maybe'}, 'load_in_4bit'),
     ({'training.lr': 1}, "unknown section 'training'"),
+    ({'profile.data_source': 'hbu'}, "[profile:tiny] data_source: 'hbu' is not one of sample, hub"),
+    ({'profile.teacher': 'apii'}, "[profile:tiny] teacher: 'apii' is not one of api, local"),
+    ({'profile.judge': 'gpt'}, "[profile:tiny] judge: 'gpt' is not one of api, local"),
+    ({'profile.use_vllm': 'sometimes'}, "use_vllm: 'sometimes' is not one of auto, true, false"),
+    ({'dpo.pair_format': 'xml'}, "[dpo] pair_format: 'xml' is not one of chat, plain"),
+    ({'rlaif.pairs_source': 'pub'}, "[rlaif] pairs_source: 'pub' is not one of generate, published"),
+    ({'instruct.lora_dropout': 1.7}, '[instruct] lora_dropout: 1.7 is outside [0, 1)'),
+    ({'pretrain.learning_rate': -1}, '[pretrain] learning_rate: -1.0 is outside (0, inf)'),
+    ({'dpo.learning_rate': 0}, '[dpo] learning_rate: 0.0 is outside (0, inf)'),
+    ({'pretrain.corpus_fraction': 1.5}, '[pretrain] corpus_fraction: 1.5 is outside (0, 1]'),
+    ({'rlaif.method_b_share': -0.1}, '[rlaif] method_b_share: -0.1 is outside [0, 1]'),
+    ({'eval.cot_samples': 0}, '[eval] cot_samples: 0 is outside [1, inf)'),
+    ({'eval.vote_threshold': 9}, '[eval] vote_threshold: 9 is more than cot_samples = 5'),
+    ({'eval.passk_max_k': 6}, '[eval] passk_max_k: 6 is more than cot_samples = 5'),
+    ({'llm.timeout': 0}, '[llm] timeout: 0.0 is outside (0, inf)'),
+    ({'translate.min_rating': 6}, '[translate] min_rating: 6 is outside [0, 5]'),
+    ({'referee_2.usd_per_million_input': -2}, '[referee_2] usd_per_million_input: -2.0 is outside [0, inf)'),
+    ({'profile.gpu': 'Z100'}, "[profile:tiny] gpu: 'Z100' is not in [gpu_prices]"),
+    ({'gpu_prices.T4': -0.1}, '[gpu_prices] T4: -0.1 is outside [0, inf)'),
+    ({'gpu_tdp_watts.Z100': 300}, "[gpu_tdp_watts] Z100: GPU 'Z100' has no price in [gpu_prices]"),
+    ({'throughput.sft_token_per_s@L4': 100}, "[throughput] sft_token_per_s@L4: unknown task 'sft_token_per_s'"),
+    ({'throughput.sft_tokens_per_s@Z100': 100}, "[throughput] sft_tokens_per_s@Z100: GPU 'Z100' has no price"),
+    ({'throughput.cot_s_per_sample@L4': 0}, '[throughput] cot_s_per_sample@L4: 0.0 is outside (0, inf)'),
+    ({'sources.corpuss': 'x/y'}, "[sources] corpuss: unknown key"),
+    ({'carbon.grid_intensity': -1}, '[carbon] grid_intensity: -1.0 is outside [0, inf)'),
 ])
 def test_bad_overrides_name_section_and_key(over, msg):
     with pytest.raises(SettingsError, match=None) as e: load_settings('tiny', over)
     assert msg in str(e.value)
+
+
+def test_overrides_reach_the_tables():
+    s = load_settings('h100', {'gpu_prices.H200': '3.5', 'gpu_tdp_watts.H200': 700, 'profile.gpu': 'H200',
+                               'throughput.dpo_pairs_per_s@H200': 4.0, 'sources.corpus': 'me/corpus', 'carbon.grid_intensity': 0.1})
+    assert (s.price_per_hour(), s.gpu_tdp_watts['H200'], s.throughput['dpo_pairs_per_s@H200']) == (3.5, 700.0, 4.0)
+    assert (s.sources['corpus'], s.sources['mf3qa'], s.grid_intensity) == ('me/corpus', 'gaokerena/MF3QA', 0.1)
+    with pytest.raises(SettingsError, match=r"gpu: 'H200' is not in \[gpu_tdp_watts\]"):
+        load_settings('h100', {'gpu_prices.H200': '3.5', 'profile.gpu': 'H200'})
+
+
+def test_translation_endpoints():
+    s = load_settings('tiny', {'referee_2.model': '', 'translator.base_url': 'http://127.0.0.1:1/v1'})
+    assert (s.translator.model, s.translator.base_url, s.translate.min_rating) == ('deepseek-chat', 'http://127.0.0.1:1/v1', 5)
+    assert [e.model for e in s.referees] == ['gpt-4.1-mini'] and [e.model for e in load_settings().referees] == ['gpt-4.1-mini', 'grok-3-mini']
+    assert {load_settings().referee_1.base_url, load_settings().referee_2.base_url} == {'https://api.openai.com/v1', 'https://api.x.ai/v1'}
 
 
 def test_bad_file_names_section_and_key(tmp_path):
@@ -81,6 +122,10 @@ def test_bad_file_names_section_and_key(tmp_path):
     assert '[instruct] weight_decay' in str(e.value) and str(tmp_path) in str(e.value)
     (tmp_path/'s2.ini').write_text(find_settings().read_text() + '\n[pretrian]\nx = 1\n')
     with pytest.raises(SettingsError, match=r'unknown section \[pretrian\]'): load_settings('tiny', path=tmp_path/'s2.ini')
+    (tmp_path/'s3.ini').write_text(find_settings().read_text().replace('sft_tokens_per_s@L4 = 242', 'sft_tokens_per_sec@L4 = 242'))
+    with pytest.raises(SettingsError, match=r"s3.ini \[throughput\] sft_tokens_per_sec@L4: unknown task"): load_settings('tiny', path=tmp_path/'s3.ini')
+    (tmp_path/'s4.ini').write_text(find_settings().read_text().replace('teacher = local', 'teacher = apii'))
+    with pytest.raises(SettingsError, match=r"s4.ini \[profile:tiny\] teacher: 'apii'"): load_settings('tiny', path=tmp_path/'s4.ini')
 
 
 def test_run_context_defaults(tmp_path, monkeypatch):

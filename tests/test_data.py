@@ -3,7 +3,7 @@ import dataclasses, json, math
 from pathlib import Path
 import pytest
 from gaokerena.config import run_context
-from gaokerena.data import DATASETS, DataError, LETTERS, load_rows, load_sample, read_table, row_issues, validate, write_jsonl
+from gaokerena.data import DATASETS, DataError, LETTERS, load_rows, load_sample, read_jsonl, row_issues, validate, write_jsonl
 
 MMLU = 'gaokerena-v/dataset/MMLU_fa/mmlu-anatomy_fa.xlsx'
 KOPP = 'gaokerena-v/dataset/KOPP/kopp.xlsx'
@@ -129,8 +129,30 @@ def test_unreadable_and_incomplete_files_are_clear_errors(repo):
     with pytest.raises(DataError, match=r"mmlu-anatomy_fa.xlsx: missing column\(s\) \['option3', 'option4'\]"): load_rows('mmlu/anatomy', repo)
     with pytest.raises(DataError, match='kopp.xlsx: no such file'): load_rows('ibmsee', repo)
     bad = repo/'x.jsonl'
-    bad.write_text('{"a": 1}\n{broken\n', encoding='utf-8')
-    with pytest.raises(DataError, match='x.jsonl: line 2: not valid JSON'): read_table(bad)
+    bad.write_text('{"a": 1}\n[1]\n', encoding='utf-8')
+    with pytest.raises(DataError, match='x.jsonl: line 2: a list, not a JSON object'): read_jsonl(bad)
+    kqa = repo/DATASETS['kqa'].files[0]
+    kqa.parent.mkdir(parents=True)
+    kqa.write_text('{broken\n[1]\n', encoding='utf-8')
+    with pytest.raises(DataError, match=r'no line of it is a JSON object \(line 1: not valid JSON'): load_rows('kqa', repo)
+
+
+def test_a_broken_jsonl_line_is_one_quarantined_row(repo):
+    "A stray or cut-off line loses that line, not the file: it is quarantined with file, line, field 'row', rule 'parse'."
+    p = repo/DATASETS['kqa'].files[0]
+    p.parent.mkdir(parents=True)
+    good = [json.dumps({'Question': f'پرسش {i}؟', 'Free_form_answer': f'پاسخ {i}.'}, ensure_ascii=False) for i in range(3)]
+    p.write_text(f'{good[0]}\n{{"Question": "x", \n{good[1]}\n"just text"\n{good[2]}\n{{"Question": "cut', encoding='utf-8')
+    res = load_rows('kqa', repo)
+    assert [r['question'] for r in res.rows] == ['پرسش 0؟', 'پرسش 1؟', 'پرسش 2؟']
+    assert [(q['file'], q['row'], q['field'], q['rule']) for q in res.quarantined] == [(str(p), n, 'row', 'parse') for n in (2, 4, 6)]
+    assert 'not valid JSON' in res.quarantined[0]['problem'] and 'a str, not a JSON object' in res.quarantined[1]['problem']
+    assert res.quarantined[2]['data'] == {'line': '{"Question": "cut'} and res.summary()['reasons'] == {'parse': 3}
+
+
+def test_unknown_rule_is_refused():
+    res = validate([], 'qa', 'f.jsonl')
+    with pytest.raises(ValueError, match="unknown validation rule 'typo'"): res.add('f.jsonl', 1, {}, [('question', 'typo', 'x')])
 
 
 def test_wrong_folder_unknown_names_and_hub_only(tmp_path, repo):

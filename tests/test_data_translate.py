@@ -77,3 +77,55 @@ def test_cache_replays_a_finished_run_offline(serve, tmp_path):
 def test_referee_filter_needs_every_rating():
     rows = [{'ratings': {'a': 5, 'b': 5}}, {'ratings': {'a': 5, 'b': None}}, {'ratings': {'a': 4, 'b': 5}}, {'ratings': {}}, {}]
     assert referee_filter(rows) == rows[:1] and referee_filter(rows, min_rating=4) == [rows[0], rows[2]]
+
+
+def test_failed_translation_says_why(serve, tmp_path):
+    srv = serve(answer)
+    translator, referees = clients(srv, tmp_path/'cache')
+    out = translate_mcqs(EN, translator, referees, tmp_path/'fa.jsonl', progress=False)
+    rec = {r['id']: r for r in out['records']}
+    assert rec['q4']['status'] == 'translation_failed' and "q4: no JSON object in the translator's answer" == rec['q4']['reason']
+    assert all('reason' not in rec[q] for q in ('q1', 'q2', 'q3'))
+
+
+def test_a_line_cut_off_by_a_crash_is_dropped_on_resume(serve, tmp_path):
+    srv = serve(answer)
+    translator, referees = clients(srv, tmp_path/'cache')
+    path = tmp_path/'fa.jsonl'
+    translate_mcqs(EN[:2], translator, referees, path, progress=False)
+    path.write_text(path.read_text(encoding='utf-8') + '{"id": "q3", "status": "ke', encoding='utf-8')
+    out = translate_mcqs(EN, translator, referees, path, progress=False)
+    assert out['new'] == 2 and [r['id'] for r in read_jsonl(path)] == ['q1', 'q2', 'q3', 'q4']
+
+
+def endpoints(srv, **over) -> dict:
+    "Overrides pointing the settings' translator and both referees at the scripted server (no key needed on 127.0.0.1)."
+    out = {}
+    for sec, model in (('translator', 'translator'), ('referee_1', 'gpt'), ('referee_2', 'grok')):
+        out.update({f'{sec}.model': model, f'{sec}.base_url': srv.url, f'{sec}.api_key_env': 'GAOKERENA_TEST_UNSET_KEY',
+                    f'{sec}.usd_per_million_input': 0, f'{sec}.usd_per_million_output': 0})
+    return {**out, 'llm.max_retries': 0, **over}
+
+
+def test_translate_from_settings_caps_dollars_and_writes_ledger_rows(serve, tmp_path, monkeypatch):
+    from gaokerena.config import run_context
+    from gaokerena.data import translate_from_settings
+    from gaokerena.ledger import read_ledger
+    monkeypatch.delenv('GAOKERENA_TEST_UNSET_KEY', raising=False)
+    srv = serve(answer)
+    # the translator costs $11 a call (11 prompt tokens at $1 each); the referees are free; the cap is $15
+    ctx = run_context('tiny', tmp_path, overrides=endpoints(srv, **{'translator.usd_per_million_input': 1e6, 'translate.max_usd': 15}))
+    first = translate_from_settings(ctx, EN, progress=False)
+    assert first['new'] == 2 and first['stopped_by_cap'] and first['cost_usd'] == 22.0
+    assert [r['id'] for r in first['records']] == ['q1', 'q2'] and first['counts'] == {'kept': 1, 'rejected': 1}
+    body = srv.requests[0]['body']
+    assert body['model'] == 'translator' and body['temperature'] == 0.0 and body['max_tokens'] == 2048
+    assert {r['body']['model'] for r in srv.requests} == {'translator', 'gpt', 'grok'}
+    ctx = run_context('tiny', tmp_path, overrides=endpoints(srv))  # no cap, free: the rest of the questions
+    rest = translate_from_settings(ctx, EN, progress=False)
+    assert rest['new'] == 2 and not rest['stopped_by_cap'] and rest['counts'] == {'kept': 2, 'rejected': 1, 'translation_failed': 1}
+    assert (tmp_path/'data'/'translate'/'medmcqa.jsonl').exists()
+    led = read_ledger(tmp_path)
+    assert list(led['stage']) == ['00_data.translate'] * 2 and list(led['api_usd']) == [22.0, 0.0] and list(led['cost_usd']) == [22.0, 0.0]
+    assert led['extra'][0] == {'translator': 'translator', 'referees': ['gpt', 'grok'], 'kept': 1, 'rejected': 1, 'new': 2,
+                               'stopped_by_cap': True}

@@ -7,7 +7,7 @@ from gaokerena.evaluate import ResultStore, render_prompt
 from gaokerena.llm import OpenAIChat
 from gaokerena.sft import lora_config
 from gaokerena.rlaif import (STUDENT_RETRY, TEACHER_CRITIQUE, TEACHER_REWRITE, PAIR_FIELDS, dpo_rows, fit_rows,
-                             generate_pairs, load_rlaif_base, make_teacher, pair_rows, published_pairs, rlaif_questions,
+                             generate_pairs, make_teacher, pair_rows, published_pairs, rlaif_questions,
                              run_outcomes, tokenize_pair, train_dpo)
 
 OPTIONS = {'A': 'عصب آگزیلاری', 'B': 'عصب رادیال', 'C': 'عصب اولنار', 'D': 'عصب مدیان'}
@@ -316,9 +316,10 @@ def test_inputs_and_settings_fail_clearly(tmp_path):
     gpu = run_context('colab-a100', tmp_path)
     with pytest.raises(DataError, match='data_dir'): rlaif_questions(gpu)
     with pytest.raises(DataError, match='data_dir'): published_pairs(gpu)
-    bad = run_context('tiny', tmp_path, overrides={'profile.rlaif_student': 'gaokerena-v', 'profile.teacher': 'human'})
-    with pytest.raises(SettingsError, match='profile.rlaif_student must be one of base, phase1'): load_rlaif_base(bad)
-    with pytest.raises(SettingsError, match='profile.teacher must be one of api, local'): make_teacher(bad, None)
+    with pytest.raises(SettingsError, match="rlaif_student: 'gaokerena-v' is not one of base, phase1"):
+        run_context('tiny', tmp_path, overrides={'profile.rlaif_student': 'gaokerena-v'})
+    with pytest.raises(SettingsError, match="teacher: 'human' is not one of api, local"):
+        run_context('tiny', tmp_path, overrides={'profile.teacher': 'human'})
     teacher = make_teacher(run_context('colab-a100', tmp_path), tmp_path/'cache')
     assert (teacher.name, teacher.max_retries) == ('deepseek-reasoner', 5)
 
