@@ -75,6 +75,7 @@ class EvalSettings:
     bootstrap_samples: int = 2000
     judge_max_tokens: int = 1024
     judge_workers: int = 8
+    count_non_answers: bool = False
 
 @dataclass(frozen=True)
 class Profile:

@@ -9,15 +9,17 @@ from __future__ import annotations
 import math, re
 from collections import Counter, defaultdict
 from contextlib import contextmanager
-from .data import LETTERS
+import pandas as pd
+from .data import LETTERS, SUBJECTS
 from .evaluate import ResultStore, generate, letter_logprobs, render_options, render_verifier_prompt, run_batches
 
 # %% auto #0
-__all__ = ['QUESTION_CONTEXT', 'LOGLIK_SUFFIX', 'VARIANTS', 'PASSAGE_NUMBERS', 'LEAST_WRONG', 'MOST_WRONG', 'pass_at_k',
-           'self_consistency', 'negative_marking', 'sample_table', 'mean_pass_at_k', 'distinct_answers',
-           'answer_entropy', 'uncertainty', 'verifier_prompt', 'passage_mentions', 'states_least_wrong',
-           'parse_passage_choice', 'verifier_answer', 'base_model', 'uncertain', 'run_verifier', 'verified_answers',
-           'plot_passk']
+__all__ = ['QUESTION_CONTEXT', 'LOGLIK_SUFFIX', 'VARIANTS', 'PASSAGE_NUMBERS', 'LEAST_WRONG', 'MOST_WRONG', 'PAPER_METRICS',
+           'pass_at_k', 'self_consistency', 'negative_marking', 'sample_table', 'mean_pass_at_k', 'distinct_answers',
+           'answer_entropy', 'uncertainty', 'uncertainty_frame', 'verifier_prompt', 'passage_mentions',
+           'states_least_wrong', 'parse_passage_choice', 'verifier_answer', 'adapter_layers', 'base_model', 'uncertain',
+           'run_verifier', 'verified_answers', 'pool', 'score_samples', 'plot_passk', 'published_markers', 'paper_rows',
+           'published_passk']
 
 # %% ../nbs/04_passk.ipynb #491fe3b3
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -71,6 +73,15 @@ def uncertainty(table: dict) -> dict:
     dist = distinct_answers(table)
     return {'distinct_options': {k: dist.get(k, 0) / len(table) for k in range(5)},
             'mean_entropy_bits': sum(answer_entropy(t['answers']) for t in table.values()) / len(table)}
+
+def uncertainty_frame(tables: dict) -> pd.DataFrame:
+    "One row per sample table of `tables` {label: table}: the share of questions given 0-4 distinct options, and the entropy."
+    rows = {}
+    for label, table in tables.items():
+        u = uncertainty(table)
+        rows[label] = {'questions': len(table), **{f'{k} options': v for k, v in u['distinct_options'].items()},
+                       'entropy (bits)': u['mean_entropy_bits']}
+    return pd.DataFrame.from_dict(rows, orient='index')
 
 # %% ../nbs/04_passk.ipynb #pk-variants
 QUESTION_CONTEXT = ("\nپنج متن زیر هر کدام با استدلال به این پرسش چندگزینه‌ای پاسخ داده‌اند. در پایان شماره متنی را که "
@@ -134,10 +145,18 @@ def verifier_answer(text: str, answers: list[str]) -> str:
     return answers[j - 1]
 
 # %% ../nbs/04_passk.ipynb #pk-run-ver
+def adapter_layers(model) -> int:
+    "How many PEFT adapter layers `model` holds (0 without PEFT, and after `merge_and_unload`)."
+    from peft.tuners.tuners_utils import BaseTunerLayer
+    return sum(isinstance(m, BaseTunerLayer) for m in model.modules()) if hasattr(model, 'modules') else 0
+
 @contextmanager
 def base_model(model):
     "The model with its PEFT adapter disabled for the block (a model without one is its own base)."
     if hasattr(model, 'disable_adapter'):
+        if not adapter_layers(model):
+            raise RuntimeError("this PEFT model's adapter was merged into its weights (make_generator does this for vLLM): "
+                               "disabling it would not give the base model; reload the model before verifying")
         with model.disable_adapter(): yield model
     else: yield model
 
@@ -146,9 +165,10 @@ def uncertain(table: dict, threshold: int = 3, count_non_answers: bool = False) 
     return [q for q, t in table.items() if self_consistency(t['answers'], threshold, count_non_answers) == 'unanswered']
 
 def run_verifier(model, tokenizer, table: dict, questions: dict, store: ResultStore, model_name: str, benchmark: str,
-                 variant: str = 'paper', max_new_tokens: int = 1024, batch_size: int = 4, threshold: int = 3) -> dict:
+                 variant: str = 'paper', max_new_tokens: int = 1024, batch_size: int = 4, threshold: int = 3,
+                 count_non_answers: bool = False) -> dict:
     "Verdicts {qid: option} for the open questions of `table` with the base model, resuming from `store`."
-    task, qids = f'verifier/{variant}', uncertain(table, threshold)
+    task, qids = f'verifier/{variant}', uncertain(table, threshold, count_non_answers)
     keys = [(model_name, benchmark, task, str(q), 0) for q in qids]
 
     def compute(batch, b):
@@ -176,26 +196,79 @@ def verified_answers(table: dict, verdicts: dict, threshold: int = 3, count_non_
         final[q] = vote if vote != 'unanswered' else verdicts.get(q, 'unanswered')
     return final
 
+# %% ../nbs/04_passk.ipynb #40931b7f
+def pool(by_benchmark: dict, names) -> dict:
+    "One table (or verdict dict) of the benchmarks `names` found in `by_benchmark`, ids prefixed '<benchmark>/'."
+    return {f'{b}/{q}': v for b in names if b in by_benchmark for q, v in by_benchmark[b].items()}
+
+def score_samples(table: dict, verdicts: dict, threshold: int = 3, count_non_answers: bool = False,
+                  penalty: float = 1 / 3) -> dict:
+    "Scores of one sample table: the vote and each verifier variant of `verdicts` {variant: {qid: option}}, pass@k, uncertainty."
+    gold = [t['gold'] for t in table.values()]
+    scores = {'self-consistency': negative_marking([self_consistency(t['answers'], threshold, count_non_answers)
+                                                    for t in table.values()], gold, penalty)}
+    for v, verdict in verdicts.items():
+        scores[f'verifier: {v}'] = negative_marking(list(verified_answers(table, verdict, threshold, count_non_answers).values()),
+                                                    gold, penalty)
+    n = min(len(t['answers']) for t in table.values())
+    return {'scores': scores, 'pass_at_k': {k: mean_pass_at_k(table, k) for k in range(1, n + 1)}, 'uncertainty': uncertainty(table)}
+
 # %% ../nbs/04_passk.ipynb #pk-fig
-def plot_passk(curves: dict, published: dict | None = None, ncols: int = 3):
+def plot_passk(curves: dict, published: dict | None = None, ncols: int = 3, published_label: str = 'published'):
     "Figure of pass@k: `curves` {(model, benchmark): {k: value}}, `published` the same shape (open markers)."
     import matplotlib.pyplot as plt
+    published = published or {}
     benches = list(dict.fromkeys(b for _, b in curves))
     ncols = min(ncols, len(benches))
     nrows = math.ceil(len(benches) / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.4 * nrows), squeeze=False)
-    colours = {m: f'C{i}' for i, m in enumerate(dict.fromkeys(m for m, _ in curves))}
+    models = dict.fromkeys([m for m, _ in curves] + [m for m, b in published if b in benches])
+    colours = {m: f'C{i}' for i, m in enumerate(models)}
     for ax, b in zip(axes.flat, benches):
-        kmax = max(max(c) for (m, bb), c in curves.items() if bb == b)
+        kmax = max(max(c) for (m, bb), c in [*curves.items(), *published.items()] if bb == b)
         ks = range(1, kmax + 1)
         ax.plot(ks, [1 - 0.75 ** k for k in ks], ls='--', color='grey', lw=1, label='random guess')
         for (m, bb), c in curves.items():
-            if bb != b: continue
-            ax.plot(list(c), list(c.values()), marker='o', color=colours[m], label=m)
-            for k, v in (published or {}).get((m, b), {}).items():
-                ax.plot([k], [v], marker='o', ms=11, mfc='none', mec=colours[m], ls='none')
+            if bb == b: ax.plot(list(c), list(c.values()), marker='o', color=colours[m], label=m)
+        for (m, bb), c in published.items():
+            if bb == b: ax.plot(list(c), list(c.values()), marker='o', ms=11, mfc='none', mec=colours[m], ls='none',
+                                label=f'{m} ({published_label})', gid='published')
         ax.set_title(b); ax.set_xlabel('k'); ax.set_ylabel('pass@k'); ax.set_ylim(0, 1); ax.set_xticks(list(ks))
-    for ax in list(axes.flat)[len(benches):]: ax.axis('off')
-    axes.flat[0].legend(fontsize=8, loc='lower right')
+    legend = {}
+    for ax in axes.flat:
+        for handle, label in zip(*ax.get_legend_handles_labels()): legend.setdefault(label, handle)
+    spare = list(axes.flat)[len(benches):]
+    for ax in spare: ax.axis('off')
+    (spare[0] if spare else axes.flat[0]).legend(list(legend.values()), list(legend), fontsize=8,
+                                                 loc='center' if spare else 'lower right')
     fig.tight_layout()
     return fig
+
+def published_markers(fig) -> int:
+    "How many published points a `plot_passk` figure draws."
+    return sum(len(line.get_xdata()) for ax in fig.axes for line in ax.lines if line.get_gid() == 'published')
+
+# %% ../nbs/04_passk.ipynb #60b5c291
+PAPER_METRICS = {'r_cot': ('CoT, self-consistency: accuracy %', 'self-consistency', 'accuracy'),
+                 'r_cot_neg': ('CoT, self-consistency: negative marking %', 'self-consistency', 'negative_marking'),
+                 'r_verifier': ("self-consistency + the paper's verifier: accuracy %", 'verifier: paper', 'accuracy')}
+
+def paper_rows(results: dict, published: dict, paper_model: str = 'gaokerena-r') -> list[dict]:
+    "Rows (metric, benchmark, ours, paper) of `results` {benchmark: score_samples(...)} beside `published` {(table, model, benchmark, k): value}."
+    rows = []
+    for (table, model, b, k), paper in published.items():
+        if model != paper_model or b not in results or (table not in PAPER_METRICS and table != 'r_passk'): continue
+        r = results[b]
+        if table == 'r_passk': metric, ours = f'pass@{k} (fraction)', r['pass_at_k'].get(k)
+        else:
+            metric, method, field = PAPER_METRICS[table]
+            ours = r['scores'].get(method, {}).get(field)
+        rows.append({'metric': metric, 'benchmark': b, 'ours': ours, 'paper': paper})
+    return rows
+
+def published_passk(published: dict) -> dict:
+    "The pass@k points of `published` {(table, model, benchmark, k): value} as curves {(model, benchmark): {k: value}}."
+    out = defaultdict(dict)
+    for (table, model, b, k), v in published.items():
+        if table == 'r_passk': out[(model, b)][k] = v
+    return dict(out)

@@ -22,8 +22,8 @@ __all__ = ['LABELS', 'SHEET_COLUMNS', 'MODELS', 'HISTORY_SHEET', 'COLUMNS', 'PUB
            'benchmark_name', 'agrees', 'record', 'accuracy_record', 'sheet_answers', 'agreement', 'PublishedData',
            'reviewed', 'check_alignment', 'straight_records', 'aligned_runs', 'cot_table', 'cot_records',
            'note_vote_differences', 'check_vote_sheet', 'cot_tables', 'all_cot_records', 'verifier_records',
-           'reproduce', 'records_frame', 'readme_stats', 'readme_findings', 'cell_status', 'tables_markdown',
-           'write_tables', 'reproduce_to']
+           'reproduce', 'records_frame', 'readme_stats', 'sheets_readme', 'readme_passk', 'readme_findings',
+           'cell_status', 'tables_markdown', 'write_tables', 'reproduce_to']
 
 # %% ../nbs/95_reproduce.ipynb #rp-labels
 LABELS = {**{k: k for k in LETTERS}, 'none': 'none', 'invalid': 'invalid', 'multiple_choice': 'multiple', '': 'invalid'}
@@ -522,6 +522,20 @@ def readme_stats(text: str) -> dict:
     out = {k: m.group(1) for k in ('accuracy', 'negative') if (m := _STATED[k].search(text))}
     return out | {f'pass@{k}': v for k, v in _STATED['pass'].findall(text)}
 
+def sheets_readme(sheets: pd.DataFrame) -> dict:
+    "The numbers stated by the Readme.md beside the first of `sheets` ({} when there is none)."
+    readme = sheets.path.iloc[0].parent/'Readme.md' if len(sheets) else None
+    return readme_stats(readme.read_text(encoding='utf-8')) if readme is not None and readme.exists() else {}
+
+def readme_passk(data) -> dict:
+    "{(model, benchmark): {k: pass@k}} the Readme beside each set of CoT runs states (a data folder or a PublishedData)."
+    pub = data if isinstance(data, PublishedData) else PublishedData(data)
+    out = {}
+    for key, sheets in pub.select(paper='r', style='cot').groupby(['model', 'benchmark']):
+        curve = {int(s[5:]): float(v) for s, v in sheets_readme(sheets).items() if s.startswith('pass@')}
+        if curve: out[key] = curve
+    return out
+
 def _readme_key(rec: dict) -> str:
     "Which Readme number a record corresponds to."
     return {'r_cot_neg': 'negative', 'r_passk': f"pass@{rec['k']}"}.get(rec['table'], 'accuracy')
@@ -532,9 +546,7 @@ def readme_findings(records: list[dict], pub: PublishedData) -> tuple[int, list[
     agree, lines = 0, []
     for r in records:
         sheets = pub.select(paper=r['table'][0], style=style.get(r['table'], 'cot'), model=r['model'], benchmark=r['benchmark'])
-        readme = sheets.path.iloc[0].parent/'Readme.md' if len(sheets) else None
-        if readme is None or not readme.exists(): continue
-        text = readme_stats(readme.read_text(encoding='utf-8')).get(_readme_key(r))
+        text = sheets_readme(sheets).get(_readme_key(r))
         if text is None: continue
         scale, d = (1 if r['table'] == 'r_passk' else 100), min(len(text.split('.')[-1]), 6)
         stated = round(float(text), d)

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import torch
 from gaokerena.evaluate import ResultStore, render_verifier_prompt
-from gaokerena.passk import (answer_entropy, base_model, mean_pass_at_k, negative_marking, parse_passage_choice, pass_at_k, passage_mentions,
-                             run_verifier, sample_table, self_consistency, uncertain, uncertainty, verified_answers,
-                             verifier_answer, verifier_prompt)
+from gaokerena.passk import (adapter_layers, answer_entropy, base_model, mean_pass_at_k, negative_marking, paper_rows, parse_passage_choice,
+                             pass_at_k, passage_mentions, plot_passk, pool, published_markers, published_passk, run_verifier,
+                             sample_table, score_samples, self_consistency, uncertain, uncertainty, uncertainty_frame,
+                             verified_answers, verifier_answer, verifier_prompt)
 
 
 def humaneval_estimator(n: int, c: int, k: int) -> float:
@@ -211,3 +212,149 @@ def test_the_one_verdict_read_differently_is_an_author_slip(real_data):
     text = differ[0][2]
     assert parse_passage_choice(text) == 4 and {n for _, n in passage_mentions(text)} == {1, 2, 3, 4, 5}
     assert text.count('متن شماره چهار') >= 2 and 'کمترین' in text
+
+
+def test_count_non_answers_reaches_the_verifier(tiny, tmp_path):
+    "With the switch on, a question whose votes are mostly non-answers is settled as 'none': not verified, verdict ignored."
+    model, tok = tiny
+    table = {'q1': {'gold': 'A', 'answers': ['none', 'invalid', 'multiple', 'A', 'B'], 'generations': ['x'] * 5},
+             'q2': {'gold': 'B', 'answers': list('ABCDA'), 'generations': ['y'] * 5}}
+    questions = {q: {'question': q, 'options': dict(A='a', B='b', C='c', D='d')} for q in table}
+    off = run_verifier(model, tok, table, questions, ResultStore(tmp_path/'off.jsonl'), 'tiny', 'b', 'loglik', batch_size=2)
+    on = run_verifier(model, tok, table, questions, ResultStore(tmp_path/'on.jsonl'), 'tiny', 'b', 'loglik', batch_size=2,
+                      count_non_answers=True)
+    assert set(off) == {'q1', 'q2'} and set(on) == {'q2'} and len(ResultStore(tmp_path/'on.jsonl').rows) == 1
+    assert verified_answers(table, off)['q1'] in 'AB' and verified_answers(table, off, count_non_answers=True)['q1'] == 'none'
+    scored = score_samples(table, {'loglik': on}, count_non_answers=True)['scores']
+    assert scored['verifier: loglik']['unanswered'] >= 1 and scored['self-consistency']['unanswered'] == 2
+
+
+def test_count_non_answers_is_a_setting():
+    from gaokerena.config import load_settings
+    assert load_settings('tiny').eval.count_non_answers is False
+    assert load_settings('tiny', {'eval.count_non_answers': 'true'}).eval.count_non_answers is True
+
+
+def test_base_model_refuses_a_merged_adapter(tiny, tmp_path):
+    "After vllm_weights merged the adapter in place (make_generator does this for vLLM), disabling it would silently give the DPO model."
+    from peft import LoraConfig, get_peft_model
+    from gaokerena.evaluate import vllm_weights
+    model, tok = tiny
+    peft = get_peft_model(build_copy(model), LoraConfig(r=2, lora_alpha=2, target_modules=['q_proj', 'v_proj']))
+    assert adapter_layers(peft) == 2 * model.config.num_hidden_layers and adapter_layers(model) == 0
+    with base_model(peft): pass
+    assert vllm_weights(peft, tok, tmp_path/'merged') == str(tmp_path/'merged') and (tmp_path/'merged'/'config.json').exists()
+    assert adapter_layers(peft) == 0
+    with pytest.raises(RuntimeError, match='merged into its weights'):
+        with base_model(peft): pass
+
+
+def test_scores_per_benchmark_and_pooled_mmlu():
+    from gaokerena.reproduce import PUBLISHED
+    tables = {'anatomy': {'1': {'gold': 'A', 'answers': list('AAABB')}, '2': {'gold': 'B', 'answers': list('ABCDA')}},
+              'college_biology': {'1': {'gold': 'C', 'answers': list('CCCCC')}},
+              'ibmsee': {'1': {'gold': 'D', 'answers': list('ABCAB')}}}
+    verdicts = {'anatomy': {'paper': {'2': 'B'}}, 'college_biology': {'paper': {}}, 'ibmsee': {'paper': {'1': 'A'}}}
+    mmlu = pool(tables, ('anatomy', 'college_biology', 'medical_genetics'))
+    assert sorted(mmlu) == ['anatomy/1', 'anatomy/2', 'college_biology/1']     # ids repeat across subjects: prefixed
+    pooled = score_samples(mmlu, {'paper': pool(verdicts_of(verdicts, 'paper'), ('anatomy', 'college_biology'))})
+    assert pooled['scores']['self-consistency']['correct'] == 2 and pooled['scores']['verifier: paper']['correct'] == 3
+    ib = score_samples(tables['ibmsee'], verdicts['ibmsee'])
+    assert ib['scores']['verifier: paper']['wrong'] == 1
+    assert ib['scores']['verifier: paper']['negative_marking'] == pytest.approx(-100 / 3)
+    assert ib['pass_at_k'] == {k: 0.0 for k in range(1, 6)} and ib['uncertainty']['distinct_options'][3] == 1.0
+    rows = paper_rows({'ibmsee': ib, 'mmlu_avg': pooled}, PUBLISHED)
+    got = {(r['metric'], r['benchmark']): (r['ours'], r['paper']) for r in rows}
+    assert got[('CoT, self-consistency: accuracy %', 'mmlu_avg')] == (pytest.approx(200 / 3), 48.76)
+    assert got[("self-consistency + the paper's verifier: accuracy %", 'ibmsee')] == (0.0, 46.42)
+    assert got[('pass@3 (fraction)', 'ibmsee')] == (0.0, 0.6208)
+    assert got[('CoT, self-consistency: negative marking %', 'ibmsee')] == (0.0, 24.60)   # no vote: unanswered, no penalty
+    assert len(rows) == 8       # 6 IBMSEE cells (CoT, negative marking, verifier, pass@1..3) + 2 MMLU average cells
+
+
+def verdicts_of(verdicts: dict, variant: str) -> dict:
+    "{benchmark: {qid: option}} of one verifier variant."
+    return {b: v[variant] for b, v in verdicts.items()}
+
+
+def test_plot_passk_overlays_published_points_of_models_without_curves():
+    import matplotlib
+    matplotlib.use('Agg')
+    curves = {('ours', b): {k: 0.1 * k for k in range(1, 6)} for b in ('anatomy', 'ibmsee', 'mmlu_avg')}
+    from gaokerena.reproduce import PUBLISHED
+    fig = plot_passk(curves, published_passk(PUBLISHED), published_label='paper')
+    assert len(fig.axes) == 3 and published_markers(fig) == 3
+    ibmsee = fig.axes[1]
+    marks = [l for l in ibmsee.lines if l.get_gid() == 'published']
+    assert [list(l.get_ydata()) for l in marks] == [[0.3940, 0.5387, 0.6208]] and marks[0].get_label() == 'gaokerena-r (paper)'
+    assert marks[0].get_markeredgecolor() != [l for l in ibmsee.lines if l.get_label() == 'ours'][0].get_color()
+
+
+def test_uncertainty_frame():
+    uf = uncertainty_frame({('m', 'b'): {'q': {'answers': list('ABCDA')}}, ('n', 'b'): {'q': {'answers': list('AAAAA')}}})
+    assert uf.loc[('m', 'b'), '4 options'] == 1.0 and uf.loc[('n', 'b'), '1 options'] == 1.0
+    assert uf.loc[('m', 'b'), 'entropy (bits)'] == pytest.approx(answer_entropy(list('ABCDA'))) and uf.loc[('n', 'b'), 'entropy (bits)'] == 0
+
+
+@pytest.fixture(scope='module')
+def published_runs(real_data):
+    "The authors' five CoT runs per model and benchmark (hand labels), and the PublishedData that read them."
+    from gaokerena.reproduce import PublishedData, cot_tables
+    pub = PublishedData(real_data)
+    return cot_tables(pub), pub
+
+
+def test_gaokerena_v_spreads_its_answers_the_most(published_runs):
+    "The paper's observation: gaokerena-V gives the most different answers (entropy, all four options) on every benchmark."
+    runs, _ = published_runs
+    assert len(runs) == 12 and all(len(t['answers']) == 5 for tab in runs.values() for t in tab.values())
+    uf = uncertainty_frame(runs)
+    for b in ('anatomy', 'clinical_knowledge', 'college_biology', 'ibmsee'):
+        bench = uf.xs(b, level=1)
+        assert bench['entropy (bits)'].idxmax() == bench['4 options'].idxmax() == 'gaokerena-v', b
+        assert bench.loc['gaokerena-v', 'entropy (bits)'] - bench.loc['gaokerena-r', 'entropy (bits)'] > 0.2, b
+        assert bench['questions'].nunique() == 1
+
+
+def test_gaokerena_r_is_not_more_consistent_than_aya(published_runs):
+    "What the summary of chapter 5 says: on anatomy and college biology Gaokerena-R spreads its answers more than aya."
+    runs, _ = published_runs
+    e = uncertainty_frame(runs)['entropy (bits)']
+    assert round(e[('gaokerena-r', 'anatomy')], 2) == 0.81 and round(e[('aya-expanse-8b', 'anatomy')], 2) == 0.77
+    assert round(e[('gaokerena-r', 'college_biology')], 2) == 0.84 and round(e[('aya-expanse-8b', 'college_biology')], 2) == 0.75
+    for b in ('clinical_knowledge', 'ibmsee'): assert abs(e[('gaokerena-r', b)] - e[('aya-expanse-8b', b)]) < 0.01, b
+
+
+def test_readme_passk_curves_overlay_every_model_and_benchmark(published_runs):
+    "The authors' Readme files state pass@1..5 for 3 models x 4 benchmarks; IBMSEE gaokerena-r's first three are the paper's."
+    import matplotlib
+    matplotlib.use('Agg')
+    from gaokerena.reproduce import PUBLISHED, readme_passk
+    runs, pub = published_runs
+    readme = readme_passk(pub)
+    assert set(readme) == set(runs) and all(list(c) == [1, 2, 3, 4, 5] for c in readme.values())
+    paper = published_passk(PUBLISHED)[('gaokerena-r', 'ibmsee')]
+    assert {k: round(readme[('gaokerena-r', 'ibmsee')][k], 4) for k in paper} == paper
+    ours = {key: {k: mean_pass_at_k(t, k) for k in range(1, 6)} for key, t in runs.items()}
+    assert max(abs(ours[key][k] - v) for key, c in readme.items() for k, v in c.items()) < 0.02
+    fig = plot_passk(ours, readme, ncols=3, published_label="authors' Readme")
+    assert len([ax for ax in fig.axes if ax.lines]) == 4 and published_markers(fig) == 60
+
+
+def test_the_tiny_run_scores_every_benchmark_beside_the_paper(tiny_run):
+    "Chapter 5 under `gaokerena run`: per-benchmark scores, curves and uncertainty, and a labelled comparison in the report."
+    import json
+    from gaokerena.data import SUBJECTS
+    from gaokerena.report import report_blocks
+    run_dir, _ = tiny_run
+    pk = json.loads((run_dir/'04_passk'/'metrics.json').read_text())
+    benches = {*SUBJECTS, 'ibmsee', 'mmlu_avg'}
+    assert set(pk['pass_at_k']) == set(pk['scores']) == set(pk['uncertainty']) == benches
+    n = {b: pk['scores'][b]['self-consistency']['n'] for b in benches}
+    assert n['mmlu_avg'] == sum(n[b] for b in SUBJECTS) and n['mmlu_avg'] + n['ibmsee'] == 24
+    assert all(len(pk['scores'][b]) == 4 and len(pk['pass_at_k'][b]) == 5 for b in benches)
+    assert all(u['questions'] == n[b] and sum(u[f'{k} options'] for k in range(5)) == pytest.approx(1) for b, u in pk['uncertainty'].items())
+    (title, comparison), = json.loads((run_dir/'04_passk'/'paper_comparison.json').read_text()).items()
+    assert 'Tiny profile' in comparison['note'] and len(comparison['rows']) == 9
+    assert {(r['benchmark'], r['paper']) for r in comparison['rows']} >= {('ibmsee', 0.6208), ('mmlu_avg', 52.98), ('anatomy', 29.13)}
+    assert ('h3', f'Compared with the paper: {title}') in report_blocks(run_dir)

@@ -45,7 +45,7 @@ def test_stage_outputs(tiny_run):
     rl = json.loads((run_dir/'03_rlaif'/'metrics.json').read_text())
     assert rl['pairs_for_dpo'] >= 2 and (run_dir/'03_rlaif'/'dpo'/'adapter'/'adapter_config.json').exists()
     pk = json.loads((run_dir/'04_passk'/'metrics.json').read_text())
-    assert pk['model'].endswith('+dpo') and len(pk['pass_at_k']) == 5 and (run_dir/'04_passk'/'passk.png').exists()
+    assert pk['model'].endswith('+dpo') and len(pk['pass_at_k']['ibmsee']) == 5 and (run_dir/'04_passk'/'passk.png').exists()
 
 
 def test_rerun_skips_finished_chapters(tiny_run, capsys):
