@@ -12,6 +12,7 @@ from gaokerena.report import expected_costs
 REGENERATE = ('run `python -m gaokerena.colab` and commit colab/ and README.md (generated files; on a merge conflict '
               'take either side and rerun it)')
 SETUP_IDS = ['colab-setup', 'colab-install', 'colab-gpu-check', 'colab-secrets', 'colab-drive']
+SECRETS = ('HF_TOKEN', 'DEEPSEEK_API_KEY', 'OPENAI_API_KEY')   # the GPU profiles' secrets: hub, teacher, judge
 
 
 def _edition(ch: str) -> dict: return json.loads((ROOT/'colab'/f'{ch}.ipynb').read_text(encoding='utf-8'))
@@ -41,6 +42,7 @@ def test_edition_has_badge_install_gpu_check_secrets_and_drive(ch):
     nb, chapter = _edition(ch), json.loads((ROOT/'nbs'/f'{ch}.ipynb').read_text(encoding='utf-8'))
     cells = {c['id']: _src(c) for c in nb['cells']}
     assert f'({colab.colab_url(colab.repo_url(ROOT), ch)})' in cells['colab-badge'] and 'colab-badge.svg' in cells['colab-badge']
+    assert all(f'`{key}`' in cells['colab-badge'] for key in SECRETS)
     install = cells['colab-install']
     compile(install, f'colab/{ch}.ipynb#colab-install', 'exec')
     assert "if 'google.colab' in sys.modules:" in install and "'-c', src + '/colab/constraints.txt'" in install
@@ -52,7 +54,7 @@ def test_edition_has_badge_install_gpu_check_secrets_and_drive(ch):
         assert nb['metadata']['accelerator'] == 'GPU'
     else: assert "extras = ''" in install and 'accelerator' not in nb['metadata']
     assert f"profile = pick_profile(profile, '{ch}')" in cells['colab-gpu-check']
-    assert 'load_colab_secrets(profile)' in cells['colab-secrets'] and 'run_dir = drive_run_dir(run_dir, profile)' in cells['colab-drive']
+    assert 'load_colab_secrets(profile, overrides)' in cells['colab-secrets'] and 'run_dir = drive_run_dir(run_dir, profile)' in cells['colab-drive']
     own = [c for c in nb['cells'] if not c['id'].startswith('colab-')]
     assert [c['id'] for c in own] == [c['id'] for c in chapter['cells']], 'every chapter cell, in order'
     unfold = lambda c: _src(c).removeprefix(colab.SOLUTIONS_TITLE + '\n') if c['metadata'].get('cellView') == 'form' else _src(c)
@@ -76,11 +78,11 @@ def test_setup_cells_do_nothing_outside_colab(tmp_path):
     nb = _edition('02_eval')
     ids = [c['id'] for c in nb['cells']]
     probe = colab._cell('code', 'probe', "import json, os\nprint('STATE', json.dumps({'profile': profile, 'run_dir': run_dir, "
-                                         "'secrets': sorted(k for k in ('HF_TOKEN', 'DEEPSEEK_API_KEY') if k in os.environ)}))")
+                                         f"'secrets': sorted(k for k in {SECRETS!r} if k in os.environ)}}))")
     (tmp_path/'setup.ipynb').write_text(json.dumps({**nb, 'cells': nb['cells'][:ids.index('colab-drive') + 1] + [probe]}))
     work = tmp_path/'work'
     work.mkdir()
-    env = {k: v for k, v in os.environ.items() if k not in ('HF_TOKEN', 'DEEPSEEK_API_KEY')}
+    env = {k: v for k, v in os.environ.items() if k not in SECRETS}
     before = _freeze()
     r = subprocess.run([sys.executable, '-m', 'papermill', str(tmp_path/'setup.ipynb'), str(tmp_path/'out.ipynb'),
                         '-p', 'run_dir', 'my-run', '--cwd', str(work), '--no-progress-bar', '-k', 'python3'],
@@ -98,7 +100,7 @@ def test_setup_cells_do_nothing_outside_colab(tmp_path):
 @pytest.fixture
 def stand_in_colab(monkeypatch, tmp_path):
     "A stand-in `google.colab`: Drive mounts into a temporary folder, secrets come from a dictionary."
-    secrets, mounts = {'HF_TOKEN': 'hf_not_a_real_token'}, []
+    secrets, mounts = {'HF_TOKEN': 'hf_not_a_real_token', 'OPENAI_API_KEY': 'sk-not-a-real-key'}, []
 
     class SecretNotFoundError(Exception): pass
 
@@ -113,7 +115,7 @@ def stand_in_colab(monkeypatch, tmp_path):
     module = types.ModuleType('google.colab')
     module.drive, module.userdata = types.SimpleNamespace(mount=mount), types.SimpleNamespace(get=get)
     monkeypatch.setitem(sys.modules, 'google.colab', module)
-    for name in ('HF_TOKEN', 'DEEPSEEK_API_KEY'):
+    for name in SECRETS:
         monkeypatch.setenv(name, 'x')
         monkeypatch.delenv(name)
     return secrets, mounts, tmp_path/'drive'
@@ -122,10 +124,12 @@ def stand_in_colab(monkeypatch, tmp_path):
 def test_colab_branch_secrets_and_drive(stand_in_colab, tmp_path, capsys):
     secrets, mounts, drive = stand_in_colab
     assert colab.in_colab()
-    assert colab.load_colab_secrets('colab-l4') == {'HF_TOKEN': True, 'DEEPSEEK_API_KEY': False}
+    assert colab.load_colab_secrets('colab-l4') == {'HF_TOKEN': True, 'DEEPSEEK_API_KEY': False, 'OPENAI_API_KEY': True}
     assert os.environ['HF_TOKEN'] == secrets['HF_TOKEN'] and 'DEEPSEEK_API_KEY' not in os.environ
+    assert os.environ['OPENAI_API_KEY'] == secrets['OPENAI_API_KEY']
     out = capsys.readouterr().out
-    assert secrets['HF_TOKEN'] not in out and 'missing: DEEPSEEK_API_KEY' in out
+    assert secrets['HF_TOKEN'] not in out and secrets['OPENAI_API_KEY'] not in out and 'missing: DEEPSEEK_API_KEY' in out
+    assert colab.load_colab_secrets('colab-l4', {'profile.judge': 'local'}) == {'HF_TOKEN': True, 'DEEPSEEK_API_KEY': False}
     assert colab.load_colab_secrets('tiny') == {}
     run_dir = colab.drive_run_dir(None, 'colab-l4', mount_point=drive)
     assert run_dir == str(drive/'MyDrive'/'gaokerena'/'runs'/'colab-l4') and Path(run_dir).is_dir()
