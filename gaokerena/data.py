@@ -15,14 +15,14 @@ from .config import RunContext, load_settings
 
 # %% auto #0
 __all__ = ['SAMPLE_DIR', 'LETTERS', 'REQUIRED', 'MAY_BE_EMPTY', 'PROBLEMS', 'NOTES', 'SUBJECTS', 'BENCHMARKS', 'V', 'R',
-           'DATASETS', 'COLUMNS', 'REPOS', 'SAMPLE_FILES', 'SAMPLE_NAMES', 'ZWNJ', 'CHAR_MAP', 'DIACRITICS',
-           'PRESENTATION', 'LETTER', 'ZWNJ_RULES', 'SPACE_RULES', 'GREETINGS', 'LINK_WORDS', 'URL', 'WORD',
-           'TRANSLATE_SYSTEM', 'REFEREE_SYSTEM', 'PREPARED', 'STAND_INS', 'NORMALISED', 'TEXT_FIELDS', 'DataError',
-           'row_text', 'Unparsed', 'iter_jsonl', 'read_jsonl', 'drop_partial_line', 'write_jsonl', 'option_issues',
-           'row_issues', 'issue', 'LoadResult', 'validate', 'read_table', 'column_key', 'is_nan', 'Cells', 'Spec',
-           'convert_row', 'row_key', 'repeat_warnings', 'load_table', 'where_from', 'hub_rows', 'load_rows',
-           'fetch_repos', 'load_sample', 'split_rows', 'sample_tables', 'load_sample_rows', 'normalise',
-           'answer_problem', 'question_key', 'shingles', 'clean_forum', 'keep_scores', 'mcq_json',
+           'DATASETS', 'COLUMNS', 'REPOS', 'SAMPLE_FILES', 'SAMPLE_NAMES', 'SAMPLE_TEST_SHARE', 'SAMPLE_SPLIT_SEED',
+           'ZWNJ', 'CHAR_MAP', 'DIACRITICS', 'PRESENTATION', 'LETTER', 'ZWNJ_RULES', 'SPACE_RULES', 'GREETINGS',
+           'LINK_WORDS', 'URL', 'WORD', 'TRANSLATE_SYSTEM', 'REFEREE_SYSTEM', 'PREPARED', 'STAND_INS', 'NORMALISED',
+           'TEXT_FIELDS', 'DataError', 'row_text', 'Unparsed', 'iter_jsonl', 'read_jsonl', 'drop_partial_line',
+           'write_jsonl', 'option_issues', 'row_issues', 'issue', 'LoadResult', 'validate', 'read_table', 'column_key',
+           'is_nan', 'Cells', 'Spec', 'convert_row', 'row_key', 'repeat_warnings', 'load_table', 'where_from',
+           'hub_rows', 'load_rows', 'fetch_repos', 'load_sample', 'split_rows', 'sample_tables', 'load_sample_rows',
+           'normalise', 'answer_problem', 'question_key', 'shingles', 'clean_forum', 'keep_scores', 'mcq_json',
            'translation_messages', 'referee_messages', 'parse_translation', 'parse_rating', 'referee_filter',
            'translate_one', 'translate_mcqs', 'translation_clients', 'translate_from_settings', 'pool',
            'prepared_dataset', 'prepared_datasets', 'count_tokens', 'prepare_data', 'load_prepared', 'word_ngrams',
@@ -424,6 +424,7 @@ def split_rows(rows: list, test_share: float, seed: int) -> tuple[list, list]:
 
 # %% ../nbs/00_data.ipynb #5e1c0a18
 SAMPLE_NAMES = (*(f'mmlu/{s}' for s in SUBJECTS), 'ibmsee', 'mf3qa/train', 'mf3qa/test', 'corpus', 'forum/sample/crawled')
+SAMPLE_TEST_SHARE, SAMPLE_SPLIT_SEED = 0.15, 0  # the sample Q&A's train/test split
 
 def sample_tables(name: str) -> tuple[str, list[tuple[Path, list]]]:
     "(kind, [(file, [(line, row)])]) of the bundled sample under dataset name `name`."
@@ -435,7 +436,7 @@ def sample_tables(name: str) -> tuple[str, list[tuple[Path, list]]]:
     if name == 'corpus': return 'corpus', [lines('corpus')]
     if name in ('mf3qa/train', 'mf3qa/test'):
         file, rows = lines('qa')
-        train, test = split_rows(rows, 0.15, 0)
+        train, test = split_rows(rows, SAMPLE_TEST_SHARE, SAMPLE_SPLIT_SEED)
         return 'qa', [(file, train if name.endswith('train') else test)]
     if name == 'forum/sample/crawled': return 'qa', [lines('qa'), lines('forum_noise')]
     raise DataError(f"the bundled sample has no {name!r} (it has: mmlu/<subject>, ibmsee, mf3qa/train, mf3qa/test, "

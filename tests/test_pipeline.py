@@ -27,11 +27,14 @@ def test_ledger_has_one_row_per_stage(tiny_run):
     assert all(v['torch'] and v['transformers'] and v['trl'] for v in led['versions'])
     train = led.set_index('stage').loc[['01_sft.pretrain', '01_sft.instruct']]
     assert (train['tokens'] > 0).all()
+    assert led.set_index('stage').loc['00_data', 'seeds'] == {'sample_split': 0}
 
 
 def test_stage_outputs(tiny_run):
     run_dir, _ = tiny_run
     data = json.loads((run_dir/'data'/'summary.json').read_text())
+    from gaokerena.report import chapter_report
+    assert {p.name for p in chapter_report(run_dir, '00_data').figures} >= {'lengths.png', 'sources.png'}
     assert data['mcq']['kept'] >= 100 and data['qa_train']['kept'] + data['qa_test']['kept'] >= 120
     sft = json.loads((run_dir/'01_sft'/'metrics.json').read_text())
     assert sft['pretrain']['last_loss'] < sft['pretrain']['first_loss']
