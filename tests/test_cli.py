@@ -1,7 +1,6 @@
 "`gaokerena run`'s bookkeeping: absolute folders for papermill, and fingerprints that notice what a chapter depends on."
 import json
 import nbformat
-import pytest
 from gaokerena.cli import CHAPTERS, chapter_params, fingerprint, run_chapters
 from conftest import ROOT
 

@@ -345,7 +345,7 @@ def test_the_tiny_run_scores_every_benchmark_beside_the_paper(tiny_run):
     "Chapter 5 under `gaokerena run`: per-benchmark scores, curves and uncertainty, and a labelled comparison in the report."
     import json
     from gaokerena.data import SUBJECTS
-    from gaokerena.report import report_blocks
+    from gaokerena.report import TINY_COMPARISON, report_blocks
     run_dir, _ = tiny_run
     pk = json.loads((run_dir/'04_passk'/'metrics.json').read_text())
     benches = {*SUBJECTS, 'ibmsee', 'mmlu_avg'}
@@ -355,6 +355,7 @@ def test_the_tiny_run_scores_every_benchmark_beside_the_paper(tiny_run):
     assert all(len(pk['scores'][b]) == 4 and len(pk['pass_at_k'][b]) == 5 for b in benches)
     assert all(u['questions'] == n[b] and sum(u[f'{k} options'] for k in range(5)) == pytest.approx(1) for b, u in pk['uncertainty'].items())
     (title, comparison), = json.loads((run_dir/'04_passk'/'paper_comparison.json').read_text()).items()
-    assert 'Tiny profile' in comparison['note'] and len(comparison['rows']) == 9
+    assert comparison['note'].startswith(TINY_COMPARISON) and '21 Persian MMLU and 3 IBMSEE questions' in comparison['note']
+    assert len(comparison['rows']) == 9
     assert {(r['benchmark'], r['paper']) for r in comparison['rows']} >= {('ibmsee', 0.6208), ('mmlu_avg', 52.98), ('anatomy', 29.13)}
     assert ('h3', f'Compared with the paper: {title}') in report_blocks(run_dir)
