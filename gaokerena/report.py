@@ -105,8 +105,9 @@ def save_comparison(stage_dir, title: str, rows, note: str = '', tiny: bool = Fa
     return path
 
 def comparison_table(rows: list[dict]) -> pd.DataFrame:
-    "A comparison's rows as a table, with `ours − paper` where both are numbers."
+    "A comparison's rows as a table indexed by their first column (the row's label), with `ours − paper` where both are numbers."
     df = pd.DataFrame(rows)
+    df = df.set_index(df.columns[0])
     if {'ours', 'paper'} <= set(df.columns):
         df['ours − paper'] = pd.to_numeric(df['ours'], errors='coerce') - pd.to_numeric(df['paper'], errors='coerce')
     return df
