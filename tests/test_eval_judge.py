@@ -122,6 +122,7 @@ def test_judge_dollars_for_the_ledger(serve, tmp_path, monkeypatch):
     path, per_call = tmp_path/'r.jsonl', (11 * 1000 + 3 * 2000) / 1e6   # the server reports 11 tokens in, 3 out
     with pytest.raises(LLMError): run_judge(ctx, path, workers=1)
     assert [r['usd'] for r in ResultStore(path).rows] == [pytest.approx(per_call)] * 4
+    assert new_spend(ResultStore(path).rows, set()) == pytest.approx(4 * per_call)   # what the failed run records
     paid = set(ResultStore(path).keys)
     _, rows = run_judge(ctx, path, workers=1)
     assert len(rows) == 12 and new_spend(rows, paid) == pytest.approx(5 * per_call)  # 8 new rows, 3 cached by the failed run
