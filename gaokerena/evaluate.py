@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from tqdm.auto import tqdm
-from .data import BENCHMARKS, LETTERS, SUBJECTS, DataError, load_prepared, where_from
+from .data import BENCHMARKS, LETTERS, SUBJECTS, DataError, drop_partial_line, iter_jsonl, load_prepared, where_from
 
 # %% auto #0
 __all__ = ['STRAIGHT_PROMPT', 'COT_PROMPT', 'PROMPTS', 'VERIFIER_PROMPT', 'PASSAGE_NAMES', 'NON_ANSWERS', 'OPTION_FORMS',
@@ -322,16 +322,8 @@ class ResultStore:
     def _load(self):
         "Read finished rows; a last line cut off by a crash is removed, any other broken line is an error."
         if not self.path.exists(): return
-        raw = self.path.read_bytes()
-        if raw and not raw.endswith(b'\n'):
-            keep = raw[:raw.rfind(b'\n') + 1]
-            print(f"{self.path}: dropped an incomplete last line ({len(raw) - len(keep)} bytes) left by an interrupted run")
-            with open(self.path, 'r+b') as f: f.truncate(len(keep))
-            raw = keep
-        for i, line in enumerate(raw.decode('utf-8').splitlines(), 1):
-            if not line.strip(): continue
-            try: row = json.loads(line)
-            except json.JSONDecodeError as e: raise DataError(f"{self.path}: line {i}: not valid JSON ({e.msg})") from None
+        drop_partial_line(self.path)
+        for i, row in iter_jsonl(self.path):
             try: key = result_key(row)
             except KeyError as e: raise DataError(f"{self.path}: line {i}: field {e} missing") from None
             if key not in self.keys: self.rows.append(row); self.keys.add(key)

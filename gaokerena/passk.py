@@ -10,7 +10,7 @@ import math, re
 from collections import Counter, defaultdict
 from contextlib import contextmanager
 import pandas as pd
-from .data import LETTERS, SUBJECTS
+from .data import LETTERS
 from .evaluate import ResultStore, generate, letter_logprobs, render_options, render_verifier_prompt, run_batches
 
 # %% auto #0

@@ -26,12 +26,12 @@ from .models import load_model_and_tokenizer
 from .sft import StageResult, load_phase1_model, lora_config, train_stage, training_kwargs
 
 # %% auto #0
-__all__ = ['TEACHER_REWRITE', 'TEACHER_CRITIQUE', 'STUDENT_RETRY', 'CHOICE_WORDS', 'OUTCOMES', 'PAIR_FIELDS', 'STUDENTS',
-           'TEACHERS', 'SOURCES', 'DPO_CURVES', 'choice_text', 'options_text', 'teacher_messages', 'retry_messages',
-           'method_for', 'build_pair', 'run_outcomes', 'cap_reached', 'outcome_report', 'student_answers',
-           'generate_pairs', 'pair_rows', 'rlaif_questions', 'extractor_readings', 'published_pairs', 'sample_rows',
-           'load_rlaif_base', 'make_teacher', 'dpo_dir', 'load_student', 'dpo_rows', 'tokenize_pair', 'fit_rows',
-           'dpo_config', 'dpo_trainer', 'train_dpo', 'plot_dpo']
+__all__ = ['TEACHER_REWRITE', 'TEACHER_CRITIQUE', 'STUDENT_RETRY', 'CHOICE_WORDS', 'OUTCOMES', 'PAIR_FIELDS', 'DPO_CURVES',
+           'choice_text', 'options_text', 'teacher_messages', 'retry_messages', 'method_for', 'build_pair',
+           'run_outcomes', 'cap_reached', 'outcome_report', 'student_answers', 'generate_pairs', 'pair_rows',
+           'rlaif_questions', 'extractor_readings', 'published_pairs', 'sample_rows', 'load_rlaif_base', 'make_teacher',
+           'dpo_dir', 'load_student', 'dpo_rows', 'tokenize_pair', 'fit_rows', 'dpo_config', 'dpo_trainer', 'train_dpo',
+           'plot_dpo']
 
 # %% ../nbs/03_rlaif.ipynb #1b432c65
 TEACHER_REWRITE = """شما استاد پزشکی هستید. دانشجویی به پرسش چندگزینه‌ای زیر پاسخ داده، اما استدلالش به پاسخ درست نرسیده است.
@@ -271,12 +271,6 @@ def pair_rows(outcomes: list[dict]) -> list[dict]:
             for o in outcomes if o['outcome'] == 'pair']
 
 # %% ../nbs/03_rlaif.ipynb #4a84c9a7
-STUDENTS, TEACHERS, SOURCES = ('base', 'phase1'), ('api', 'local'), ('generate', 'published')
-
-def _check(value: str, allowed: tuple, key: str):
-    "Raise naming `key` when a setting's `value` is not one of `allowed`."
-    if value not in allowed: raise SettingsError(f"{key} must be one of {', '.join(allowed)}; got '{value}'")
-
 def rlaif_questions(ctx: RunContext) -> list[dict]:
     "The MCQs the student answers: translated, referee-filtered MedMCQA (prepared by 00_data, or read), else the sample's."
     if where_from(ctx) == 'sample': rows = load_prepared(ctx, 'mcq')
@@ -309,7 +303,6 @@ def sample_rows(rows: list, n: int, seed: int) -> list:
 def load_rlaif_base(ctx: RunContext) -> tuple:
     "(model, tokenizer, name) of the student: the base model or the merged Phase-1 model."
     choice = ctx.settings.profile.rlaif_student
-    _check(choice, STUDENTS, 'profile.rlaif_student')
     if choice == 'phase1':
         model, tokenizer, name = load_phase1_model(ctx)
         if not isinstance(model, PeftModel): print(f"profile.rlaif_student = phase1, but this run has no Phase-1 adapter: the student is {name}")
@@ -320,7 +313,6 @@ def load_rlaif_base(ctx: RunContext) -> tuple:
 def make_teacher(ctx: RunContext, cache_dir) -> ChatBackend:
     "The profile's teacher: the `[llm]` endpoint (`teacher = api`) or a local transformers model (`teacher = local`)."
     p = ctx.settings.profile
-    _check(p.teacher, TEACHERS, 'profile.teacher')
     if p.teacher == 'api': return OpenAIChat.from_settings(ctx.settings, cache_dir=cache_dir)
     model_id = p.teacher_model_id or p.model_id
     model, tokenizer = load_model_and_tokenizer(ctx, model_id)

@@ -16,7 +16,7 @@ from safetensors.torch import load_file
 from transformers import set_seed
 from transformers.trainer_utils import get_last_checkpoint
 from trl import SFTConfig, SFTTrainer, pack_dataset
-from .config import RunContext, Settings, SettingsError, TrainStage
+from .config import RunContext, Settings, TrainStage
 from .models import gated_help, load_model_and_tokenizer
 
 # %% auto #0
@@ -106,8 +106,6 @@ def instruct_config(settings: Settings, out) -> SFTConfig:
 def use_unsloth(settings: Settings) -> bool:
     "Whether this run takes unsloth's fast path: `auto` uses it when installed on a GPU, `true` insists."
     mode = settings.profile.use_unsloth.lower()
-    if mode not in ('auto', 'true', 'false'):
-        raise SettingsError(f"{settings.path} [profile:{settings.profile.name}] use_unsloth: {mode!r} is not auto, true or false")
     available = torch.cuda.is_available() and importlib.util.find_spec('unsloth') is not None
     if mode == 'true' and not available:
         raise RuntimeError("use_unsloth = true, but unsloth is not installed or there is no GPU: "
