@@ -218,7 +218,7 @@ def _badge_md(repo: str, chapter: str, needs_gpu: bool) -> str:
             '`python -m gaokerena.colab`: edit the chapter, not this file.\n\n'
             f'{gpu}\n'
             '2. Secrets (key icon, left bar): `HF_TOKEN` (accept the licence of `CohereLabs/aya-expanse-8b` on the hub first), '
-            f'the teacher\'s key (`{llm.api_key_env}`, chapter 03) and the judge\'s (`{llm.judge_api_key_env or llm.api_key_env}`, '
+            f'the teacher\'s key (`{llm.api_key_env}`, chapter 03) and the judge\'s (`{llm.judge_endpoint.api_key_env}`, '
             'chapter 02\'s free-form answers).\n'
             '3. Runtime > Run all. The run folder is on your Google Drive (`MyDrive/gaokerena/runs/<profile>`): '
             'after a disconnect, Run all again resumes.')

@@ -122,6 +122,17 @@ class LLMSettings:
     judge_usd_per_million_input: float = 0.0
     judge_usd_per_million_output: float = 0.0
 
+    @property
+    def teacher_endpoint(self) -> Endpoint:
+        "The teacher's model, server, key variable and prices."
+        return Endpoint(self.teacher_model, self.base_url, self.api_key_env, self.usd_per_million_input, self.usd_per_million_output)
+
+    @property
+    def judge_endpoint(self) -> Endpoint:
+        "The judge's model, with its own server, key variable and prices where set, else the teacher's server and key."
+        return Endpoint(self.judge_model, self.judge_base_url or self.base_url, self.judge_api_key_env or self.api_key_env,
+                        self.judge_usd_per_million_input, self.judge_usd_per_million_output)
+
 # %% ../nbs/90_config.ipynb #7779b935
 @dataclass(frozen=True)
 class RLAIFSettings:

@@ -722,9 +722,7 @@ def make_judge(ctx, model=None, tokenizer=None, name: str = 'local'):
     from gaokerena.llm import LocalChat, OpenAIChat
     cache, l = ctx.stage_dir('02_eval')/'judge_cache', ctx.settings.llm
     if ctx.settings.profile.judge == 'local': return LocalChat(model, tokenizer, cache, name=f'local-{name}')
-    return OpenAIChat(l.judge_base_url or l.base_url, l.judge_model, l.judge_api_key_env or l.api_key_env, cache,
-                      l.timeout, l.max_retries, usd_per_million_input=l.judge_usd_per_million_input,
-                      usd_per_million_output=l.judge_usd_per_million_output)
+    return OpenAIChat.from_endpoint(l.judge_endpoint, l.timeout, l.max_retries, cache)
 
 # %% ../nbs/02_eval.ipynb #f06f5775
 OUTCOMES = ('win', 'tie', 'loss', 'invalid')

@@ -7,7 +7,7 @@ Docs: https://github.com/gaokerena-kit/gaokerena/llm.html.md"""
 # %% ../nbs/93_llm.ipynb #7033b75c
 from __future__ import annotations
 import abc, hashlib, json, os, tempfile, threading, time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -105,10 +105,10 @@ class OpenAIChat(ChatBackend):
 
     @classmethod
     def from_settings(cls, settings, model: str | None = None, cache_dir=None, api_key: str | None = None) -> OpenAIChat:
-        "The client `settings.llm` describes, for `model` (default: the teacher model)."
+        "The client `settings.llm` describes: the teacher's endpoint, with `model` in place of the teacher model if given."
         l = settings.llm
-        return cls(l.base_url, model or l.teacher_model, l.api_key_env, cache_dir, l.timeout, l.max_retries, api_key,
-                   l.usd_per_million_input, l.usd_per_million_output)
+        endpoint = replace(l.teacher_endpoint, model=model) if model else l.teacher_endpoint
+        return cls.from_endpoint(endpoint, l.timeout, l.max_retries, cache_dir, api_key)
 
     @classmethod
     def from_endpoint(cls, endpoint, timeout: float = 120.0, max_retries: int = 5, cache_dir=None,
