@@ -194,6 +194,20 @@ def test_caps_stop_the_run_and_count_earlier_runs(serve, tmp_path, cap, value, s
     assert (again['stopped_by'], again['finished'], again['this_run']['finished']) == (cap, finished, 0)
 
 
+def test_outcomes_made_otherwise_are_asked_again(serve, tmp_path, capsys):
+    "RLAIF outcomes: the student's decoding is in their spec (asked again, the change named), the number of workers is not."
+    qs = [mcq(0, 'C'), mcq(1, 'A'), mcq(2, 'B')]
+    stu, tea = serve(('ok', says('A'))), serve(lambda body: ('ok', says(qs[qnum(body)]['gold'])))
+    student, teacher = chat(stu, 'student-model', None), chat(tea, 'teacher-model', None)
+    report, outcomes = run(qs, student, teacher, tmp_path, settings())
+    asked = len(tea.requests)
+    again, same = run(qs, student, teacher, tmp_path, settings(**{'rlaif.teacher_workers': 1, 'dpo.beta': 5}))
+    assert same == outcomes and again['this_run']['finished'] == 0 and len(tea.requests) == asked
+    hotter, other = run(qs, student, teacher, tmp_path, settings(**{'rlaif.student_temperature': 0.5}))
+    assert hotter['this_run']['finished'] == 3 and len(ResultStore(tmp_path/'outcomes.jsonl').rows) == 6
+    assert 'changed: temperature' in capsys.readouterr().out and {o['setup']['temperature'] for o in other} == {0.5}
+
+
 def test_prefill_needs_a_local_teacher(serve, tmp_path):
     srv = serve(('ok', says('A')))
     with pytest.raises(SettingsError, match='teacher_prefill'):
