@@ -115,7 +115,7 @@ def test_throughput_and_estimate(a100):
     assert (sft.gpu, round(sft.hours, 2), round(sft.usd, 2)) == ('A100-40GB', 19.5, 19.5)
     assert estimate_cost(3600, 1, 'A100-40GB', a100).usd == pytest.approx(a100.price_per_hour()) == pytest.approx(0.54)
     with pytest.raises(ValueError, match='prices must be one of'): estimate_cost(1, 1, 'L4', a100, prices='cheap')
-    with pytest.raises(ValueError, match="no 'sft_tokens_per_s@T4'"): throughput_for(a100, 'sft_tokens_per_s', 'T4')
+    with pytest.raises(ValueError, match="no 'sft_tokens_per_s@A100-80GB'"): throughput_for(a100, 'sft_tokens_per_s', 'A100-80GB')
 
 
 def test_slides_iteration_cost(a100):
