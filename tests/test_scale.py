@@ -120,3 +120,123 @@ def test_resume_in_two_processes(runs, tmp_path):
     assert max(abs(x - y) for (_, x), (_, y) in zip(resumed['losses'], whole)) < 1e-4, (resumed['losses'], whole)
     rows = [json.loads(l) for l in (tmp_path/'ledger.jsonl').read_text(encoding='utf-8').splitlines()]
     assert [(r['stage'], r['n_processes'], r['extra']['resumed_from']) for r in rows] == [('03_rlaif.dpo', 2, 0), ('03_rlaif.dpo', 2, 2)]
+
+
+@pytest.fixture(scope='module')
+def tiny(tmp_path_factory):
+    "A tiny-profile run: its model saved in a local folder (run_dir/tiny-base), loaded, and its benchmarks."
+    from gaokerena.config import run_context
+    from gaokerena.evaluate import load_benchmarks
+    from gaokerena.models import tiny_model_and_tokenizer
+    ctx = run_context('tiny', tmp_path_factory.mktemp('harness'))
+    model, tokenizer = tiny_model_and_tokenizer(ctx)
+    return ctx, model.eval(), tokenizer, load_benchmarks(ctx)
+
+
+def lm_eval_run(ctx, tasks: list[str], folder: Path, **kw) -> dict:
+    "lm-eval's own evaluation of exported `tasks` with its HFLM on the local tiny model folder, in the chat template."
+    from lm_eval import simple_evaluate
+    from lm_eval.models.huggingface import HFLM
+    from lm_eval.tasks import TaskManager
+    lm = HFLM(pretrained=str(ctx.run_dir/'tiny-base'), device='cpu', batch_size=8, dtype='float32')
+    return simple_evaluate(model=lm, tasks=tasks, task_manager=TaskManager(include_path=str(folder)), apply_chat_template=True,
+                           log_samples=True, **kw)
+
+
+def test_lm_eval_letter_tasks_score_like_the_kit(tiny, tmp_path):
+    "On every question lm-eval's multiple_choice task gives the kit's letter log-probabilities, answer and accuracy."
+    from gaokerena.evaluate import ResultStore, evaluate_mcq
+    from gaokerena.harness import export_tasks
+    ctx, model, tokenizer, benchmarks = tiny
+    export_tasks(benchmarks, tmp_path/'tasks', ctx.settings)
+    res = lm_eval_run(ctx, [f'gaokerena_{b}' for b in benchmarks], tmp_path/'tasks')
+    store, answers = ResultStore(tmp_path/'kit.jsonl'), []
+    for b, questions in benchmarks.items():
+        kit = evaluate_mcq(model, tokenizer, questions, store, 'tiny', b, mode='loglik')
+        theirs = {str(s['doc']['id']): [float(r[0]) for r in s['filtered_resps']] for s in res['samples'][f'gaokerena_{b}']}
+        assert set(theirs) == {r['qid'] for r in kit}
+        for r in kit:
+            lls = theirs[r['qid']]
+            assert max(abs(ll - r['logprobs'][l]) for l, ll in zip(LETTERS, lls)) < 1e-4, (b, r['qid'], lls, r['logprobs'])
+            answers.append((LETTERS[lls.index(max(lls))], r['answer']))
+        acc = sum(r['answer'] == r['gold'] for r in kit) / len(kit)
+        assert res['results'][f'gaokerena_{b}']['acc,none'] == pytest.approx(acc, abs=1e-12), b
+    assert len(answers) == sum(map(len, benchmarks.values())) and all(a == b for a, b in answers)
+    assert len({b for _, b in answers}) > 1        # the questions are not all answered alike: the match is not trivial
+
+
+def test_lm_eval_cot_task_reads_answers_with_the_kit_extractor(tiny, tmp_path):
+    "The CoT task samples after the kit's CoT prompt; its filter is the kit's extractor; exact match scores the extracted letter."
+    from gaokerena.evaluate import extract_choice, render_prompt
+    from gaokerena.harness import export_tasks
+    ctx, _, _, benchmarks = tiny
+    export_tasks({'ibmsee': benchmarks['ibmsee']}, tmp_path/'tasks', ctx.settings)
+    res = lm_eval_run(ctx, ['gaokerena_ibmsee_cot'], tmp_path/'tasks', limit=3)
+    samples = res['samples']['gaokerena_ibmsee_cot']
+    assert len(samples) == 3
+    for s in samples:
+        assert render_prompt(s['doc'], 'cot') in s['arguments']['gen_args_0']['arg_0']    # the kit's prompt, in the chat template
+        assert s['filtered_resps'] == [extract_choice(s['resps'][0][0], s['doc']['question'], s['doc']['options'])]
+        assert s['exact_match'] == float(s['filtered_resps'][0] == s['doc']['gold'])
+    assert res['configs']['gaokerena_ibmsee_cot']['generation_kwargs']['max_gen_toks'] == ctx.settings.eval.max_new_tokens
+
+
+def test_free_t4_picks_tiny_aya_in_4bit(tmp_path):
+    "A T4 runtime gets colab-t4: tiny-aya (the West-Asian variant, global by setting), 4-bit NF4, fp16 compute, no bf16."
+    from gaokerena.colab import resolve_profile
+    from gaokerena.models import hub_load_kwargs
+    profile, why = resolve_profile('auto', 'Tesla T4')
+    assert profile == 'colab-t4' and 'tiny-aya' in why
+    s = load_settings('colab-t4')
+    assert (s.profile.model_id, s.profile.gpu, s.profile.load_in_4bit, s.profile.bf16, s.profile.fp16) == (
+        'CohereLabs/tiny-aya-earth', 'T4', True, False, True)
+    assert load_settings('colab-t4', {'profile.model_id': 'CohereLabs/tiny-aya-global'}).profile.model_id == 'CohereLabs/tiny-aya-global'
+    kw = hub_load_kwargs(s)
+    q = kw['quantization_config']
+    assert kw['dtype'] == torch.float16 and q.load_in_4bit and q.bnb_4bit_quant_type == 'nf4' and q.bnb_4bit_compute_dtype == torch.float16
+    assert s.price_per_hour() == s.gpu_prices['T4'] > 0 and s.gpu_tdp_watts['T4'] == 70
+    with pytest.raises(ValueError, match='bf16 and fp16 are both true'): load_settings('colab-t4', {'profile.bf16': True})
+
+
+def test_tiny_aya_fits_a_t4():
+    "tiny-aya's architecture, built offline, has its published 3.35B parameters, and every training stage of colab-t4 fits 15 GB."
+    from transformers import AutoModelForCausalLM, Cohere2Config
+    from gaokerena.models import TINY_AYA_SHAPE, training_memory_gb
+    config = Cohere2Config(**TINY_AYA_SHAPE)
+    with torch.device('meta'): model = AutoModelForCausalLM.from_config(config)
+    assert type(model).__name__ == 'Cohere2ForCausalLM' and sum(p.numel() for p in model.parameters()) == 3_349_227_520
+    s = load_settings('colab-t4')
+    need = {stage: training_memory_gb(config, s, stage) for stage in ('pretrain', 'instruct', 'dpo')}
+    assert all(m['total'] < 15 for m in need.values()), need
+    # the same model without 4-bit and with two rows of the full 2048 tokens per DPO step would not fit: the check can fail
+    big = load_settings('colab-t4', {'profile.load_in_4bit': False, 'dpo.max_length': 2048, 'dpo.per_device_train_batch_size': 2})
+    assert training_memory_gb(config, big, 'dpo')['total'] > 16
+
+
+def test_every_chapter_fits_a_free_t4_session():
+    "At the T4 throughputs of [throughput], each chapter of colab-t4 takes under two GPU-hours (a free session)."
+    from gaokerena.ledger import throughput_for
+    s = load_settings('colab-t4')
+    p, e, t = s.profile, s.eval, lambda task: throughput_for(s, task, 'T4')
+    tokens = sum(st.max_steps * st.per_device_train_batch_size * st.gradient_accumulation_steps * st.max_length
+                 for st in (s.pretrain, s.instruct))
+    hours = {'01_sft': tokens / t('sft_tokens_per_s'),
+             '02_eval': 2 * p.eval_limit / t('straight_s_per_question') + 2 * p.eval_limit * e.judge_max_tokens / e.max_new_tokens / t('straight_s_per_question'),
+             '03_rlaif': 2 * p.rlaif_limit / t('cot_s_per_sample') + p.rlaif_limit / t('dpo_pairs_per_s'),
+             '04_passk': (e.cot_samples + 1) * p.eval_limit / t('cot_s_per_sample')}
+    hours = {ch: seconds / 3600 for ch, seconds in hours.items()}
+    assert all(0 < h < 2 for h in hours.values()), hours
+    assert all(st.max_steps > 0 for st in (s.pretrain, s.instruct)) and p.eval_limit and p.rlaif_limit
+
+
+def test_vllm_splits_a_model_over_the_profile_gpus(monkeypatch):
+    "The evaluation's vLLM engine gets the profile's tensor_parallel_size (vllm is not installed here: a stand-in records its arguments)."
+    import types
+    from gaokerena.evaluate import VLLMGenerator
+    seen = {}
+    monkeypatch.setitem(sys.modules, 'vllm', types.SimpleNamespace(LLM=lambda **kw: seen.update(kw)))
+    monkeypatch.setattr(torch.cuda, 'mem_get_info', lambda: (60e9, 80e9))
+    VLLMGenerator('CohereLabs/aya-expanse-32b', None, load_settings('h100x4-32b'))
+    assert seen['tensor_parallel_size'] == 4 and seen['model'] == 'CohereLabs/aya-expanse-32b'
+    VLLMGenerator('x', None, load_settings('colab-l4'))
+    assert seen['tensor_parallel_size'] == 1
