@@ -38,7 +38,7 @@ def task_yaml(benchmark: str, data: Path, style: str, settings: Settings) -> str
                    f'generation_kwargs:\n  until: []\n  max_gen_toks: {e.max_new_tokens}\n'
                    f'  do_sample: true\n  temperature: {e.cot_temperature}\n  top_p: 1.0\n  top_k: 0\n'
                    'filter_list:\n  - name: extracted\n    filter:\n      - function: custom\n'
-                   '        filter_fn: !function utils.extract_answers\n'
+                   '        filter_fn: !function utils.extract_answers\n      - function: take_first\n'
                    'metric_list:\n  - metric: exact_match\n    aggregation: mean\n    higher_is_better: true\n')
 
 def export_tasks(benchmarks: dict, out, settings: Settings) -> list[str]:
