@@ -154,15 +154,16 @@ def make_trainer(model, tokenizer, dataset: Dataset, config: SFTConfig, stage: T
 
 # %% ../nbs/01_sft.ipynb #2ab15e30
 def planned_steps(n_rows: int, args) -> int:
-    "Optimizer steps a stage takes over `n_rows` rows: `max_steps` when set, else the epochs' worth on `args.world_size` processes."
+    "Optimizer steps a stage takes over `n_rows` rows: `max_steps` when set, else the epochs' worth (a trainer's args: on its processes)."
     if args.max_steps > 0: return args.max_steps
-    per_epoch = math.ceil(math.ceil(n_rows / (args.per_device_train_batch_size * args.world_size)) / args.gradient_accumulation_steps)
+    rows_per_batch = args.per_device_train_batch_size * getattr(args, 'world_size', 1)
+    per_epoch = math.ceil(math.ceil(n_rows / rows_per_batch) / args.gradient_accumulation_steps)
     return math.ceil(per_epoch * args.num_train_epochs)
 
 def planned_tokens(lengths: list[int], args) -> int:
     "Tokens a stage will train on: the rows it will see (`max_steps` batches, else every row per epoch) × their mean length."
     if not lengths: return 0
-    rows = (args.max_steps * args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size if args.max_steps > 0
+    rows = (args.max_steps * args.per_device_train_batch_size * args.gradient_accumulation_steps * getattr(args, 'world_size', 1) if args.max_steps > 0
             else len(lengths) * args.num_train_epochs)
     return round(rows * sum(lengths) / len(lengths))
 
