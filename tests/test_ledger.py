@@ -8,7 +8,7 @@ from gaokerena.config import load_settings
 from gaokerena.ledger import (LedgerError, carbon_kg, estimate_cost, git_commit, ledger_summary, plot_ledger,
                               read_ledger, throughput_for, track_stage)
 
-FIELDS = {'stage', 'status', 'error', 'profile', 'start', 'end', 'wall_s', 'device', 'gpu_name', 'n_gpus', 'gpu',
+FIELDS = {'stage', 'status', 'error', 'profile', 'start', 'end', 'wall_s', 'device', 'gpu_name', 'n_gpus', 'n_processes', 'gpu',
           'gpu_hours', 'price_per_hour', 'api_usd', 'cost_usd', 'peak_mem_gb', 'tokens', 'tokens_per_s', 'seeds', 'versions',
           'git_commit', 'carbon_kg', 'carbon_method', 'extra'}
 
@@ -29,7 +29,7 @@ def test_row_has_every_field(tmp_path, tiny, capsys):
         rec.tokens, rec.extra = 1000, {'note': 'پاسخ'}
     (row,) = rows(tmp_path)
     assert set(row) == FIELDS
-    assert (row['stage'], row['status'], row['error'], row['profile']) == ('stage', 'ok', None, 'tiny')
+    assert (row['stage'], row['status'], row['error'], row['profile'], row['n_processes']) == ('stage', 'ok', None, 'tiny', 1)
     assert row['wall_s'] > 0 and row['start'] <= row['end'] and row['start'].endswith('+00:00')
     assert (row['device'], row['gpu_name'], row['n_gpus'], row['gpu']) == ('cpu', None, 0, 'cpu')
     assert row['cost_usd'] == pytest.approx(row['gpu_hours'] * row['price_per_hour'])
