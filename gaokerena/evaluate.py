@@ -486,6 +486,7 @@ class VLLMGenerator:
         self.tokenizer = tokenizer
         self.llm = LLM(model=weights, dtype='bfloat16' if p.bf16 else 'float16', seed=settings.eval.seed,
                        quantization='bitsandbytes' if p.load_in_4bit else None, max_model_len=max_model_len,
+                       tensor_parallel_size=p.tensor_parallel_size,
                        gpu_memory_utilization=round(0.9 * free / total, 2))
 
     def __call__(self, prompts: list[str], max_new_tokens: int, temperature: float = 0.0, seed: int | None = None) -> list[str]:

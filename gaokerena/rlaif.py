@@ -15,10 +15,11 @@ import matplotlib.pyplot as plt
 from datasets import Dataset
 from peft import PeftModel
 from tqdm.auto import tqdm
+from transformers import set_seed
 from trl import DPOConfig, DPOTrainer
 from trl.data_utils import common_prefix_length
-from .config import RunContext, Settings, SettingsError
-from .data import LETTERS, load_prepared, load_rows, where_from
+from .config import RunContext, Settings, SettingsError, processes
+from .data import LETTERS, load_prepared, load_rows, read_jsonl, where_from
 from .evaluate import (ResultStore, extract_choice, generate, prompt_lengths, prompt_question, render_prompt,
                                 result_key, run_batches)
 from .llm import ChatBackend, LLMError, LocalChat, OpenAIChat
@@ -30,8 +31,8 @@ __all__ = ['TEACHER_REWRITE', 'TEACHER_CRITIQUE', 'STUDENT_RETRY', 'CHOICE_WORDS
            'choice_text', 'options_text', 'teacher_messages', 'retry_messages', 'method_for', 'build_pair',
            'run_outcomes', 'cap_reached', 'outcome_report', 'student_answers', 'generate_pairs', 'pair_rows',
            'rlaif_questions', 'extractor_readings', 'published_pairs', 'sample_rows', 'load_rlaif_base', 'make_teacher',
-           'dpo_dir', 'load_student', 'dpo_rows', 'tokenize_pair', 'fit_rows', 'dpo_config', 'dpo_trainer', 'train_dpo',
-           'plot_dpo']
+           'dpo_dir', 'dpo_pairs', 'load_student', 'dpo_rows', 'tokenize_pair', 'fit_rows', 'dpo_config', 'dpo_trainer',
+           'train_dpo', 'plot_dpo']
 
 # %% ../nbs/03_rlaif.ipynb #1b432c65
 TEACHER_REWRITE = """شما استاد پزشکی هستید. دانشجویی به پرسش چندگزینه‌ای زیر پاسخ داده، اما استدلالش به پاسخ درست نرسیده است.
@@ -322,6 +323,16 @@ def dpo_dir(ctx: RunContext) -> Path:
     "Where the DPO checkpoints and adapter of this run live."
     return ctx.stage_dir('03_rlaif')/'dpo'
 
+def dpo_pairs(ctx: RunContext) -> list[dict]:
+    "The pairs this run's DPO trains on: those this chapter generated (`03_rlaif/pairs.jsonl`), or a sample of the published ones."
+    s = ctx.settings
+    if s.rlaif.pairs_source == 'published': return sample_rows(published_pairs(ctx)[0], s.profile.rlaif_limit, s.rlaif.seed)
+    path = ctx.stage_dir('03_rlaif')/'pairs.jsonl'
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: this run has no preference pairs yet: generate them first (chapter 03_rlaif's "
+                                "notebook), or set rlaif.pairs_source = published")
+    return read_jsonl(path)
+
 def load_student(ctx: RunContext) -> tuple:
     "(model, tokenizer, name): the DPO student if this run trained it, else chapter 2's model (or the base)."
     adapter = dpo_dir(ctx)/'adapter'
@@ -378,6 +389,7 @@ def dpo_config(settings: Settings, out: Path) -> DPOConfig:
 def dpo_trainer(model, tokenizer, rows: list[dict], settings: Settings, out: Path) -> DPOTrainer:
     "A DPO trainer with a LoRA adapter on `rows`, checked to keep exactly the pairs `fit_rows` counted."
     if not rows: raise ValueError("no pairs to train DPO on: generate more (caps, rlaif_limit) or raise dpo.max_length")
+    set_seed(settings.dpo.seed)   # the adapter's initial weights: trl builds it before the trainer seeds itself
     trainer = DPOTrainer(model=model, args=dpo_config(settings, out), train_dataset=Dataset.from_list(rows),
                          processing_class=tokenizer, peft_config=lora_config(settings.dpo))
     if len(trainer.train_dataset) != len(rows):
@@ -388,7 +400,7 @@ def dpo_trainer(model, tokenizer, rows: list[dict], settings: Settings, out: Pat
 def train_dpo(model, tokenizer, rows: list[dict], settings: Settings, out: Path) -> StageResult:
     "Train a DPO adapter on `rows` (resuming from, or reloading, the last checkpoint); saves `out/adapter` and the log."
     result = train_stage(dpo_trainer(model, tokenizer, rows, settings, Path(out)))
-    (Path(out)/'log_history.json').write_text(json.dumps(result.history, indent=1), encoding='utf-8')
+    if processes().is_main: (Path(out)/'log_history.json').write_text(json.dumps(result.history, indent=1), encoding='utf-8')
     return result
 
 def plot_dpo(history: list[dict]):

@@ -8,7 +8,7 @@ from gaokerena.llm import OpenAIChat
 from gaokerena.sft import lora_config
 from gaokerena.rlaif import (STUDENT_RETRY, TEACHER_CRITIQUE, TEACHER_REWRITE, PAIR_FIELDS, dpo_rows, fit_rows,
                              generate_pairs, make_teacher, pair_rows, published_pairs, rlaif_questions,
-                             run_outcomes, tokenize_pair, train_dpo)
+                             run_outcomes, tokenize_pair, train_dpo, dpo_trainer)
 
 OPTIONS = {'A': 'عصب آگزیلاری', 'B': 'عصب رادیال', 'C': 'عصب اولنار', 'D': 'عصب مدیان'}
 
@@ -307,6 +307,20 @@ def test_train_dpo_saves_checkpoints_resumes_and_reloads(tiny_parts, tmp_path):
     logged = json.loads((tmp_path/'dpo'/'log_history.json').read_text())
     assert [h['step'] for h in logged if 'loss' in h] == [1, 2, 3]
     with pytest.raises(ValueError, match='no pairs'): train_dpo(build(), tok, [], load_settings('tiny'), tmp_path/'empty')
+
+
+def test_dpo_adapter_starts_from_the_seed(tiny_parts, tmp_path):
+    "Two DPO trainers of the same settings start from the same LoRA weights, whatever ran before: a run repeats, and the processes of a launch agree."
+    import torch
+    tok, build = tiny_parts
+    rows, _ = fit_rows(dpo_rows(synthetic_pairs(2)), tok, 1024)
+    def lora_a(out):
+        model = build()
+        torch.seed()                     # the generator in any state: loading a model with from_pretrained does not seed it
+        trainer = dpo_trainer(model, tok, rows, load_settings('tiny'), out)
+        return {k: v.detach().clone() for k, v in trainer.model.named_parameters() if 'lora_A' in k}
+    first, second = lora_a(tmp_path/'a'), lora_a(tmp_path/'b')
+    assert first and all(torch.equal(first[k], second[k]) for k in first)
 
 
 def test_inputs_and_settings_fail_clearly(tmp_path):
