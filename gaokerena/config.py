@@ -15,7 +15,8 @@ import gaokerena
 __all__ = ['STAGES', 'ENDPOINTS', 'PRICE_SECTIONS', 'RULES', 'TABLE_RULES', 'AT_MOST', 'THROUGHPUT_TASKS', 'SOURCE_KEYS',
            'SECTIONS', 'SettingsError', 'TrainStage', 'PretrainStage', 'InstructStage', 'DPOStage', 'EvalSettings',
            'Profile', 'LLMSettings', 'RLAIFSettings', 'Endpoint', 'TranslateSettings', 'Settings', 'parse_value',
-           'check_value', 'build_section', 'find_settings', 'profiles', 'load_settings', 'RunContext', 'run_context']
+           'check_value', 'build_section', 'find_settings', 'profiles', 'load_settings', 'RunContext', 'Processes',
+           'processes', 'run_context']
 
 # %% ../nbs/90_config.ipynb #63b9d8b5
 class SettingsError(ValueError):
@@ -103,6 +104,10 @@ class Profile:
     tiny_hidden_size: int = 64
     judge: str = 'api'
     eval_models: str = ''
+    fp16: bool = False
+    num_processes: int = 1
+    accelerate_config: str = 'multi_gpu'
+    tensor_parallel_size: int = 1
 
     @property
     def is_tiny(self) -> bool:
@@ -250,6 +255,8 @@ RULES = {
     'eval_limit': _NONNEG, 'rlaif_limit': _NONNEG, 'tiny_vocab_size': _COUNT, 'tiny_hidden_size': _COUNT,
     'timeout': _POSITIVE, 'max_retries': _NONNEG, 'usd_per_million_input': _NONNEG, 'usd_per_million_output': _NONNEG,
     'temperature': _NONNEG, 'max_tokens': _COUNT, 'min_rating': '[0, 5]', 'grid_intensity': _NONNEG,
+    'num_processes': _COUNT, 'tensor_parallel_size': _COUNT,
+    'accelerate_config': ('multi_gpu', 'fsdp1', 'fsdp2', 'zero1', 'zero2', 'zero3'),
 }
 TABLE_RULES = {'gpu_prices': _NONNEG, 'paper_gpu_prices': _NONNEG, 'gpu_tdp_watts': _NONNEG, 'throughput': _POSITIVE}
 AT_MOST = {('eval', 'vote_threshold'): 'cot_samples', ('eval', 'passk_max_k'): 'cot_samples'}
@@ -345,6 +352,8 @@ def _cross_checks(s: Settings, where: str):
     for (sec, key), other in AT_MOST.items():
         value, limit = getattr(getattr(s, sec), key), getattr(getattr(s, sec), other)
         if value > limit: raise SettingsError(f"{where} [{sec}] {key}: {value} is more than {other} = {limit}")
+    if s.profile.bf16 and s.profile.fp16:
+        raise SettingsError(f"{where} [profile:{s.profile.name}] fp16: bf16 and fp16 are both true; choose one mixed precision")
     for table in ('gpu_prices', 'gpu_tdp_watts'):
         if s.profile.gpu not in getattr(s, table):
             raise SettingsError(f"{where} [profile:{s.profile.name}] gpu: '{s.profile.gpu}' is not in [{table}] "
@@ -383,6 +392,22 @@ class RunContext:
         d = self.run_dir/stage
         d.mkdir(parents=True, exist_ok=True)
         return d
+
+@dataclass(frozen=True)
+class Processes:
+    "Where this process sits in a launch (`torchrun`, `accelerate launch`): how many there are, its rank, its GPU."
+    world_size: int = 1
+    rank: int = 0
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        "True for the one process that writes shared files (ledger rows, metrics)."
+        return self.rank == 0
+
+def processes() -> Processes:
+    "This process's place in the launch, from the variables torchrun and accelerate set (one process when unset)."
+    return Processes(*(int(os.environ.get(k, d)) for k, d in (('WORLD_SIZE', 1), ('RANK', 0), ('LOCAL_RANK', 0))))
 
 def run_context(profile: str = 'tiny', run_dir=None, data_dir=None, overrides: dict | None = None) -> RunContext:
     "Settings and folders for a run: `run_dir` defaults to `runs/<profile>`; `data_dir` must exist if given."

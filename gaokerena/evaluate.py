@@ -518,10 +518,11 @@ class TransformersGenerator:
     def __exit__(self, *exc): self.close()
 
 def vllm_engine_kwargs(ctx, base: str, lora: Path | None, max_model_len: int = 4096) -> dict:
-    "`vllm.LLM` arguments: the base weights, dtype, seed, 4-bit where the profile says, the LoRA's rank, no generation_config of the model's."
+    "`vllm.LLM` arguments: the base weights, dtype, seed, GPUs, 4-bit where the profile says, the LoRA's rank, no generation_config of the model's."
     p = ctx.settings.profile
     kw = dict(model=str(tiny_base_dir(ctx)) if base == 'tiny' else base, dtype='bfloat16' if p.bf16 else 'float16',
-              seed=ctx.settings.eval.seed, max_model_len=max_model_len, gpu_memory_utilization=0.9, generation_config='vllm')
+              seed=ctx.settings.eval.seed, max_model_len=max_model_len, gpu_memory_utilization=0.9, generation_config='vllm',
+              tensor_parallel_size=p.tensor_parallel_size)
     if p.load_in_4bit: kw['quantization'] = 'bitsandbytes'
     if lora is not None:
         rank = json.loads((Path(lora)/'adapter_config.json').read_text(encoding='utf-8'))['r']

@@ -6,23 +6,24 @@ Docs: https://github.com/gaokerena-kit/gaokerena/models.html.md"""
 
 # %% ../nbs/92_models.ipynb #1f994c31
 from __future__ import annotations
-import gc, itertools, json, math, os, tempfile
+import gc, itertools, json, math, os, shutil, tempfile
 from dataclasses import dataclass
 from pathlib import Path
 import torch
 import trl
 from peft import PeftModel
 from transformers import AutoModelForCausalLM, AutoTokenizer, CohereConfig, CohereForCausalLM, PreTrainedTokenizerFast
-from .config import RunContext, Settings
+from .config import RunContext, Settings, processes
 from .data import load_sample
 from .stores import IDENTITY_ATTR, SPEC_FILE, file_digest, fingerprint, keyed_folder, write_json
 
 # %% auto #0
-__all__ = ['AYA_TOKENS', 'AYA_EXTRA_TOKENS', 'QUANTIZED_CLASSES', 'aya_chat_template', 'sample_texts', 'build_tokenizer',
-           'build_tiny_model', 'tiny_spec', 'tiny_base_dir', 'tiny_model_and_tokenizer', 'gated_help',
-           'hub_load_kwargs', 'load_tokenizer', 'load_model_and_tokenizer', 'ModelRecipe', 'adapter_id',
-           'recipe_identity', 'resolve_adapter', 'combine_adapters', 'QuantizedMergeError', 'quantized_layers',
-           'merge_adapters', 'load_recipe', 'loaded_models', 'release_memory']
+__all__ = ['AYA_TOKENS', 'AYA_EXTRA_TOKENS', 'TINY_AYA_SHAPE', 'QUANTIZED_CLASSES', 'aya_chat_template', 'sample_texts',
+           'build_tokenizer', 'build_tiny_model', 'tiny_spec', 'tiny_base_dir', 'tiny_model_and_tokenizer',
+           'gated_help', 'device_map', 'hub_load_kwargs', 'load_tokenizer', 'load_model_and_tokenizer',
+           'training_memory_gb', 'ModelRecipe', 'adapter_id', 'recipe_identity', 'resolve_adapter', 'combine_adapters',
+           'QuantizedMergeError', 'quantized_layers', 'merge_adapters', 'load_recipe', 'loaded_models',
+           'release_memory']
 
 # %% ../nbs/92_models.ipynb #069d682d
 AYA_TOKENS = dict(bos_token='<BOS_TOKEN>', eos_token='<|END_OF_TURN_TOKEN|>', pad_token='<PAD>', unk_token='<UNK>')
@@ -88,23 +89,31 @@ def tiny_model_and_tokenizer(ctx: RunContext):
     if not (path/'config.json').exists():
         tokenizer = build_tokenizer(sample_texts(), p.tiny_vocab_size)
         model = build_tiny_model(tokenizer, p.tiny_hidden_size, ctx.settings.pretrain.seed)
-        tmp = path.with_name('model.tmp')
+        tmp = path.with_name(f'model.tmp{os.getpid()}')
         model.save_pretrained(tmp); tokenizer.save_pretrained(tmp)
-        os.replace(tmp, path)
+        try: os.replace(tmp, path)
+        except OSError: shutil.rmtree(tmp)   # another process of the same launch built it first (the same model)
     return AutoModelForCausalLM.from_pretrained(path), AutoTokenizer.from_pretrained(path)
 
 # %% ../nbs/92_models.ipynb #4e6410f5
 def gated_help(model_id: str) -> str:
     "What to do when the hub refuses `model_id`."
-    return (f"Could not load '{model_id}' from the Hugging Face hub. aya-expanse is gated: accept its licence at "
+    return (f"Could not load '{model_id}' from the Hugging Face hub. Cohere's models (aya-expanse, tiny-aya) are gated: accept the licence at "
             f"https://huggingface.co/{model_id} with your account, then set HF_TOKEN (an environment variable, or a "
             "Colab secret named HF_TOKEN with notebook access) to a read token. Offline (HF_HUB_OFFLINE=1) only "
             "models already in the local cache load; use profile='tiny' to work without the hub.")
 
+def device_map():
+    "Where a GPU profile's weights go: over every GPU for one process, each process's own GPU under DDP, none under FSDP or DeepSpeed (they shard)."
+    procs = processes()
+    if procs.world_size == 1: return 'auto'
+    sharded = any(os.environ.get(k, '').lower() == 'true' for k in ('ACCELERATE_USE_FSDP', 'ACCELERATE_USE_DEEPSPEED'))
+    return None if sharded else {'': procs.local_rank}
+
 def hub_load_kwargs(settings: Settings) -> dict:
-    "`from_pretrained` arguments for a GPU profile: dtype, device map and 4-bit quantisation when asked."
+    "`from_pretrained` arguments for a GPU profile: dtype (bf16, fp16 where a GPU lacks bf16, else fp32), device map, 4-bit when asked."
     p = settings.profile
-    kw = dict(dtype=torch.bfloat16 if p.bf16 else torch.float32, device_map='auto')
+    kw = dict(dtype=torch.bfloat16 if p.bf16 else torch.float16 if p.fp16 else torch.float32, device_map=device_map())
     if p.load_in_4bit:
         from transformers import BitsAndBytesConfig
         kw['quantization_config'] = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type='nf4',
@@ -138,6 +147,33 @@ def load_model_and_tokenizer(ctx: RunContext, model_id: str | None = None, infer
     except (OSError, HFValidationError) as e: raise RuntimeError(gated_help(model_id)) from e
     return model, tokenizer
 
+# %% ../nbs/92_models.ipynb #cd615fad
+TINY_AYA_SHAPE = dict(vocab_size=262_144, hidden_size=2048, intermediate_size=11_008, num_hidden_layers=36,
+                      num_attention_heads=16, num_key_value_heads=4, head_dim=128, sliding_window=4096,
+                      layer_types=(['sliding_attention'] * 3 + ['full_attention']) * 9, layer_norm_eps=1e-5,
+                      rope_parameters={'rope_type': 'default', 'rope_theta': 50_000.0}, logit_scale=1.0,
+                      tie_word_embeddings=True, bos_token_id=2, eos_token_id=3, pad_token_id=0)
+
+def training_memory_gb(config, settings: Settings, stage: str) -> dict:
+    "GPU memory (GB) one process needs to train `stage` ('pretrain', 'instruct', 'dpo') of `settings` on a model of `config`, by part."
+    p, st = settings.profile, getattr(settings, stage)
+    with torch.device('meta'): model = AutoModelForCausalLM.from_config(config)
+    head = model.get_output_embeddings()
+    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear) and m is not head]
+    n_linear = sum(m.weight.numel() for m in linears)
+    n_other = sum(x.numel() for x in model.parameters()) - n_linear
+    half = 2 if p.bf16 or p.fp16 else 4
+    rows = st.per_device_train_batch_size * (2 if stage == 'dpo' else 1)
+    tokens, hidden = rows * st.max_length, config.hidden_size
+    layers = config.num_hidden_layers if p.gradient_checkpointing else 0
+    working = tokens * (4 * hidden + 3 * config.intermediate_size) * half * (1 if p.gradient_checkpointing else config.num_hidden_layers)
+    parts = {'weights': n_linear * (4.13 / 8 if p.load_in_4bit else half) + n_other * half,
+             'lora': 16 * st.lora_r * sum(m.in_features + m.out_features for m in linears),
+             'activations': layers * tokens * hidden * half + working,
+             'logits': tokens * config.vocab_size * (half + 8), 'cuda': 1e9}
+    gb = {k: v / 1e9 for k, v in parts.items()}
+    return {**gb, 'total': sum(gb.values())}
+
 # %% ../nbs/92_models.ipynb #md-recipe
 @dataclass(frozen=True)
 class ModelRecipe:
@@ -155,10 +191,10 @@ def adapter_id(adapter) -> str:
     return str(adapter)
 
 def recipe_identity(ctx: RunContext, recipe: ModelRecipe) -> dict:
-    "What `recipe` loads, as a spec: its base (the tiny model's spec, or a hub id with dtype and 4-bit switch) and its adapters' ids."
+    "What `recipe` loads, as a spec: its base (the tiny model's spec, or a hub id with its precision and 4-bit switch) and its adapters' ids."
     p = ctx.settings.profile
     base = ({'model': 'tiny', 'tiny': fingerprint(tiny_spec(ctx.settings))} if recipe.base == 'tiny'
-            else {'model': recipe.base, 'bf16': p.bf16, 'load_in_4bit': p.load_in_4bit})
+            else {'model': recipe.base, 'bf16': p.bf16, 'fp16': p.fp16, 'load_in_4bit': p.load_in_4bit})
     return {'base': base, 'merged': [adapter_id(a) for a in recipe.merged], 'adapters': [adapter_id(a) for a in recipe.adapters]}
 
 def resolve_adapter(adapter) -> Path:

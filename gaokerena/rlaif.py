@@ -14,9 +14,10 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 from datasets import Dataset
 from tqdm.auto import tqdm
+from transformers import set_seed
 from trl import DPOConfig, DPOTrainer
 from trl.data_utils import common_prefix_length
-from .config import RunContext, Settings, SettingsError
+from .config import RunContext, Settings, SettingsError, processes
 from .data import LETTERS, load_prepared, load_rows, read_jsonl, where_from
 from .evaluate import (ResultStore, extract_choice, generate, prompt_lengths, prompt_question, render_prompt,
                                 result_key, row_spec, run_batches)
@@ -31,7 +32,7 @@ __all__ = ['TEACHER_REWRITE', 'TEACHER_CRITIQUE', 'STUDENT_RETRY', 'CHOICE_WORDS
            'choice_text', 'options_text', 'teacher_messages', 'retry_messages', 'method_for', 'build_pair',
            'outcome_setup', 'outcome_keys', 'run_outcomes', 'cap_reached', 'outcome_report', 'student_answers',
            'generate_pairs', 'pair_rows', 'rlaif_questions', 'extractor_readings', 'published_pairs', 'sample_rows',
-           'student_base_recipe', 'load_rlaif_base', 'make_teacher', 'pairs_digest', 'dpo_spec', 'dpo_dir',
+           'student_base_recipe', 'load_rlaif_base', 'make_teacher', 'dpo_pairs', 'pairs_digest', 'dpo_spec', 'dpo_dir',
            'dpo_adapter', 'student_recipe', 'load_student', 'dpo_rows', 'tokenize_pair', 'fit_rows', 'dpo_config',
            'dpo_trainer', 'train_dpo', 'plot_dpo']
 
@@ -351,6 +352,16 @@ def make_teacher(ctx: RunContext, cache_dir) -> ChatBackend:
     model, tokenizer = load_recipe(ctx, ModelRecipe(model_id), inference=True)
     return LocalChat(model, tokenizer, cache_dir, name=f'{model_id}-teacher', top_k=e.top_k, top_p=e.top_p)
 
+def dpo_pairs(ctx: RunContext) -> list[dict]:
+    "The pairs this run's DPO trains on: those this chapter generated (`03_rlaif/pairs.jsonl`), or a sample of the published ones."
+    s = ctx.settings
+    if s.rlaif.pairs_source == 'published': return sample_rows(published_pairs(ctx)[0], s.profile.rlaif_limit, s.rlaif.seed)
+    path = ctx.stage_dir('03_rlaif')/'pairs.jsonl'
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: this run has no preference pairs yet: generate them first (chapter 03_rlaif's "
+                                "notebook), or set rlaif.pairs_source = published")
+    return read_jsonl(path)
+
 def pairs_digest(pairs: list[dict]) -> str:
     "The fingerprint of preference pairs: their id, prompt, chosen and rejected texts, gold option and method."
     return fingerprint([{k: p[k] for k in PAIR_FIELDS} for p in pairs])
@@ -365,10 +376,10 @@ def dpo_dir(ctx: RunContext) -> Path:
     return ctx.stage_dir('03_rlaif')/'dpo'
 
 def dpo_adapter(ctx: RunContext) -> Path | None:
-    "The DPO adapter trained with these settings on the pairs chapter 4 wrote (`03_rlaif/pairs.jsonl`), or None."
-    pairs = ctx.run_dir/'03_rlaif'/'pairs.jsonl'
-    if not pairs.exists(): return None
-    adapter = keyed_path(dpo_dir(ctx), dpo_spec(ctx, read_jsonl(pairs)))/'adapter'
+    "The DPO adapter trained with these settings on this run's pairs (`dpo_pairs`), or None."
+    try: pairs = dpo_pairs(ctx)
+    except FileNotFoundError: return None
+    adapter = keyed_path(dpo_dir(ctx), dpo_spec(ctx, pairs))/'adapter'
     if (adapter/'adapter_config.json').exists(): return adapter
     print(f"{dpo_dir(ctx)} holds no DPO adapter for these settings and pairs (chapter 4 has not run with them)")
     return None
@@ -433,6 +444,7 @@ def dpo_config(settings: Settings, out: Path) -> DPOConfig:
 def dpo_trainer(model, tokenizer, rows: list[dict], settings: Settings, out: Path) -> DPOTrainer:
     "A DPO trainer with a LoRA adapter on `rows`, checked to keep exactly the pairs `fit_rows` counted."
     if not rows: raise ValueError("no pairs to train DPO on: generate more (caps, rlaif_limit) or raise dpo.max_length")
+    set_seed(settings.dpo.seed)   # the adapter's initial weights: trl builds it before the trainer seeds itself
     trainer = DPOTrainer(model=model, args=dpo_config(settings, out), train_dataset=Dataset.from_list(rows),
                          processing_class=tokenizer, peft_config=lora_config(settings.dpo))
     if len(trainer.train_dataset) != len(rows):
@@ -443,7 +455,7 @@ def dpo_trainer(model, tokenizer, rows: list[dict], settings: Settings, out: Pat
 def train_dpo(model, tokenizer, rows: list[dict], settings: Settings, out: Path) -> StageResult:
     "Train a DPO adapter on `rows` (resuming from, or reloading, the last checkpoint); saves `out/adapter` and the log."
     result = train_stage(dpo_trainer(model, tokenizer, rows, settings, Path(out)))
-    (Path(out)/'log_history.json').write_text(json.dumps(result.history, indent=1), encoding='utf-8')
+    if processes().is_main: (Path(out)/'log_history.json').write_text(json.dumps(result.history, indent=1), encoding='utf-8')
     return result
 
 def plot_dpo(history: list[dict]):

@@ -17,17 +17,19 @@ from transformers import set_seed
 from transformers.trainer_utils import get_last_checkpoint
 from trl import SFTConfig, SFTTrainer, pack_dataset
 from .config import RunContext, Settings, TrainStage
-from .data import prepared_digest
+from .data import load_prepared, prepared_digest
+from .ledger import track_stage
 from .models import (ModelRecipe, QuantizedMergeError, gated_help, load_model_and_tokenizer, load_recipe, merge_adapters,
                               recipe_identity)
-from .stores import SPEC_FILE, fingerprint, keyed_path
+from .stores import SPEC_FILE, fingerprint, keyed_folder, keyed_path
 
 # %% auto #0
 __all__ = ['NOT_IN_SPEC', 'training_kwargs', 'lora_config', 'linear_module_names', 'corpus_share', 'tokenize_documents',
            'pack_blocks', 'padding_share', 'pretrain_config', 'chat_dataset', 'check_pad_token', 'instruct_config',
            'use_unsloth', 'unsloth_load_kwargs', 'unsloth_lora_kwargs', 'load_for_training', 'make_trainer',
-           'planned_steps', 'planned_tokens', 'stage_spec', 'StageResult', 'train_stage', 'plot_losses', 'phase1_specs',
-           'phase1_adapters', 'phase1_recipe', 'load_phase1_model', 'check_mergeable', 'save_merged']
+           'planned_steps', 'planned_tokens', 'stage_spec', 'StageResult', 'train_stage', 'phase1_datasets',
+           'train_recorded', 'plot_losses', 'phase1_specs', 'phase1_adapters', 'phase1_recipe', 'phase1_folders',
+           'load_phase1_model', 'check_mergeable', 'save_merged']
 
 # %% ../nbs/01_sft.ipynb #4b7c95f5
 def training_kwargs(stage: TrainStage, settings: Settings) -> dict:
@@ -39,7 +41,7 @@ def training_kwargs(stage: TrainStage, settings: Settings) -> dict:
                 max_steps=stage.max_steps, lr_scheduler_type=stage.lr_scheduler_type, optim=stage.optim,
                 logging_steps=stage.logging_steps, save_steps=stage.save_steps, save_total_limit=2, seed=stage.seed,
                 max_length=stage.max_length, bf16=p.bf16, use_cpu=p.gpu == 'cpu',
-                gradient_checkpointing=p.gradient_checkpointing, report_to='none', disable_tqdm=False)
+                fp16=p.fp16, gradient_checkpointing=p.gradient_checkpointing, report_to='none', disable_tqdm=False)
 
 def lora_config(stage: TrainStage) -> LoraConfig:
     "LoRA on the stage's target modules (all linear layers in the papers)."
@@ -155,15 +157,16 @@ def make_trainer(model, tokenizer, dataset: Dataset, config: SFTConfig, stage: T
 
 # %% ../nbs/01_sft.ipynb #2ab15e30
 def planned_steps(n_rows: int, args) -> int:
-    "Optimizer steps a stage takes over `n_rows` rows on one device: `max_steps` when set, else the epochs' worth."
+    "Optimizer steps a stage takes over `n_rows` rows: `max_steps` when set, else the epochs' worth (a trainer's args: on its processes)."
     if args.max_steps > 0: return args.max_steps
-    per_epoch = math.ceil(math.ceil(n_rows / args.per_device_train_batch_size) / args.gradient_accumulation_steps)
+    rows_per_batch = args.per_device_train_batch_size * getattr(args, 'world_size', 1)
+    per_epoch = math.ceil(math.ceil(n_rows / rows_per_batch) / args.gradient_accumulation_steps)
     return math.ceil(per_epoch * args.num_train_epochs)
 
 def planned_tokens(lengths: list[int], args) -> int:
     "Tokens a stage will train on: the rows it will see (`max_steps` batches, else every row per epoch) × their mean length."
     if not lengths: return 0
-    rows = (args.max_steps * args.per_device_train_batch_size * args.gradient_accumulation_steps if args.max_steps > 0
+    rows = (args.max_steps * args.per_device_train_batch_size * args.gradient_accumulation_steps * getattr(args, 'world_size', 1) if args.max_steps > 0
             else len(lengths) * args.num_train_epochs)
     return round(rows * sum(lengths) / len(lengths))
 
@@ -207,14 +210,32 @@ def train_stage(trainer: SFTTrainer) -> StageResult:
     last = get_last_checkpoint(str(out)) if out.is_dir() else None
     state = json.loads((Path(last)/'trainer_state.json').read_text()) if last else {}
     done, seen = state.get('global_step', 0), state.get('num_input_tokens_seen', 0)
-    if last and done >= planned_steps(len(trainer.train_dataset), trainer.args):
+    goal = trainer.args.max_steps if trainer.args.max_steps > 0 else state.get('max_steps')   # epochs: the steps its run planned
+    if last and done >= goal:
         set_peft_model_state_dict(trainer.model, load_file(Path(last)/'adapter_model.safetensors'))
         history, tokens, train_s = state['log_history'], 0, 0.0
     else:
+        if last and trainer.args.world_size > 1 and trainer.args.device.type == 'cpu':
+            # accelerate names a CPU process's device `cpu:0`, where torch.load cannot put a checkpoint's optimizer state
+            trainer.args.__dict__['_setup_devices'] = torch.device('cpu')
         train_s = trainer.train(resume_from_checkpoint=last).metrics['train_runtime']
         history, tokens = trainer.state.log_history, trainer.state.num_input_tokens_seen - seen
     trainer.save_model(str(out/'adapter'))
     return StageResult(trainer.model, history, done, int(tokens), train_s)
+
+# %% ../nbs/01_sft.ipynb #6013c283
+def phase1_datasets(ctx: RunContext, tokenizer) -> tuple[Dataset, Dataset]:
+    "Stage 1's packed corpus blocks and stage 2's chat rows, from what chapter 1 prepared in `run_dir` (or the profile's default data)."
+    s = ctx.settings
+    rows = corpus_share(load_prepared(ctx, 'corpus'), s.pretrain.corpus_fraction, s.pretrain.seed)
+    return pack_blocks(tokenize_documents(rows, tokenizer), s.pretrain.max_length), chat_dataset(load_prepared(ctx, 'qa_train'))
+
+def train_recorded(ctx: RunContext, ledger_stage: str, seed: int, train, **extra) -> StageResult:
+    "`train()` (a training stage that returns a `StageResult`) inside the ledger: its row gets the tokens, `extra` and the stage's facts."
+    with track_stage(ctx.run_dir, ledger_stage, ctx.settings, seeds={'seed': seed}) as rec:
+        result = train()
+        rec.tokens, rec.extra = result.tokens, {**extra, **result.facts()}
+    return result
 
 # %% ../nbs/01_sft.ipynb #03f2060b
 def plot_losses(results: dict):
@@ -247,6 +268,10 @@ def phase1_recipe(ctx: RunContext) -> ModelRecipe:
     "The Phase-1 model of this run's settings: the base with both adapters on top (one combined LoRA), else the base alone."
     base, adapters = ctx.settings.profile.model_id, phase1_adapters(ctx)
     return ModelRecipe(base, adapters=adapters, name=f'{base}+phase1') if adapters else ModelRecipe(base, name=base)
+
+def phase1_folders(ctx: RunContext) -> tuple[Path, Path]:
+    "The keyed folders stage 1 and stage 2 of these settings train in (created, each with its spec.json)."
+    return tuple(keyed_folder(ctx.stage_dir('01_sft')/n, spec) for n, spec in zip(('pretrain', 'instruct'), phase1_specs(ctx)))
 
 def load_phase1_model(ctx: RunContext) -> tuple:
     "(model, tokenizer, name) of `phase1_recipe`: base + both Phase-1 adapters if this run trained them with these settings, else the base."

@@ -10,7 +10,7 @@ from gaokerena.sft import lora_config
 from gaokerena.stores import keyed_folder
 from gaokerena.rlaif import (STUDENT_RETRY, TEACHER_CRITIQUE, TEACHER_REWRITE, PAIR_FIELDS, dpo_rows, fit_rows,
                              generate_pairs, make_teacher, pair_rows, published_pairs, rlaif_questions,
-                             run_outcomes, tokenize_pair, train_dpo)
+                             run_outcomes, tokenize_pair, train_dpo, dpo_trainer)
 
 OPTIONS = {'A': 'عصب آگزیلاری', 'B': 'عصب رادیال', 'C': 'عصب اولنار', 'D': 'عصب مدیان'}
 
@@ -336,6 +336,20 @@ def test_train_dpo_saves_checkpoints_resumes_and_reloads(tiny_parts, tmp_path):
     assert [h['step'] for h in logged if 'loss' in h] == [1, 2, 3] and (out/'adapter'/'adapter_config.json').exists()
     with pytest.raises(ValueError, match='no pairs'): train_dpo(build(), tok, [], load_settings('tiny'), tmp_path/'empty')
     with pytest.raises(ValueError, match='records its spec'): train_dpo(build(), tok, rows, load_settings('tiny', overrides=over), tmp_path/'plain')
+
+
+def test_dpo_adapter_starts_from_the_seed(tiny_parts, tmp_path):
+    "Two DPO trainers of the same settings start from the same LoRA weights, whatever ran before: a run repeats, and the processes of a launch agree."
+    import torch
+    tok, build = tiny_parts
+    rows, _ = fit_rows(dpo_rows(synthetic_pairs(2)), tok, 1024)
+    def lora_a(out):
+        model = build()
+        torch.seed()                     # the generator in any state: loading a model with from_pretrained does not seed it
+        trainer = dpo_trainer(model, tok, rows, load_settings('tiny'), out)
+        return {k: v.detach().clone() for k, v in trainer.model.named_parameters() if 'lora_A' in k}
+    first, second = lora_a(tmp_path/'a'), lora_a(tmp_path/'b')
+    assert first and all(torch.equal(first[k], second[k]) for k in first)
 
 
 def test_inputs_and_settings_fail_clearly(tmp_path):

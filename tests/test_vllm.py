@@ -52,6 +52,7 @@ def test_adapters_are_served_unmerged_from_a_local_folder_deleted_after_use(stan
     kw = init['kwargs']
     assert kw['model'].startswith(str(run/'tiny-base')) and kw['enable_lora'] and kw['max_lora_rank'] == 32   # rank 8 + 2 + 16
     assert kw['generation_config'] == 'vllm' and 'quantization' not in kw and init['pid'] == pid != os.getpid()
+    assert kw['tensor_parallel_size'] == 1
     assert batch['lora']['rank'] == 26 and batch['lora']['path'] == str(lora_dir) and texts[0].startswith('پاسخ صحیح گزینه [')
     assert not lora_dir.exists(), 'the served adapter is deleted with the generator'
     with pytest.raises(ProcessLookupError): os.kill(pid, 0)      # the engine's process ended: its GPU memory with it
