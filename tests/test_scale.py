@@ -134,7 +134,7 @@ def test_resume_in_two_processes(runs, tmp_path):
 
 @pytest.fixture(scope='module')
 def tiny(tmp_path_factory):
-    "A tiny-profile run: its model saved in a local folder (run_dir/tiny-base), loaded, and its benchmarks."
+    "A tiny-profile run: its model saved in a local folder (`tiny_base_dir`), loaded, and its benchmarks."
     from gaokerena.config import run_context
     from gaokerena.evaluate import load_benchmarks
     from gaokerena.models import tiny_model_and_tokenizer
@@ -148,7 +148,8 @@ def lm_eval_run(ctx, tasks: list[str], folder: Path, **kw) -> dict:
     from lm_eval import simple_evaluate
     from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager
-    lm = HFLM(pretrained=str(ctx.run_dir/'tiny-base'), device='cpu', batch_size=8, dtype='float32')
+    from gaokerena.models import tiny_base_dir
+    lm = HFLM(pretrained=str(tiny_base_dir(ctx)), device='cpu', batch_size=8, dtype='float32')
     return simple_evaluate(model=lm, tasks=tasks, task_manager=TaskManager(include_path=str(folder)), apply_chat_template=True,
                            log_samples=True, **kw)
 
@@ -162,7 +163,7 @@ def test_lm_eval_letter_tasks_score_like_the_kit(tiny, tmp_path):
     res = lm_eval_run(ctx, [f'gaokerena_{b}' for b in benchmarks], tmp_path/'tasks')
     store, answers, seen = ResultStore(tmp_path/'kit.jsonl'), [], set()
     for b, questions in benchmarks.items():
-        kit = evaluate_mcq(model, tokenizer, questions, store, 'tiny', b, mode='loglik')
+        kit = evaluate_mcq(model, tokenizer, questions, store, 'tiny', b, mode='loglik', answer_prefix=ctx.settings.eval.answer_prefix)
         theirs = {str(s['doc']['id']): [float(r[0]) for r in s['filtered_resps']] for s in res['samples'][f'gaokerena_{b}']}
         assert set(theirs) == {r['qid'] for r in kit}
         for r in kit:
