@@ -255,7 +255,7 @@ def test_chat_prompts_without_a_template_are_plain_text(tiny):
 
 def test_letters_must_be_single_tokens_after_the_prefix(tiny):
     _, tok = tiny
-    contexts, letters = ev.answer_contexts(tok, ['سلام'], 'پاسخ صحیح: گزینه [')
+    contexts, letters = ev.answer_contexts(tok, ['سلام'], 'پاسخ صحیح: گزینه [')    # 'hello'; 'the correct answer: option ['
     assert len(set(letters[0])) == 4 and tok.decode(letters[0]) == 'ABCD'
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
@@ -404,6 +404,7 @@ def sentencepiece():
     from tokenizers import SentencePieceBPETokenizer
     from transformers import PreTrainedTokenizerFast
     from gaokerena.models import build_tiny_model, sample_texts
+    # 'the correct answer: option [X] is. Option X is right.' and the letters alone
     texts = sample_texts()[:300] + [f'پاسخ صحیح: گزینه [{l}] است. گزینه {l} درست است. A B C D' for l in LETTERS] * 50
     sp = SentencePieceBPETokenizer()
     sp.train_from_iterator(texts, vocab_size=800, special_tokens=['<unk>', '<pad>', '<s>', '</s>'], show_progress=False)
@@ -415,7 +416,7 @@ def sentencepiece():
 @pytest.mark.parametrize('which', ['bpe', 'sentencepiece'])
 def test_the_letter_is_scored_after_the_answer_prefix(tiny, sentencepiece, which):
     model, tok = tiny if which == 'bpe' else sentencepiece
-    prefix = 'پاسخ صحیح: گزینه ['
+    prefix = 'پاسخ صحیح: گزینه ['          # 'the correct answer: option ['
     prompts = [ev.render_prompt(q) for q in QUESTIONS[:4]]
     scored = letter_logprobs(model, tok, prompts, prefix)
     for row, prompt in zip(scored, prompts):

@@ -127,7 +127,7 @@ def test_served_adapters_give_the_bf16_merged_logits(tmp_path):
         folders.append(tmp_path/f'adapter{i}')
         get_peft_model(base.__class__.from_pretrained(base.name_or_path), LoraConfig(
             r=r, lora_alpha=2 * r, target_modules='all-linear', init_lora_weights=False)).save_pretrained(folders[-1])
-    x = tok(['سردرد و تب دارم؛ چه کنم؟'], return_tensors='pt')
+    x = tok(['سردرد و تب دارم؛ چه کنم؟'], return_tensors='pt')      # 'I have a headache and fever; what should I do?'
     bf16 = base.__class__.from_pretrained(base.name_or_path, dtype=torch.bfloat16)
     for f in folders: bf16 = merge_adapters(PeftModel.from_pretrained(bf16, str(f)))
     served = PeftModel.from_pretrained(base.__class__.from_pretrained(base.name_or_path, dtype=torch.bfloat16),

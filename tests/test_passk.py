@@ -135,7 +135,7 @@ def test_a_tie_is_no_answer_whatever_the_order_of_the_samples():
 @pytest.mark.parametrize('n', [1, 3, 5, 10, 25])
 def test_the_verifier_reads_any_number_of_passages(n):
     "The paper's prompt for five passages, the documented extension for any other count; the parser reads every number."
-    passages = [f'استدلال {k}' for k in range(1, n + 1)]
+    passages = [f'استدلال {k}' for k in range(1, n + 1)]          # 'reasoning k'
     prompt = render_verifier_prompt(passages)
     assert prompt.count('## متن شماره') == n and all(f'استدلال {k} \n' in prompt for k in range(1, n + 1))
     if n == 5: assert prompt.startswith('\nپنج متن پزشکی')
@@ -143,8 +143,8 @@ def test_the_verifier_reads_any_number_of_passages(n):
     q = {'question': 'کدام؟', 'options': dict(A='a', B='b', C='c', D='d')}
     assert verifier_prompt('question', passages, q).endswith(prompt)
     answers = [('ABCD' * 7)[k] for k in range(n)]
-    assert verifier_answer(f'بنابراین متن شماره {n}', answers) == answers[-1]
-    assert verifier_answer(f'پاسخ نهایی: متن {n + 1}', answers) == 'invalid'
+    assert verifier_answer(f'بنابراین متن شماره {n}', answers) == answers[-1]     # 'therefore text number n'
+    assert verifier_answer(f'پاسخ نهایی: متن {n + 1}', answers) == 'invalid'     # 'final answer: text n+1'
 
 
 def test_pass_at_k_goes_up_to_passk_max_k_with_intervals():

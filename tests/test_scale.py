@@ -242,14 +242,10 @@ def test_every_chapter_fits_a_free_t4_session():
     assert all(st.max_steps > 0 for st in (s.pretrain, s.instruct)) and p.eval_limit and p.rlaif_limit
 
 
-def test_vllm_splits_a_model_over_the_profile_gpus(monkeypatch):
-    "The evaluation's vLLM engine gets the profile's tensor_parallel_size (vllm is not installed here: a stand-in records its arguments)."
-    import types
-    from gaokerena.evaluate import VLLMGenerator
-    seen = {}
-    monkeypatch.setitem(sys.modules, 'vllm', types.SimpleNamespace(LLM=lambda **kw: seen.update(kw)))
-    monkeypatch.setattr(torch.cuda, 'mem_get_info', lambda: (60e9, 80e9))
-    VLLMGenerator('CohereLabs/aya-expanse-32b', None, load_settings('h100x4-32b'))
-    assert seen['tensor_parallel_size'] == 4 and seen['model'] == 'CohereLabs/aya-expanse-32b'
-    VLLMGenerator('x', None, load_settings('colab-l4'))
-    assert seen['tensor_parallel_size'] == 1
+def test_vllm_splits_a_model_over_the_profile_gpus(tmp_path):
+    "The evaluation's vLLM engine gets the profile's tensor_parallel_size (tests/test_vllm.py starts the engine on a stand-in)."
+    from gaokerena.config import run_context
+    from gaokerena.evaluate import vllm_engine_kwargs
+    big = vllm_engine_kwargs(run_context('h100x4-32b', tmp_path), 'CohereLabs/aya-expanse-32b', None)
+    assert big['tensor_parallel_size'] == 4 and big['model'] == 'CohereLabs/aya-expanse-32b' and 'enable_lora' not in big
+    assert vllm_engine_kwargs(run_context('colab-l4', tmp_path), 'x', None)['tensor_parallel_size'] == 1

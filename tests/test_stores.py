@@ -117,6 +117,7 @@ def test_a_retrained_model_under_the_same_name_is_another_model(tiny, tok, tmp_p
     assert model_identity(retrained) != model_identity(model)
     again = run_mcq(retrained, tok, ResultStore(path), temperature=0.0, samples=1)
     assert [r['setup']['model'] for r in again] != [r['setup']['model'] for r in first]
+    # «پاسخ صحیح: گزینه [» 'the correct answer: option [', «پاسخ: » 'answer: '
     loglik = evaluate_mcq(model, tok, QUESTIONS, ResultStore(path), 'tiny', 'anatomy', answer_prefix='پاسخ صحیح: گزینه [')
     other_prefix = evaluate_mcq(model, tok, QUESTIONS, ResultStore(path), 'tiny', 'anatomy', answer_prefix='پاسخ: ')
     assert [r['spec'] for r in loglik] != [r['spec'] for r in other_prefix]      # the answer prefix is in the spec
@@ -135,7 +136,7 @@ def test_free_form_answers_follow_their_settings(tiny, tmp_path):
 # --- the local model's chat cache: keyed by the model's identity -------------------------------------------------------
 
 def test_local_chat_cache_never_replays_another_models_answer(tok, tmp_path):
-    msgs = [{'role': 'user', 'content': 'سردرد دارم'}]
+    msgs = [{'role': 'user', 'content': 'سردرد دارم'}]          # 'I have a headache'
     a = LocalChat(build_tiny_model(tok, 64, seed=0).eval(), tok, tmp_path, name='student')
     first = a.chat(msgs, temperature=0, max_new_tokens=6)
     assert a.chat(msgs, temperature=0, max_new_tokens=6).cached

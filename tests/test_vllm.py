@@ -46,7 +46,7 @@ def test_adapters_are_served_unmerged_from_a_local_folder_deleted_after_use(stan
     with VLLMGenerator(ctx, recipe) as gen:
         lora_dir, pid = Path(gen.lora_dir), gen.engine.process.pid
         assert gen.batch_size is None
-        texts = gen(['سلام', 'فشار خون بالا'], 8, 1.0, seed=2)
+        texts = gen(['سلام', 'فشار خون بالا'], 8, 1.0, seed=2)      # 'hello', 'high blood pressure'
         assert lora_dir.is_dir() and run not in lora_dir.parents and Path(tempfile.gettempdir()) in lora_dir.parents
     init, batch = standin()
     kw = init['kwargs']
@@ -106,6 +106,7 @@ def test_loaded_models_sees_a_transformers_model_until_it_is_released():
     "What VLLMGenerator checks before starting (on 'cuda'): here on the CPU, the same search."
     from gaokerena.models import loaded_models, release_memory
     tok = build_tokenizer(sample_texts()[:100], 500)
+    release_memory()                        # models other tests left unreachable are collected first
     before = len(loaded_models('cpu'))
     model = build_tiny_model(tok, 16)
     assert len(loaded_models('cpu')) > before
