@@ -313,3 +313,18 @@ def test_mf3qa_train_xlsx_is_what_phase_1_trains_on(repo, tmp_path):
         qa = prepared_dataset(run_context(profile, tmp_path/'run', repo), 'qa_train')
         assert qa.source == str(repo) and [r['source'] for r in qa.rows] == ['drhast.com', 'niniban.com']
         assert qa.rows[0]['answer'] == 'می‌توانید استراحت کنید.'  # Arabic yeh and a space before the verb prefix, normalised
+
+
+def test_kqa_is_judged_once(repo, tmp_path):
+    "MF3QA's released test set already holds K-QA's questions: the free-form sets split it, and never add K-QA's own file beside it."
+    from gaokerena.evaluate import load_freeform
+    write_xlsx(repo/'gaokerena-v/dataset/MF3QA/test.xlsx', ['Question', 'Answer', 'Source'],
+               [['تب دارم؟', 'استراحت کنید.', 'doctor-yab.ir'], ['سرفه دارم؟', 'آب بنوشید.', 'kqa'], ['کمردرد؟', 'ورزش کنید.', 'isovisit.com']])
+    # "I have a fever?" "Rest." / "I cough?" "Drink water." / "Back pain?" "Exercise."
+    kqa = repo/DATASETS['kqa'].files[0]
+    kqa.parent.mkdir(parents=True)
+    kqa.write_text(json.dumps({'Question': 'سرفه دارم؟', 'Free_form_answer': 'آب بنوشید.'}, ensure_ascii=False) + '\n', encoding='utf-8')
+    sets = load_freeform(run_context('tiny', tmp_path/'run', repo))
+    assert {n: [r['question'] for r in rows] for n, rows in sets.items()} == {'mf3qa': ['تب دارم؟', 'کمردرد؟'], 'kqa': ['سرفه دارم؟']}
+    sample = load_freeform(run_context('tiny', tmp_path/'run2'))
+    assert list(sample) == ['mf3qa'] and len(sample['mf3qa']) == len(load_rows('mf3qa/test').rows)
