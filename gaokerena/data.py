@@ -975,13 +975,14 @@ def word_ngrams(text: str, n: int = 13) -> set[int]:
     return {hash(tuple(words[i:i + n])) for i in range(len(words) - n + 1)}
 
 def contamination(train: dict[str, tuple[str, list]], benchmarks: dict[str, tuple[str, list]], n: int = 13,
-                  template_rows: int = 3) -> dict:
-    "{training set: {benchmark: share of its rows sharing a word n-gram with the set}}; n-grams in `template_rows` or more benchmark rows are ignored."
+                  template_rows: int = 3, min_shared: int = 2) -> dict:
+    "{training set: {benchmark: share of its rows sharing `min_shared` word n-grams with the set}}; an n-gram in `template_rows` or more benchmark rows, or distinct texts of the set, is a template and ignored."
     bench = {b: [word_ngrams(row_text(r, kind), n) for r in rows] for b, (kind, rows) in benchmarks.items()}
     df = Counter(g for grams in bench.values() for row in grams for g in row)
     bench = {b: [{g for g in row if df[g] < template_rows} for row in grams] for b, grams in bench.items()}
-    out = {}
+    wanted, out = {g for grams in bench.values() for row in grams for g in row}, {}
     for t, (kind, rows) in train.items():
-        seen = set().union(*(word_ngrams(row_text(r, kind), n) for r in rows))
-        out[t] = {b: sum(bool(g & seen) for g in grams) / max(len(grams), 1) for b, grams in bench.items()}
+        found = Counter(g for text in dict.fromkeys(row_text(r, kind) for r in rows) for g in word_ngrams(text, n) & wanted)
+        seen = {g for g, k in found.items() if k < template_rows}
+        out[t] = {b: sum(len(g & seen) >= min_shared for g in grams) / max(len(grams), 1) for b, grams in bench.items()}
     return out

@@ -20,6 +20,7 @@ def own_datasets_cache(tmp_path, monkeypatch):
 
 def mmlu_rows(subject: str, n: int, base: int = 1) -> list[dict]:
     "`n` questions of `subject`, the gold answer cycling through the four options, numbered from `base`."
+    # پرسش = "question", گزینه = "option"
     return [{'question': f'{subject} پرسش {i}', **{f'option{k}': f'{subject} {i} گزینه {k}' for k in range(1, 5)},
              'answer': base + i % 4} for i in range(n)]
 
@@ -108,6 +109,7 @@ def test_one_split_without_a_subject_column_says_what_it_found(tmp_path):
 
 
 def test_ibmsee_is_kopps_test_split_never_a_merged_train(tmp_path):
+    # سؤال = "question", گزینه = "option", آناتومی = "anatomy", پزشکی شهریور 402 = "medicine, Shahrivar 1402" (Sept 2023)
     kopp = lambda n, src: [{'Question': f'سؤال {i}', **{f'Option{k}': f'گزینه {k}' for k in range(1, 5)}, 'Correct answer': 1 + i % 4,
                             'Topic': 'آناتومی', 'Source': src} for i in range(n)]
     repo = tmp_path/'kopp'
@@ -133,7 +135,7 @@ def test_the_authors_corpus_columns_content_and_source_are_mapped(tmp_path):
 
 
 def test_unknown_columns_stop_with_what_was_found_and_a_column_map_fixes_them(tmp_path):
-    theirs = ['soal', 'g1', 'g2', 'g3', 'g4', 'javab']  # Persian-ish names the loader cannot know
+    theirs = ['soal', 'g1', 'g2', 'g3', 'g4', 'javab']  # transliterated Persian (soal: question, javab: answer): names the loader cannot know
     repo = tmp_path/'repo'
     card(repo, {'default': {s: parquet(repo, s, [dict(zip(theirs, r.values())) for r in mmlu_rows(s, n)]) for s, n in SIZES.items()}})
     with pytest.raises(DataError) as e: load_rows('mmlu/anatomy', hub_ctx(tmp_path, **{'sources.mmlu_fa': str(repo)}))
