@@ -478,7 +478,10 @@ def load_rows(name: str, where=None) -> LoadResult:
         if not isinstance(where, RunContext):
             raise DataError(f"{name} is not on the hub, only in the authors' repositories: load it with the run context of a GPU "
                             f"profile (it clones them into [sources] repos_cache) or with data_dir. {how_to_get(name)}")
-        src = fetch_repos(Path(settings.sources['repos_cache']).expanduser(), settings)
+        try: src = fetch_repos(Path(settings.sources['repos_cache']).expanduser(), settings)
+        except DataError as e:
+            raise DataError(f"{name} is only in the authors' repositories, and cloning them into [sources] repos_cache failed: "
+                            f"{str(e).rstrip('.')}. Or pass data_dir= a folder made by `gaokerena data fetch DIR` where there is internet.") from None
     if not (src/'gaokerena-v').is_dir() and not (src/'gaokerena-r').is_dir():
         raise DataError(f"{src}: not a folder of the authors' repositories (expected gaokerena-v/ and gaokerena-r/). {how_to_get(name, src)}")
     missing = missing_files(src, spec)
