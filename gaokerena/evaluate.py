@@ -18,18 +18,19 @@ from .data import BENCHMARKS, LETTERS, SUBJECTS, DataError, drop_partial_line, i
 
 # %% auto #0
 __all__ = ['STRAIGHT_PROMPT', 'COT_PROMPT', 'PROMPTS', 'VERIFIER_PROMPT', 'PASSAGE_NAMES', 'NON_ANSWERS', 'OPTION_FORMS',
-           'CALLED_TRUE', 'EXCEPT_QUESTION', 'ANSWER_CUES', 'EXCEPT_CUE', 'NONE_OF', 'ALL_OF', 'NAMED_BEST',
-           'PAPER_SYSTEMS', 'PUBLISHED', 'JUDGE_PROMPT', 'VERDICTS', 'OUTCOMES', 'render_options', 'render_prompt',
-           'prompt_question', 'render_verifier_prompt', 'normalise_answer_text', 'Mention', 'option_letter',
-           'option_mentions', 'mask_options', 'mark_negated', 'cue_window', 'verdict', 'option_by_text', 'Evidence',
-           'answer_evidence', 'extract_choice', 'published_generations', 'extract_all', 'same_outcome',
-           'extraction_agreement', 'disagreement_kind', 'result_key', 'ResultStore', 'chat_prompts', 'encode_chat',
-           'prompt_lengths', 'letter_ids', 'letter_logprobs', 'grouped_sdpa', 'decoding_mask', 'BufferedLayer',
-           'buffered_cache', 'fast_decoding', 'generate', 'vllm_available', 'vllm_weights', 'VLLMGenerator',
-           'make_generator', 'run_batches', 'evaluate_mcq', 'bootstrap_ci', 'score_rows', 'score_table', 'published',
-           'compare_published', 'save_published_comparison', 'plot_accuracy', 'render_judge_prompt', 'parse_verdict',
-           'generate_answers', 'reference_answers', 'judge_pairs', 'new_spend', 'make_judge', 'pairwise_outcomes',
-           'win_rates', 'comparison_models', 'load_eval_model', 'spread_limit', 'load_benchmarks', 'load_freeform']
+           'CALLED_TRUE', 'EXCEPT_QUESTION', 'ANSWER_CUES', 'EMPTY_ANSWER', 'EXCEPT_CUES', 'NONE_OF', 'ALL_OF',
+           'NAMED_BEST', 'PAPER_SYSTEMS', 'PUBLISHED', 'JUDGE_PROMPT', 'VERDICTS', 'OUTCOMES', 'render_options',
+           'render_prompt', 'prompt_question', 'render_verifier_prompt', 'normalise_answer_text', 'Mention',
+           'option_letter', 'option_mentions', 'mask_options', 'mark_negated', 'cue_window', 'verdict',
+           'option_by_text', 'opening_list', 'Evidence', 'answer_evidence', 'extract_choice', 'published_generations',
+           'extract_all', 'same_outcome', 'extraction_agreement', 'disagreement_kind', 'result_key', 'ResultStore',
+           'chat_prompts', 'encode_chat', 'prompt_lengths', 'letter_ids', 'letter_logprobs', 'grouped_sdpa',
+           'decoding_mask', 'BufferedLayer', 'buffered_cache', 'fast_decoding', 'generate', 'vllm_available',
+           'vllm_weights', 'VLLMGenerator', 'make_generator', 'run_batches', 'evaluate_mcq', 'bootstrap_ci',
+           'score_rows', 'score_table', 'published', 'compare_published', 'save_published_comparison', 'plot_accuracy',
+           'render_judge_prompt', 'parse_verdict', 'generate_answers', 'reference_answers', 'judge_pairs', 'new_spend',
+           'make_judge', 'pairwise_outcomes', 'win_rates', 'comparison_models', 'load_eval_model', 'spread_limit',
+           'load_benchmarks', 'load_freeform']
 
 # %% ../nbs/02_eval.ipynb #4cb281b1
 STRAIGHT_PROMPT = ("\nبه پرسش زیر به پاسخ بدهید و تنها از زبان فارسی استفاده کنید!\n## پرسش\n{question} \n\n\n"
@@ -84,9 +85,9 @@ def normalise_answer_text(text: str) -> str:
     return text.translate(_ANSWER_CHARS)
 
 # %% ../nbs/02_eval.ipynb #ex-c05
-_FA = r'\u0600-\u06FF'                                       # the Arabic-script block
+_FA = r'\u0620-\u064A\u066E-\u06D3\u06D5\u06FA-\u06FF'         # Arabic-script letters: not its punctuation (، ؛ ؟) or digits
 _WORD = r'(?:گزینه|(?i:option|choice))(?:\s*ی)?[\s*]*'     # "option", also گزینه‌ی and **bold**
-_PERSIAN_LETTER = {'الف': 'A', 'ب': 'B', 'ج': 'C', 'د': 'D'}
+_PERSIAN_LETTER = {'الف': 'A', 'آ': 'A', 'ب': 'B', 'ج': 'C', 'د': 'D'}   # آ: a translated answer's transliterated A
 _ORDINAL = {'اول': 'A', 'نخست': 'A', 'دوم': 'B', 'سوم': 'C', 'چهارم': 'D'}
 _DIGIT = {'1': 'A', '2': 'B', '3': 'C', '4': 'D'}
 OPTION_FORMS = {   # name: (pattern with the option in group x, example naming option C)
@@ -94,8 +95,8 @@ OPTION_FORMS = {   # name: (pattern with the option in group x, example naming o
     'option word + digit':   (rf'{_WORD}[\[(]?\s*(?P<x>[1-4])(?![0-9{_FA}])\s*[\])]?', 'گزینه ۳'),
     'option word + letter':  (rf'{_WORD}[\[(]?\s*(?P<x>الف|ب|ج|د)(?![{_FA}A-Za-z0-9])\s*[\])]?', 'گزینه ج'),
     'option word + A-D':     (rf'{_WORD}[\[(«"]?\s*(?P<x>[A-Da-d])(?![A-Za-z0-9])\s*[\])»"]?', 'option C'),
-    'bracketed':             (r'\[\s*(?P<x>[A-Da-d]|الف|ب|ج|د)\s*\]', '[c]'),
-    'parenthesised':         (r'(?<![A-Za-z])\(\s*(?P<x>[A-Da-d]|الف|ب|ج|د)\s*\)', '(ج)'),
+    'bracketed':             (r'\[\s*(?P<x>[A-Da-d]|الف|آ|ب|ج|د)\s*\]', '[c]'),
+    'parenthesised':         (r'(?<![A-Za-z])\(\s*(?P<x>[A-Da-d]|الف|آ|ب|ج|د)\s*\)', '(ج)'),
     'quoted':                (r'[«"]\s*(?P<x>[A-D])\s*[»"]', '«C»'),
     'bold':                  (r'\*\*\s*["«]?(?P<x>[A-Da-d])(?=\s*\*\*|\s*[:)]|\s|\.\s)', '**C**'),
     'closing bracket':       (r'(?<![\[\w])(?P<x>[A-D])\]', '**C] : ...**'),
@@ -133,46 +134,60 @@ def mask_options(text: str, options: dict | None) -> str:
     return text
 
 _NEGATED_AFTER = re.compile(rf'(?:(?! است)[^.\n؛;]){{0,60}}?(?<![{_FA}])(?:نادرست|غلط|اشتباه|نیست|نمی باشد|نمیباشد|صحیح نمی'
-                            r'|رد (?:شد|می|کرد|کنیم)|حذف (?:شد|می)|(?i:not\b|incorrect))')
-_NEGATED_BEFORE = re.compile(rf'(?<![{_FA}])(?:نه|به جز|بجز|جز|غیر از)[\s*]*$')
+                            r'|رد (?:شد|می|کرد|کنیم)|حذف (?:شد|می)|ندارد|ندارند|نامناسب|نامرتبط|غیر ?(?:معتبر|مرتبط|منطقی)|بعید'
+                            r'|کمتر (?:محتمل|احتمال|مناسب|مرتبط)|(?i:not\b|incorrect|unlikely|less likely))')
+_NEGATED_BEFORE = re.compile(rf'(?<![{_FA}])(?:نه|به جز|بجز|جز|غیر از)[\s*]*$'          # «نه [A]» (not A), «به جز [B]» (except B)
+                             rf'|(?<![{_FA}])(?:اگرچه|اگر چه|هرچند|هر چند|گرچه|با اینکه)[^.\n،,؛;:]{{0,40}}$')  # «اگرچه [B] ...» (although B ...)
 _JOINED = re.compile(r'[\s،,*]*(?:و|یا|(?i:and|or))?[\s،,*]*')
 CALLED_TRUE = re.compile(r'[^.\n؛;]{0,100}?(?:صحیح|درست|صادق) (?:است|می باشد)')
-_ITEM = r'[ \t]*(?:[-*•]|\d+[.)])?[ \t*]*(?:\[[A-D]\]|\(?[A-D]\)|گزینه)[^\n]*'       # a list item naming an option
-_OTHERS_REJECTED = re.compile(   # «گزینه‌های دیگر را رد می‌کنیم:» and the list of options below it (blank lines only between bullets)
-    rf'(?m)^[^\n]*(?:(?:سایر|بقیه|دیگر)(?: ی)? گزینه|گزینه (?:ها|های) دیگر)[^\n]*?(?<![{_FA}])(?:نادرست|غلط|اشتباه|نیست|نمی|ندار|نداشت|رد )'
+_ITEM = (r'[ \t]*(?:[-*•]|\d+[.)])?[ \t*]*(?:\[[A-D]\]|\(?[A-D]\)|[A-D][:.]|گزینه|\(?(?:الف|ب|ج|د)\))[^\n]*')  # a list item naming an option
+_OTHER_OPTIONS = r'(?:(?:سایر|بقیه|دیگر)(?: ی)? (?:گزینه|موارد)|گزینه (?:ها|های) (?:دیگر|باقی))'      # «سایر گزینه‌ها», «گزینه‌های دیگر»
+_REJECTS = rf'(?<![{_FA}])(?:نادرست|غلط|اشتباه|نیست|نمی|ندار|نداشت|رد |کمتر)'
+_OTHERS_REJECTED = re.compile(   # «گزینه‌های دیگر کمتر احتمال دارند:», «گزینه‌های [A] و [D] نادرست‌اند چون:» and the list of options below it
+    rf'(?m)^[^\n]*(?:{_OTHER_OPTIONS}|گزینه (?:ها|های)[^\n]*?{_REJECTS})'
     rf'[^\n]*:[ \t*]*$(?P<list>\s*\n{_ITEM}(?:\n{_ITEM}|\n\s*\n(?=[ \t]*(?:[-*•]|\d+[.)])){_ITEM})*)')
 EXCEPT_QUESTION = re.compile(rf'(?<![{_FA}])(?:نادرست|غلط|اشتباه|(?:به ?|ب)جز|استثنا|نیست|نمی|ندارد|ندارند)'
                              r'|(?i:\bexcept\b|\bnot\b)')
 
-def mark_negated(text: str, mentions: list[Mention]) -> list[Mention]:
-    "`mentions` with `negated` set: «[B] نادرست است», «نه [A]», lists such as «[A] و [B] رد شدند», and the options listed under «سایر گزینه‌ها نادرست‌اند:»."
+def mark_negated(text: str, mentions: list[Mention], exception: bool = False) -> list[Mention]:
+    "`mentions` with `negated` set: «[B] نادرست است», «نه [A]», lists such as «[A] و [B] رد شدند», and the options listed under «سایر گزینه‌ها نادرست‌اند:» (only these when the question asks for the `exception`)."
     rejected = [r.span('list') for r in _OTHERS_REJECTED.finditer(text)]
-    neg = [bool(_NEGATED_AFTER.match(text, m.end)) or bool(_NEGATED_BEFORE.search(text, 0, m.start))
-           or (any(a <= m.start < b for a, b in rejected) and not CALLED_TRUE.match(text, m.end)) for m in mentions]
+    listed = [any(a <= m.start < b for a, b in rejected) and not (CALLED_TRUE.match(text, m.end) and not exception) for m in mentions]
+    if exception: return [m._replace(negated=n) for m, n in zip(mentions, listed)]
+    neg = [bool(_NEGATED_AFTER.match(text, m.end)) or bool(_NEGATED_BEFORE.search(text, 0, m.start)) or l for m, l in zip(mentions, listed)]
     for i in range(len(mentions) - 2, -1, -1):
         if neg[i + 1] and _JOINED.fullmatch(text, mentions[i].end, mentions[i + 1].start): neg[i] = True
     return [m._replace(negated=n) for m, n in zip(mentions, neg)]
 
 # %% ../nbs/02_eval.ipynb #ex-c11
 _B = rf'(?<![{_FA}])'                                        # a Persian word starts here
+_LETTER = rf'[\[(«"*]*\s*(?:[A-D]|الف|ب|ج|د)(?![{_FA}A-Za-z0-9])'     # an option's letter, bare or marked
 _ADJ = rf'(?:صحیح|درست|دقیق|بهینه|نهایی|مناسب|صحیح تر|درست تر|بهتر|برتر|منتخب|مورد نظر|ما|من)(?![{_FA}])'
 ANSWER_CUES = {   # name: (pattern, example)
     'answer is':     (rf'{_B}(?:پاسخ|جواب|گزینه|انتخاب)(?:\s*ی)?[\s*]*{_ADJ}', 'پاسخ صحیح گزینه [B] است.'),
     'answer:':       (rf'{_B}(?:پاسخ|جواب)(?:\s+(?!نادرست|غلط|اشتباه)[{_FA}]+){{0,2}}?[\s*]*[:=]|{_B}گزینه[\s*]*[:=]', 'پاسخ =C'),
+    'answer is X':   (rf'{_B}(?:پاسخ|جواب)(?:\s+(?:این|درست|صحیح|نهایی|احتمالی|سوال|پرسش))*(?:\s+(?:است|می باشد|خواهد بود|باید باشد)[\s*:=]*'
+                      rf'|[\s*]*[:=][\s*:=]*|\s+(?=حرف\s)|\s+(?=[*\s]*(?:گزینه[\s*]*)?{_LETTER}[\])»"*]*\s+(?:است|می باشد)(?![{_FA}])))(?:حرف\s*)?(?={_LETTER})', 'بنابراین پاسخ این است C .'),
     'answer to it':  (rf'(?<!برای ){_B}پاسخ (?:به )?(?:این |شما )?(?:پرسش|سوال|سؤال)(?: شما)?\s*(?:عبارت است از|[:=])',
                       'پاسخ این پرسش عبارت است از [D].'),
     'is defined as': (rf'{_B}عبارت(?: است| اند)? از', 'حرکت غیرفعال عبارت است از **گزینه ب**.'),
     'choice':        (rf'{_B}انتخاب (?:من|نهایی)', 'انتخاب نهایی من (A) است.'),
     'best option':   (rf'{_B}(?!بد|کم)\S+ترین (?:گزینه|پاسخ|انتخاب)', 'منطقی‌ترین گزینه ۳ است.'),   # not بدترین (worst)
+    'the one that':  (rf'{_B}(?:تنها )?گزینه ای که(?:(?!{_REJECTS})[^.\n،,؛;]){{1,150}}[،,]', 'تنها گزینه‌ای که در شکم است، **گزینه C** است.'),
     'heading':       (r'(?m)^[#*\s]*(?:پاسخ|جواب|نتیجه|انتخاب)(?:\s*(?:نهایی|گیری))?[*\s:]*$', '## پاسخ\n\n**[D]**'),
     'true:':         (r'(?m)^[\s*]*(?:صحیح|درست) است', 'صحیح است [B]: ...'),
-    'english':       (r'(?i:(?:the\s+)?(?:correct|final|best)\s+(?:answer|option|choice)|answer\s*(?:is|:))', 'The answer is (C).'),
+    'english':       (r'(?i:(?:the\s+)?(?:correct|final|best)\s+(?:answer|option|choice)|answer\s*(?:is|[:=]))', 'The answer is (C).'),
     'therefore':     (rf'{_B}(?:بنابراین|در نتیجه|در پایان|بدین ترتیب|به این ترتیب|نتیجه (?:می )?گرفت|نتیجه (?:می |ب)?گیریم|در نهایت|لذا|پس(?! از)[،,]?\s)',
                       'بنابراین گزینه د درست است.'),
     'conclusion':    (rf'{_B}نتیجه(?:\s*گیری)?(?:\s*نهایی)?[\s*]*:', '**نتیجه‌گیری:** گزینه دوم'),
     'given':         (rf'{_B}(?:با توجه به|بر ?اساس|با در نظر گرفتن)', 'با توجه به موارد بالا، گزینه [A] درست است.'),
 }
-EXCEPT_CUE = (r'(?:گزینه|عبارت|مورد)(?:\s*ی)?[\s*]*(?:نادرست|غلط|اشتباه)', 'گزینه نادرست [B] است.')
+EMPTY_ANSWER = (rf'{_B}(?:پاسخ|جواب)(?:\s+(?:این|درست|صحیح|نهایی|سوال|پرسش))*(?:\s+(?:است|خواهد بود|می باشد))?(?:\s+که)?\s*[:=]'
+                r'[\s*]*(?:پایان)?[\s.!<>*]*\Z', 'بنابراین پاسخ این است: پایان .')   # the answer's slot left empty: "the answer is: END."
+EXCEPT_CUES = {   # read only when the question asks for the exception
+    'the false one is':    (r'(?:گزینه|عبارت|مورد)(?:\s*ی)?[\s*]*(?:نادرست|غلط|اشتباه)', 'گزینه نادرست [B] است.'),
+    'the one that is not': (rf'{_B}(?:تنها )?گزینه ای که[^.\n،,؛;]{{0,150}}?{_REJECTS}[^.\n،,؛;]{{0,40}}[،,]',
+                            'گزینه‌ای که در شکم نیست، گزینه [B] است.')}
 _CUES = [(n, re.compile(p)) for n, (p, _) in ANSWER_CUES.items()]
 NONE_OF = re.compile(r'هیچ\s*(?:یک|کدام)?\s*(?:از)?\s*(?:گزینه|موارد|پاسخ)|(?:گزینه|پاسخ)[ ی]*(?:صحیح|درست|نادرست|مناسب)? ?وجود ندارد'
                      r'|(?i:none of)')
@@ -208,9 +223,10 @@ def verdict(text: str, span: tuple[int, int], mentions: list[Mention]) -> str | 
 # %% ../nbs/02_eval.ipynb #ex-c13
 _BUT = rf'(?<![{_FA}])(?:ولی|اما|بلکه)(?![{_FA}])'             # «..., ولی ...»: a new clause about something else
 NAMED_BEST = re.compile(rf'(?:(?!{_BUT})[^.\n؛;]){{0,200}}?(?<!نه )(?<![{_FA}])(?:پاسخ (?:صحیح|درست|نهایی)|گزینه (?:صحیح|درست)|به نظر می رسد'
-                        r'|انتخاب می|پاسخ است|پاسخ می باشد|(?:به|صحیح|درست|مناسب|دقیق|منطقی|محتمل|نزدیک|معقول|کامل|جامع|واضح'
-                        rf'|موثر|مرتبط|اصلی|مهم|شایع|بهینه) ?ترین)(?![{_FA}])')
-_EXCEPT_CUE = re.compile(EXCEPT_CUE[0])
+                        r'|انتخاب می|را انتخاب کن|باقی می ماند|پاسخ است|پاسخ می باشد|(?:به|صحیح|درست|مناسب|دقیق|منطقی|محتمل|نزدیک|معقول|کامل|جامع|واضح'
+                        rf'|موثر|مرتبط|اصلی|مهم|شایع|بهینه) ?ترین|(?:به|صحیح|درست|مناسب|دقیق|منطقی|محتمل) ?تر(?:ی)?'
+                        r' (?:است|می باشد|انتخاب|گزینه|پاسخ))(?![{_FA}])')
+_EXCEPT_CUES, _EMPTY_ANSWER = [(n, re.compile(p)) for n, (p, _) in EXCEPT_CUES.items()], re.compile(EMPTY_ANSWER[0])
 _OPENING = re.compile(r'[\s*#]*(?:[^\n]*:[\s*]*\n[\s*]*)?')   # a first line ending in ':' restates the question
 _SEP = re.compile(r'[^\w\s]|_')
 
@@ -224,6 +240,21 @@ def option_by_text(span: str, options: dict) -> str | None:
     best = [k for k, (a, b) in hits.items() if not any(a2 <= a and b <= b2 and b2 - a2 > b - a for a2, b2 in hits.values())]
     return best[0] if len(best) == 1 else None
 
+_ITEM_HEAD = re.compile(r'[ \t*\-•]*(?:\d+[.)][ \t*]*)?')
+
+def opening_list(text: str, mentions: list[Mention]) -> set[str]:
+    "The letters of the options a text opens by listing one per line (one letter when its first line names one option)."
+    line = lambda m: text.rfind('\n', 0, m.start) + 1
+    heads = {line(m): m.letter for m in mentions if not m.negated and _ITEM_HEAD.fullmatch(text, line(m), m.start)}
+    out, i = set(), line(mentions[0])
+    while i < len(text):
+        j = text.find('\n', i) % (len(text) + 1)
+        if text[i:j].strip():
+            if i not in heads: break
+            out.add(heads[i])
+        i = j + 1
+    return out
+
 class Evidence(NamedTuple):
     "One reading of a generation's answer: its tier (0 strongest), position, rule and answer."
     tier: int; pos: int; rule: str; answer: str
@@ -234,14 +265,16 @@ def answer_evidence(text: str, question: str | None = None, options: dict | None
     raw = normalise_answer_text(text)
     t = mask_options(raw, options)
     except_q = bool(question) and bool(EXCEPT_QUESTION.search(normalise_answer_text(question)))
-    ms = [m._replace(negated=False) for m in option_mentions(t)] if except_q else mark_negated(t, option_mentions(t))
+    ms = mark_negated(t, option_mentions(t), except_q)
     cues = [(name, c) for name, r in _CUES for c in r.finditer(t)]
-    if except_q: cues += [('the false one is', c) for c in _EXCEPT_CUE.finditer(t)]
+    if except_q: cues += [(name, c) for name, r in _EXCEPT_CUES for c in r.finditer(t)]
     ev = [Evidence(0, c.start(), name, v) for name, c in cues if (v := verdict(t, cue_window(t, c.end(), ms), ms))]
     ev += [Evidence(0, m.start, 'named best', m.letter) for m in ms if not m.negated and NAMED_BEST.match(t, m.end)]
+    ev += [Evidence(0, e.start(), 'empty answer', 'invalid') for e in _EMPTY_ANSWER.finditer(raw)]
     lead = _OPENING.match(raw).end()
     if ms and ms[0].start <= lead + 2 and not ms[0].negated and not (except_q and CALLED_TRUE.match(t, ms[0].end)):
-        ev.append(Evidence(0, -1, 'opens with', ms[0].letter))
+        listed = opening_list(t, ms)      # one option: the answer; two or three one per line: several; all four: a review, no answer
+        if len(listed) < 4: ev.append(Evidence(0, -1, 'opens with', ms[0].letter if len(listed) < 2 else 'multiple'))
     called = _NEGATED_AFTER if except_q else CALLED_TRUE
     ev += [Evidence(1, m.start, 'called false' if except_q else 'called true', m.letter)
            for m in ms if not m.negated and called.match(t, m.end)]
@@ -250,8 +283,8 @@ def answer_evidence(text: str, question: str | None = None, options: dict | None
     if len(opening := {m.letter for m in ms if lead <= m.start < lead + len(first) and not m.negated}) == 1:
         ev.append(Evidence(3, 0, 'first sentence', opening.pop()))
     if options:
-        spans = [(c.start(), cue_window(t, c.end(), ms)) for _, c in cues] + [(-1, (lead, lead + len(first)))]
-        ev += [Evidence(4, pos, 'option text', k) for pos, (a, b) in spans if (k := option_by_text(raw[a:b], options))]
+        ev += [Evidence(4, c.start(), 'option text', k) for _, c in cues if (k := option_by_text(raw.__getitem__(slice(*cue_window(t, c.end(), ms))), options))]
+        if k := option_by_text(first, options): ev.append(Evidence(4, -1, 'opening option text', k))
     return ev
 
 def extract_choice(text: str, question: str | None = None, options: dict | None = None) -> str:
