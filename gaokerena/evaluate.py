@@ -307,7 +307,6 @@ def extract_choice(text: str, question: str | None = None, options: dict | None 
     "The option a generation chooses ('A'-'D'), or why there is none: 'none', 'multiple' or 'invalid'."
     return decide(answer_evidence(text, question, options), tiers)
 
-
 # %% ../nbs/02_eval.ipynb #ex-c19
 PAPER_SYSTEMS = ('gaokerena-v', 'gaokerena-r', 'aya-expanse-8b', 'qwen2.5-7b')
 
@@ -399,7 +398,6 @@ def trusted_readings(evidence: list, labels: list, tiers: dict = RULE_TIERS, lev
     seen = defaultdict(list)
     for ev, l in zip(evidence, labels): seen[reading_kind(ev, tiers)].append(same_outcome(l, decide(ev, tiers)))
     return sorted(k for k, v in seen.items() if len(v) >= min_rows and np.mean(v) >= level)
-
 
 # %% ../nbs/02_eval.ipynb #ex-llm
 TRUSTED_READINGS = (   # trusted_readings() on the four visible benchmarks' hand labels, shipped tiers
