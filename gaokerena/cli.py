@@ -9,14 +9,13 @@ from __future__ import annotations
 import argparse, hashlib, json, time
 from pathlib import Path
 import gaokerena
+from .config import CHAPTERS
 
 # %% auto #0
-__all__ = ['CHAPTERS', 'nbs_dir', 'parse_sets', 'code_hash', 'fingerprint', 'is_done', 'chapter_params', 'run_chapters',
-           'run_summary', 'reproduce_command', 'fetch_command', 'main']
+__all__ = ['nbs_dir', 'parse_sets', 'code_hash', 'fingerprint', 'is_done', 'chapter_params', 'run_chapters', 'run_summary',
+           'reproduce_command', 'fetch_command', 'main']
 
 # %% ../nbs/94_cli.ipynb #4cc22c48
-CHAPTERS = ('00_data', '01_sft', '02_eval', '03_rlaif', '04_passk')
-
 def nbs_dir() -> Path:
     "The folder holding the course notebooks (next to the package in a clone)."
     d = Path(gaokerena.__file__).resolve().parent.parent/'nbs'
@@ -121,7 +120,8 @@ def fetch_command(dest, corpus: str | None = None, sets: list[str] = ()) -> int:
     "Run `gaokerena data fetch`: 0 when `dest` holds the data, 1 (with the reason on stderr) when a clone or download failed."
     import sys
     from gaokerena.config import load_settings
-    from gaokerena.data import DataError, fetch_data
+    from gaokerena.rows import DataError
+    from gaokerena.data import fetch_data
     settings = load_settings(overrides=parse_sets(sets))
     try: fetch_data(dest, corpus, settings)
     except DataError as e:

@@ -10,7 +10,7 @@ import argparse, copy, importlib.metadata, json, os, platform, re, sys
 from pathlib import Path
 import pandas as pd
 import gaokerena
-from .cli import CHAPTERS
+from .config import CHAPTERS
 from .config import load_settings, profiles
 from .ledger import TRACKED_PACKAGES
 from .report import expected_costs, md_table

@@ -13,10 +13,10 @@ import gaokerena
 
 # %% auto #0
 __all__ = ['STAGES', 'ENDPOINTS', 'PRICE_SECTIONS', 'RULES', 'TABLE_RULES', 'AT_MOST', 'THROUGHPUT_TASKS', 'SOURCE_KEYS',
-           'HUB_DATASETS', 'HUB_KEYS', 'HUB_COLUMN_KEYS', 'TEXT_TABLES', 'SECTIONS', 'SettingsError', 'TrainStage',
-           'PretrainStage', 'InstructStage', 'DPOStage', 'EvalSettings', 'Profile', 'LLMSettings', 'RLAIFSettings',
-           'Endpoint', 'TranslateSettings', 'Settings', 'parse_value', 'check_value', 'build_section', 'find_settings',
-           'profiles', 'load_settings', 'RunContext', 'Processes', 'processes', 'run_context']
+           'HUB_DATASETS', 'HUB_KEYS', 'HUB_COLUMN_KEYS', 'TEXT_TABLES', 'SECTIONS', 'CHAPTERS', 'SettingsError',
+           'TrainStage', 'PretrainStage', 'InstructStage', 'DPOStage', 'EvalSettings', 'Profile', 'LLMSettings',
+           'RLAIFSettings', 'Endpoint', 'TranslateSettings', 'Settings', 'parse_value', 'check_value', 'build_section',
+           'find_settings', 'profiles', 'load_settings', 'RunContext', 'Processes', 'processes', 'run_context']
 
 # %% ../nbs/90_config.ipynb #63b9d8b5
 class SettingsError(ValueError):
@@ -435,3 +435,6 @@ def run_context(profile: str = 'tiny', run_dir=None, data_dir=None, overrides: d
         data_dir = Path(data_dir).expanduser().resolve()
         if not data_dir.is_dir(): raise FileNotFoundError(f"data_dir {data_dir} is not a folder")
     return RunContext(settings, run_dir.resolve(), data_dir)
+
+# %% ../nbs/90_config.ipynb #cfg-chapters
+CHAPTERS = ('00_data', '01_sft', '02_eval', '03_rlaif', '04_passk')

@@ -13,10 +13,13 @@ from pathlib import Path
 import numpy as np
 import torch
 from tqdm.auto import tqdm
-from .data import BENCHMARKS, DATASETS, LETTERS, SUBJECTS, DataError, drop_partial_line, iter_jsonl, load_prepared, where_from
+from .data import BENCHMARKS, DATASETS, SUBJECTS, load_prepared, where_from
+from .rows import LETTERS, DataError, drop_partial_line, iter_jsonl
 from .llm import VLLMEngine, decoding_kwargs, decoding_spec, vllm_lora_rank, vllm_sampling_kwargs
 from .models import (ModelRecipe, combine_adapters, load_recipe, load_tokenizer, loaded_models, recipe_identity,
                               tiny_base_dir)
+from .ledger import save_comparison
+from .sheets import published_sheets, read_output_sheet
 from .stores import changed_keys, fingerprint, model_identity
 
 # %% auto #0
@@ -322,7 +325,6 @@ PAPER_SYSTEMS = ('gaokerena-v', 'gaokerena-r', 'aya-expanse-8b', 'qwen2.5-7b')
 
 def published_generations(data_dir, models=PAPER_SYSTEMS) -> pd.DataFrame:
     "The published straight and CoT generations of `models` with hand labels: one row per sheet row."
-    from gaokerena.reproduce import published_sheets, read_output_sheet   # not at the top: reproduce imports this module
     sheets = published_sheets(data_dir)
     sheets = sheets[sheets['style'].isin(['straight', 'cot']) & sheets.model.isin(models)]
     return pd.concat([read_output_sheet(s.path).assign(model=s.model, benchmark=s.benchmark, style=s.style, run=s.run,
@@ -874,7 +876,6 @@ def compare_published(scores: dict, table: str, model: str):
 # %% ../nbs/02_eval.ipynb #4efc808c
 def save_published_comparison(stage_dir, scores: dict, table: str, model: str, ours: str, tiny: bool = False):
     "`compare_published` recorded for the run report: our accuracy as `ours`, the published one as `paper`; returns the table."
-    from gaokerena.report import save_comparison
     df = compare_published(scores, table, model)
     note = (f"ours: {ours}, {scores['pooled']['questions']} questions answered with the straight prompt; paper: {model} "
             f"in the papers' {table} table. published_in_ci: the published value lies inside our 95% interval.")

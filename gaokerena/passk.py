@@ -10,7 +10,7 @@ import math, re
 from collections import Counter, defaultdict
 from contextlib import contextmanager
 import pandas as pd
-from .data import LETTERS
+from .rows import LETTERS
 from .evaluate import (PASSAGE_NAMES, ResultStore, bootstrap_ci, generate, letter_logprobs, passage_name, render_options,
                                 render_verifier_prompt, run_batches)
 from .stores import fingerprint, model_identity

@@ -4,7 +4,7 @@ from functools import partial
 import pytest
 import torch
 from gaokerena import evaluate as ev
-from gaokerena.data import DataError, LETTERS, load_sample
+from gaokerena.rows import DataError, LETTERS, load_sample
 from gaokerena.evaluate import (PUBLISHED, ResultStore, TransformersGenerator, bootstrap_ci, evaluate_mcq, generate,
                                 letter_logprobs, result_key, score_rows, score_table)
 

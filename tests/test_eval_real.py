@@ -2,7 +2,7 @@
 import re
 import pytest
 from gaokerena.evaluate import PUBLISHED, render_verifier_prompt
-from gaokerena.reproduce import read_output_sheet, read_sheet
+from gaokerena.sheets import read_output_sheet, read_sheet
 
 R_BENCHES = ['kopp', 'MMLU_Anatomy', 'MMLU-clinical_knowledge', 'MMLU-college_biology']
 BENCH_IDS = {'kopp': 'ibmsee', 'MMLU_Anatomy': 'anatomy', 'MMLU-clinical_knowledge': 'clinical_knowledge',

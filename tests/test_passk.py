@@ -228,7 +228,8 @@ def build_copy(model):
 
 def published_verdicts(real_data):
     "(benchmark, sheet row, verdict text, the authors' label, our reading, gold) of every published verdict, through the hand-labelled runs."
-    from gaokerena.reproduce import PublishedData, cot_tables, read_verifier_sheet
+    from gaokerena.reproduce import PublishedData, cot_tables
+    from gaokerena.sheets import read_verifier_sheet
     pub = PublishedData(real_data)
     tables = cot_tables(pub)
     out = []
@@ -391,7 +392,8 @@ def test_the_tiny_run_scores_every_benchmark_beside_the_paper(tiny_run):
     "Chapter 5 under `gaokerena run`: per-benchmark scores, curves and uncertainty, and a labelled comparison in the report."
     import json
     from gaokerena.data import SUBJECTS
-    from gaokerena.report import TINY_COMPARISON, report_blocks
+    from gaokerena.ledger import TINY_COMPARISON
+    from gaokerena.report import report_blocks
     run_dir, _ = tiny_run
     pk = json.loads((run_dir/'04_passk'/'metrics.json').read_text())
     benches = {*SUBJECTS, 'ibmsee', 'mmlu_avg'}

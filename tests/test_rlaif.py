@@ -353,7 +353,7 @@ def test_dpo_adapter_starts_from_the_seed(tiny_parts, tmp_path):
 
 
 def test_inputs_and_settings_fail_clearly(tmp_path):
-    from gaokerena.data import DataError
+    from gaokerena.rows import DataError
     tiny = rlaif_questions(run_context('tiny', tmp_path))
     assert len(tiny) == 8 and all(q['explanation'] and q['gold'] in 'ABCD' for q in tiny)
     gpu = run_context('colab-a100', tmp_path, overrides={'sources.repos_cache': str(tmp_path/'repos'), 'sources.repo_v': 'file:///nowhere'})
