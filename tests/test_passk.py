@@ -408,3 +408,13 @@ def test_the_tiny_run_scores_every_benchmark_beside_the_paper(tiny_run):
     assert all(r['ci_low'] <= r['ours'] <= r['ci_high'] and isinstance(r['paper_in_ci'], bool) for r in comparison['rows'])
     assert {(r['benchmark'], r['paper']) for r in comparison['rows']} >= {('ibmsee', 0.6208), ('mmlu_avg', 52.98), ('anatomy', 29.13)}
     assert ('h3', f'Compared with the paper: {title}') in report_blocks(run_dir)
+
+
+def test_plurality_vote_answers_every_question_the_3_of_5_rule_answers_the_same_way():
+    "self_consistency(threshold=1) is Wang et al.'s plurality vote (ties open): it answers a superset, with the same options."
+    import itertools
+    for answers in itertools.product('ABCD', repeat=5):
+        strict, plurality = self_consistency(list(answers)), self_consistency(list(answers), threshold=1)
+        if strict != 'unanswered': assert plurality == strict
+    assert self_consistency(list('AABCD'), threshold=1) == 'A' and self_consistency(list('AABCD')) == 'unanswered'
+    assert self_consistency(list('AABBC'), threshold=1) == 'unanswered'
