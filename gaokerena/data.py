@@ -12,21 +12,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 import gaokerena
 from .config import RunContext, load_settings
+from .world import build_world
 
 # %% auto #0
 __all__ = ['SAMPLE_DIR', 'LETTERS', 'REQUIRED', 'MAY_BE_EMPTY', 'PROBLEMS', 'NOTES', 'SUBJECTS', 'BENCHMARKS', 'V', 'R',
            'DATASETS', 'COLUMNS', 'REPOS', 'SAMPLE_FILES', 'SAMPLE_NAMES', 'SAMPLE_TEST_SHARE', 'SAMPLE_SPLIT_SEED',
-           'ZWNJ', 'CHAR_MAP', 'DIACRITICS', 'PRESENTATION', 'LETTER', 'ZWNJ_RULES', 'SPACE_RULES', 'GREETINGS',
-           'LINK_WORDS', 'URL', 'WORD', 'TRANSLATE_SYSTEM', 'REFEREE_SYSTEM', 'PREPARED', 'STAND_INS', 'NORMALISED',
-           'TEXT_FIELDS', 'DataError', 'row_text', 'Unparsed', 'iter_jsonl', 'read_jsonl', 'drop_partial_line',
-           'write_jsonl', 'option_issues', 'row_issues', 'issue', 'LoadResult', 'validate', 'read_table', 'column_key',
-           'is_nan', 'Cells', 'Spec', 'convert_row', 'row_key', 'repeat_warnings', 'load_table', 'where_from',
-           'hub_rows', 'load_rows', 'fetch_repos', 'load_sample', 'split_rows', 'sample_tables', 'load_sample_rows',
-           'normalise', 'answer_problem', 'question_key', 'shingles', 'clean_forum', 'keep_scores', 'mcq_json',
-           'translation_messages', 'referee_messages', 'parse_translation', 'parse_rating', 'referee_filter',
-           'translate_one', 'translate_mcqs', 'translation_clients', 'translate_from_settings', 'pool',
-           'prepared_dataset', 'prepared_datasets', 'count_tokens', 'prepare_data', 'load_prepared', 'word_ngrams',
-           'contamination']
+           'WORLD_NAMES', 'WORLD_PARTS', 'ZWNJ', 'CHAR_MAP', 'DIACRITICS', 'PRESENTATION', 'LETTER', 'ZWNJ_RULES',
+           'SPACE_RULES', 'GREETINGS', 'LINK_WORDS', 'URL', 'WORD', 'TRANSLATE_SYSTEM', 'REFEREE_SYSTEM', 'PREPARED',
+           'STAND_INS', 'NORMALISED', 'TEXT_FIELDS', 'DataError', 'row_text', 'Unparsed', 'iter_jsonl', 'read_jsonl',
+           'drop_partial_line', 'write_jsonl', 'option_issues', 'row_issues', 'issue', 'LoadResult', 'validate',
+           'read_table', 'column_key', 'is_nan', 'Cells', 'Spec', 'convert_row', 'row_key', 'repeat_warnings',
+           'load_table', 'where_from', 'hub_rows', 'load_rows', 'fetch_repos', 'load_sample', 'split_rows',
+           'sample_tables', 'world_tables', 'load_sample_rows', 'normalise', 'answer_problem', 'question_key',
+           'shingles', 'clean_forum', 'keep_scores', 'mcq_json', 'translation_messages', 'referee_messages',
+           'parse_translation', 'parse_rating', 'referee_filter', 'translate_one', 'translate_mcqs',
+           'translation_clients', 'translate_from_settings', 'pool', 'prepared_dataset', 'prepared_datasets',
+           'count_tokens', 'prepare_data', 'load_prepared', 'word_ngrams', 'contamination']
 
 # %% ../nbs/00_data.ipynb #f57a0a85
 SAMPLE_DIR = Path(gaokerena.__file__).parent/'sample'
@@ -316,7 +317,7 @@ def convert_row(c: Cells, spec: Spec, rid: str) -> dict:
 def row_key(row: dict, kind: str) -> tuple:
     "What makes two rows the same item: question and options, question and answer, prompt and answers, or text."
     if kind == 'mcq': return (row['question'], *(row['options'].get(k) for k in LETTERS))
-    if kind == 'qa': return (row['question'], row['answer'])
+    if kind == 'qa': return (row['question'], row['answer'], *row.get('options', {}).values())   # a quiz's options too
     if kind == 'pairs': return (row['prompt'], row['chosen'], row['rejected'])
     return (row['text'],)
 
@@ -358,12 +359,12 @@ def load_table(name: str, spec: Spec, tables: list[tuple[str, list]], source: st
 REPOS = 'https://github.com/Mehrdadghassabi/Gaokerena-V and https://github.com/Mehrdadghassabi/Gaokerena-R'
 
 def where_from(where) -> str | Path:
-    "'sample', 'hub' or a data folder, from a RunContext, a path, 'sample'/'hub', or None (the sample)."
+    "'sample', 'world', 'hub' or a data folder, from a RunContext, a path, one of those names, or None (the sample)."
     if isinstance(where, RunContext):
         if where.data_dir is not None: return Path(where.data_dir)
-        return 'hub' if where.settings.profile.data_source == 'hub' else 'sample'
-    if where is None or where == 'sample': return 'sample'
-    if where == 'hub': return 'hub'
+        return where.settings.profile.data_source
+    if where is None: return 'sample'
+    if where in ('sample', 'world', 'hub'): return where
     return Path(where)
 
 def hub_rows(hub_id: str, split: str) -> list[tuple[int, dict]]:
@@ -377,9 +378,9 @@ def hub_rows(hub_id: str, split: str) -> list[tuple[int, dict]]:
     return [(i, dict(r)) for i, r in enumerate(ds, 1)]
 
 def load_rows(name: str, where=None) -> LoadResult:
-    "Dataset `name`, validated, from the bundled sample, a folder of the authors' repositories, or the hub."
+    "Dataset `name`, validated, from the bundled sample, the miniature world, a folder of the authors' repositories, or the hub."
     src = where_from(where)
-    if src == 'sample': return load_sample_rows(name)
+    if src in ('sample', 'world'): return load_sample_rows(name, src)
     if name not in DATASETS: raise KeyError(f"unknown dataset {name!r} (have: {', '.join(DATASETS)})")
     spec = DATASETS[name]
     if src == 'hub' or not spec.files:
@@ -442,10 +443,22 @@ def sample_tables(name: str) -> tuple[str, list[tuple[Path, list]]]:
     raise DataError(f"the bundled sample has no {name!r} (it has: mmlu/<subject>, ibmsee, mf3qa/train, mf3qa/test, "
                     f"corpus, forum/sample/crawled); pass data_dir= a folder with clones of {REPOS}")
 
-def load_sample_rows(name: str) -> LoadResult:
-    "Dataset `name` from the bundled sample, validated like the real files."
-    kind, tables = sample_tables(name)
-    res = LoadResult(name, kind, 'sample')
+WORLD_NAMES = (*(f'mmlu/{s}' for s in SUBJECTS), 'ibmsee', 'mf3qa/train', 'mf3qa/test', 'corpus', 'medmcqa/filtered')
+WORLD_PARTS = {'corpus': 'corpus', 'mf3qa/train': 'qa_train', 'mf3qa/test': 'qa_test', 'medmcqa/filtered': 'medmcqa'}
+
+def world_tables(name: str) -> tuple[str, list[tuple[str, list]]]:
+    "(kind, [(where, [(row number, row)])]) of the miniature world (Appendix J) under dataset name `name`."
+    if name not in WORLD_NAMES:
+        raise DataError(f"the miniature world has no {name!r} (it has: {', '.join(WORLD_NAMES)}); pass data_dir= a folder with clones of {REPOS}")
+    world, part = build_world(), WORLD_PARTS.get(name, 'mcq')
+    rows = [r for r in world['mcq'] if r['subject'] == name.removeprefix('mmlu/')] if part == 'mcq' else world[part]
+    kind = {'corpus': 'corpus', 'medmcqa': 'mcq', 'mcq': 'mcq'}.get(part, 'qa')
+    return kind, [(f'world:{part}', list(enumerate(rows, 1)))]
+
+def load_sample_rows(name: str, source: str = 'sample') -> LoadResult:
+    "Dataset `name` from the bundled sample or the miniature world (`source`), validated like the real files."
+    kind, tables = (world_tables if source == 'world' else sample_tables)(name)
+    res = LoadResult(name, kind, source)
     for file, rows in tables:
         for i, r in rows: res.add(file, i, r, row_issues(r, kind))
     repeat_warnings(res)
@@ -645,7 +658,7 @@ def pool(name: str, results: list[LoadResult]) -> LoadResult:
 def prepared_dataset(ctx: RunContext, pname: str) -> LoadResult | None:
     "One prepared dataset (a PREPARED name) from the run's source, training text normalised; None where the source lacks it."
     src, names = where_from(ctx), PREPARED[pname]
-    if src == 'sample' and not set(names) <= set(SAMPLE_NAMES): return None
+    if src in ('sample', 'world') and not set(names) <= set(SAMPLE_NAMES if src == 'sample' else WORLD_NAMES): return None
     if src == 'hub' and any(DATASETS[n].hub is None for n in names): return None
     results = []
     for n in names:

@@ -92,7 +92,7 @@ def html_table(df: pd.DataFrame) -> str:
     return df.map(fmt).to_html(escape=True, border=0, classes='table', index=_has_index(df))
 
 # %% ../nbs/96_report.ipynb #0b3d0f9d
-TINY_COMPARISON = ('Tiny profile: "ours" is a random 2-layer model trained and tested on the bundled sample, so this '
+TINY_COMPARISON = ('Tiny profile: "ours" is a 2-layer model trained and tested on the miniature world (Appendix J), so this '
                    'table shows the layout a GPU run fills in; its numbers are not comparable with the paper\'s.')
 
 def save_comparison(stage_dir, title: str, rows, note: str = '', tiny: bool = False) -> Path:
@@ -187,8 +187,9 @@ def _provenance(led: pd.DataFrame | None) -> str:
     return (f'Profile: {uniq("profile")}. Hardware: {hw}. Code: git {commits}. Libraries: {versions}. '
             f'Stages ran from {led["start"].min()} to {led["end"].max()}.')
 
-TINY_NOTE = ('This run used the tiny profile: a 2-layer model built on the fly and the bundled sample. Its numbers '
-             'check that every stage works; they are not comparable with the papers.')
+TINY_NOTE = ('This run used the tiny profile: a 2-layer model of width 64, random before Phase 1, trained and tested on the '
+             'miniature Persian medical world the kit generates (about 190 true, simple facts; Appendix J). Its numbers show each '
+             "phase's effect in that world (the before/after tables and samples below); they are not comparable with the papers.")
 
 def _ledger_line(rows: pd.DataFrame) -> str:
     "One sentence: a chapter's stages, time, GPU-hours, dollars and carbon."

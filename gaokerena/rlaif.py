@@ -24,6 +24,7 @@ from .evaluate import (ResultStore, extract_choice, generate, prompt_lengths, pr
 from .llm import ChatBackend, LLMError, LocalChat, OpenAIChat
 from .models import load_model_and_tokenizer
 from .sft import StageResult, load_phase1_model, lora_config, train_stage, training_kwargs
+from .world import WorldTeacher
 
 # %% auto #0
 __all__ = ['TEACHER_REWRITE', 'TEACHER_CRITIQUE', 'STUDENT_RETRY', 'CHOICE_WORDS', 'OUTCOMES', 'PAIR_FIELDS', 'DPO_CURVES',
@@ -311,9 +312,10 @@ def load_rlaif_base(ctx: RunContext) -> tuple:
     return model, tokenizer, ctx.settings.profile.model_id
 
 def make_teacher(ctx: RunContext, cache_dir) -> ChatBackend:
-    "The profile's teacher: the `[llm]` endpoint (`teacher = api`) or a local transformers model (`teacher = local`)."
+    "The profile's teacher: the `[llm]` endpoint (`api`), the miniature world's scripted teacher (`world`) or a local model (`local`)."
     p = ctx.settings.profile
     if p.teacher == 'api': return OpenAIChat.from_settings(ctx.settings, cache_dir=cache_dir)
+    if p.teacher == 'world': return WorldTeacher(cache_dir=cache_dir)
     model_id = p.teacher_model_id or p.model_id
     model, tokenizer = load_model_and_tokenizer(ctx, model_id)
     return LocalChat(model, tokenizer, cache_dir, name=f'{model_id}-teacher')

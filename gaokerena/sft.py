@@ -6,7 +6,7 @@ Docs: https://github.com/gaokerena-kit/gaokerena/sft.html.md"""
 
 # %% ../nbs/01_sft.ipynb #a50bd818
 from __future__ import annotations
-import importlib.util, json, math, os, random, shutil
+import copy, importlib.util, json, math, os, random, shutil
 from dataclasses import dataclass
 from pathlib import Path
 import torch
@@ -16,14 +16,18 @@ from safetensors.torch import load_file
 from transformers import set_seed
 from transformers.trainer_utils import get_last_checkpoint
 from trl import SFTConfig, SFTTrainer, pack_dataset
+from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 from .config import RunContext, Settings, TrainStage
+from .data import load_prepared
+from .evaluate import encode_chat, render_prompt
 from .models import gated_help, load_model_and_tokenizer
 
 # %% auto #0
 __all__ = ['training_kwargs', 'lora_config', 'linear_module_names', 'corpus_share', 'tokenize_documents', 'pack_blocks',
-           'padding_share', 'pretrain_config', 'chat_dataset', 'check_pad_token', 'instruct_config', 'use_unsloth',
-           'unsloth_load_kwargs', 'unsloth_lora_kwargs', 'load_for_training', 'make_trainer', 'planned_steps',
-           'planned_tokens', 'StageResult', 'train_stage', 'plot_losses', 'load_phase1_model', 'save_merged']
+           'padding_share', 'pretrain_config', 'chat_dataset', 'check_pad_token', 'PadMaskingCollator',
+           'with_pad_as_eos', 'instruct_config', 'use_unsloth', 'unsloth_load_kwargs', 'unsloth_lora_kwargs',
+           'load_for_training', 'make_trainer', 'complete', 'runaway_share', 'planned_steps', 'planned_tokens',
+           'StageResult', 'train_stage', 'plot_losses', 'load_phase1_model', 'save_merged', 'pad_eos_runaway']
 
 # %% ../nbs/01_sft.ipynb #4b7c95f5
 def training_kwargs(stage: TrainStage, settings: Settings) -> dict:
@@ -38,9 +42,11 @@ def training_kwargs(stage: TrainStage, settings: Settings) -> dict:
                 gradient_checkpointing=p.gradient_checkpointing, report_to='none', disable_tqdm=False)
 
 def lora_config(stage: TrainStage) -> LoraConfig:
-    "LoRA on the stage's target modules (all linear layers in the papers)."
+    "LoRA on the stage's target modules (all linear layers in the papers), plus the modules it trains in full, if any."
+    full = [m.strip() for m in stage.modules_to_save.split(',') if m.strip()]
     return LoraConfig(r=stage.lora_r, lora_alpha=stage.lora_alpha, lora_dropout=stage.lora_dropout,
-                      target_modules=stage.target_modules, task_type='CAUSAL_LM')
+                      target_modules=stage.target_modules, modules_to_save=full or None, ensure_weight_tying=bool(full),
+                      task_type='CAUSAL_LM')
 
 # %% ../nbs/01_sft.ipynb #f7470d63
 def linear_module_names(model) -> list[str]:
@@ -85,8 +91,8 @@ def pretrain_config(settings: Settings, out) -> SFTConfig:
 
 # %% ../nbs/01_sft.ipynb #41736bfd
 def chat_dataset(rows: list[dict]) -> Dataset:
-    "Forum Q&A rows as conversational prompt-completion pairs."
-    return Dataset.from_list([{'prompt': [{'role': 'user', 'content': r['question']}],
+    "Forum Q&A rows as conversational prompt-completion pairs; a practice quiz (a row with `options`) asks in the papers' straight prompt."
+    return Dataset.from_list([{'prompt': [{'role': 'user', 'content': render_prompt(r) if r.get('options') else r['question']}],
                                'completion': [{'role': 'assistant', 'content': r['answer']}]} for r in rows])
 
 def check_pad_token(tokenizer):
@@ -96,6 +102,19 @@ def check_pad_token(tokenizer):
                          f"differ from EOS ({tokenizer.eos_token!r}); padding is masked out of the loss, so with pad = EOS "
                          "every EOS would be masked and the model would never learn to stop")
     return tokenizer
+
+class PadMaskingCollator(DataCollatorForLanguageModeling):
+    "trl's collator plus what transformers' language-modelling collator does: every token equal to the pad token loses its label."
+    def torch_call(self, examples: list[dict]) -> dict:
+        out = super().torch_call(examples)
+        out['labels'][out['input_ids'] == self.pad_token_id] = -100
+        return out
+
+def with_pad_as_eos(tokenizer):
+    "A copy of `tokenizer` whose pad token is its EOS: the authors' recipe, for the pad = EOS demonstration only."
+    bad = copy.deepcopy(tokenizer)
+    bad.pad_token = bad.eos_token
+    return bad
 
 def instruct_config(settings: Settings, out) -> SFTConfig:
     "SFTConfig for instruction tuning: chat template, loss on the answer (and its EOS) only."
@@ -138,16 +157,38 @@ def load_for_training(ctx: RunContext) -> tuple:
     return model, check_pad_token(tokenizer)
 
 def make_trainer(model, tokenizer, dataset: Dataset, config: SFTConfig, stage: TrainStage, settings: Settings,
-                 callbacks=()) -> SFTTrainer:
-    "An `SFTTrainer` that puts the stage's LoRA on `model` (unsloth's on its fast path), seeded so runs repeat."
+                 callbacks=(), authors_pad_eos: bool = False) -> SFTTrainer:
+    "An `SFTTrainer` that puts the stage's LoRA on `model` (unsloth's on its fast path), seeded so runs repeat; `authors_pad_eos` only demonstrates the authors' bug."
     set_seed(config.seed)
+    if authors_pad_eos: tokenizer, collator = with_pad_as_eos(tokenizer), PadMaskingCollator(pad_token_id=tokenizer.eos_token_id)
+    else: tokenizer, collator = check_pad_token(tokenizer), None
     peft_config = lora_config(stage)
     if use_unsloth(settings):
         from unsloth import FastLanguageModel
         model = FastLanguageModel.get_peft_model(model, **unsloth_lora_kwargs(stage, settings, linear_module_names(model)))
         peft_config = None
-    return SFTTrainer(model=model, args=config, train_dataset=dataset, processing_class=check_pad_token(tokenizer),
+    return SFTTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer, data_collator=collator,
                       peft_config=peft_config, callbacks=list(callbacks))
+
+@torch.no_grad()
+def complete(model, tokenizer, prefixes: list[str], max_new_tokens: int = 8, batch_size: int = 64) -> list[str]:
+    "Greedy continuations of raw text `prefixes` (no chat template: the way continued pre-training reads text)."
+    out = []
+    for i in range(0, len(prefixes), batch_size):
+        enc = tokenizer(prefixes[i:i + batch_size], return_tensors='pt', padding=True, padding_side='left').to(model.device)
+        ids = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id)
+        out += tokenizer.batch_decode(ids[:, enc['input_ids'].shape[1]:], skip_special_tokens=True)
+    return out
+
+@torch.no_grad()
+def runaway_share(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_size: int = 32) -> float:
+    "Share of `prompts` whose greedy answer runs to `max_new_tokens` without writing EOS: a model that never learned to stop."
+    runs = 0
+    for i in range(0, len(prompts), batch_size):
+        enc = encode_chat(tokenizer, prompts[i:i + batch_size]).to(model.device)
+        out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id)
+        runs += int((out[:, enc['input_ids'].shape[1]:] != tokenizer.eos_token_id).all(-1).sum())
+    return runs / len(prompts)
 
 # %% ../nbs/01_sft.ipynb #2ab15e30
 def planned_steps(n_rows: int, args) -> int:
@@ -235,3 +276,17 @@ def save_merged(model, tokenizer, path) -> Path:
     shutil.rmtree(path, ignore_errors=True)
     os.replace(tmp, path)
     return path
+
+# %% ../nbs/01_sft.ipynb #sft-pad-fn
+def pad_eos_runaway(ctx: RunContext, prompts: list[str], max_new_tokens: int) -> dict:
+    "Stage 2 again on the run's stage-1 model with the authors' pad = EOS recipe; the share of runaway answers of it and of the run's Phase-1 model."
+    s, d = ctx.settings, ctx.run_dir/'01_sft'
+    model, tokenizer = load_model_and_tokenizer(ctx)
+    if (d/'pretrain'/'adapter'/'adapter_config.json').exists():
+        model = PeftModel.from_pretrained(model, str(d/'pretrain'/'adapter')).merge_and_unload()
+    trainer = make_trainer(model, tokenizer, chat_dataset(load_prepared(ctx, 'qa_train')), instruct_config(s, d/'instruct-pad-eos'),
+                           s.instruct, s, authors_pad_eos=True)
+    bug = train_stage(trainer).model.eval()
+    ours = load_phase1_model(ctx)[0].eval()
+    return {'pad_eos': runaway_share(bug, tokenizer, prompts, max_new_tokens),
+            'pad_ok': runaway_share(ours, tokenizer, prompts, max_new_tokens)}

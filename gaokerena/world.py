@@ -13,9 +13,10 @@ from .llm import ChatBackend
 
 # %% auto #0
 __all__ = ['FACTS', 'NOT_DISTRACTORS', 'RELATIONS', 'CHAINS', 'ANSWER_LEAD', 'ANSWER_LINE', 'LETTERS', 'ARTICLE_TITLE',
-           'FORUM_CLOSING', 'WORLD_SEED', 'CRITIQUE', 'UNKNOWN', 'REVEAL_NOT', 'HELLO', 'PATTERNS', 'Relation', 'Chain',
-           'world_facts', 'held_out', 'chain_items', 'statement', 'answer', 'distractor_pool', 'mcq', 'articles',
-           'forum_post', 'quiz_post', 'build_world', 'world_texts', 'WorldTeacher', 'gloss']
+           'QUIZ_TITLE', 'QUIZ', 'FORUM_CLOSING', 'WORLD_SEED', 'CRITIQUE', 'UNKNOWN', 'REVEAL_NOT', 'HELLO',
+           'PATTERNS', 'Relation', 'Chain', 'world_facts', 'held_out', 'chain_items', 'statement', 'answer',
+           'distractor_pool', 'mcq', 'articles', 'quiz_article', 'forum_post', 'quiz_post', 'build_world',
+           'world_texts', 'fact_parts', 'cloze_items', 'WorldTeacher', 'gloss']
 
 # %% ../nbs/99_world.ipynb #04d14740
 FACTS = {
@@ -125,7 +126,7 @@ FACTS = {
         ('هلیکوباکتر پیلوری', 'Helicobacter pylori', 'زخم معده', 'stomach ulcer'),
         ('ترپونما پالیدوم', 'Treponema pallidum', 'سیفلیس', 'syphilis'), ('لیشمانیا', 'Leishmania', 'سالک', 'cutaneous leishmaniasis'),
         ('بورلیا بورگدورفری', 'Borrelia burgdorferi', 'بیماری لایم', 'Lyme disease'),
-        ('ویروس آنفلوآنزا', 'the influenza virus', 'آنفلوآنزا', 'influenza'),
+        ('ویروس آنفلوآنزا', 'influenza virus', 'آنفلوآنزا', 'influenza'),
     ],
     'disease_spread': [
         ('مالاریا', 'malaria', 'نیش پشه آنوفل', 'the bite of the Anopheles mosquito'),
@@ -200,11 +201,11 @@ class Relation:
 
 RELATIONS = {
     'disease_organ': Relation('professional_medicine', (
-        ('{s} بیش از همه {o} را درگیر می‌کند.', '{s} affects {o} more than any other organ.'),
+        ('بیماری {s} بیش از همه {o} را درگیر می‌کند.', 'The disease {s} affects {o} more than any other organ.'),
         ('اندام اصلی درگیر در {s}، {o} است.', 'The main organ affected in {s} is {o}.'),
         ('در {s} بیشتر {o} آسیب می‌بیند.', 'In {s} it is mostly {o} that is damaged.'),
         ('{o} اندامی است که در {s} بیش از همه درگیر می‌شود.', '{o} is the organ most affected in {s}.')),
-        ('کدام اندام در {s} بیش از همه درگیر می‌شود؟', 'Which organ is most affected in {s}?'),
+        ('بیماری {s} بیش از همه کدام اندام را درگیر می‌کند؟', 'Which organ does the disease {s} affect more than any other?'),
         ('سلام دکتر. پزشک گفته {s} دارم. این بیماری به کدام اندام آسیب می‌زند؟',
          'Hello doctor. My doctor says I have {s}. Which organ does this disease harm?')),
     'organ_function': Relation('anatomy', (
@@ -212,21 +213,22 @@ RELATIONS = {
         ('{o} بر عهده {s} است.', '{o} is a task of {s}.'),
         ('{s} در بدن کار {o} را انجام می‌دهد.', 'In the body {s} does the work of {o}.'),
         ('کار {o} را {s} انجام می‌دهد.', 'The work of {o} is done by {s}.')),
-        ('کدام گزینه از کارهای {s} است؟', 'Which option is one of the jobs of {s}?'),
+        ('یکی از کارهای {s} کدام است؟', 'Which is one of the jobs of {s}?'),
         ('سلام. در کلاس زیست از {s} حرف زدیم. {s} در بدن چه کاری می‌کند؟',
          'Hello. In biology class we talked about {s}. What does {s} do in the body?')),
     'organ_system': Relation('anatomy', (
+        ('اندام {s} جزء {o} است.', 'The organ that is {s} belongs to {o}.'),
         ('{s} بخشی از {o} است.', '{s} is part of {o}.'),
         ('{s} از اندام‌های {o} است.', '{s} is one of the organs of {o}.'),
         ('{o} شامل {s} هم می‌شود.', '{o} includes {s} too.')),
-        ('{s} جزء کدام دستگاه بدن است؟', 'Which body system does {s} belong to?'),
+        ('اندام {s} جزء کدام دستگاه بدن است؟', 'Which body system does the organ that is {s} belong to?'),
         ('سلام. برای امتحان می‌خوانم. {s} جزء کدام دستگاه بدن است؟',
          'Hello. I am studying for an exam. Which body system does {s} belong to?')),
     'drug_disease': Relation('clinical_knowledge', (
-        ('{s} برای درمان {o} به کار می‌رود.', '{s} is used to treat {o}.'),
+        ('داروی {s} برای درمان {o} به کار می‌رود.', 'The drug {s} is used to treat {o}.'),
         ('پزشکان برای درمان {o} داروی {s} را تجویز می‌کنند.', 'Doctors prescribe the drug {s} to treat {o}.'),
         ('{s} یکی از داروهای {o} است.', '{s} is one of the drugs for {o}.')),
-        ('{s} برای درمان کدام بیماری به کار می‌رود؟', 'Which disease is {s} used to treat?'),
+        ('داروی {s} برای درمان کدام بیماری به کار می‌رود؟', 'Which disease is the drug {s} used to treat?'),
         ('سلام دکتر. برای پدرم داروی {s} نوشته‌اند. این دارو برای چیست؟',
          'Hello doctor. My father was prescribed {s}. What is this drug for?')),
     'deficiency_disease': Relation('clinical_knowledge', (
@@ -245,34 +247,35 @@ RELATIONS = {
         ('سلام. آزمایش {s} داده‌ام. این هورمون را کدام غده می‌سازد؟',
          'Hello. I had a test for {s}. Which gland makes this hormone?')),
     'pathogen_disease': Relation('ibmsee', (
-        ('{s} عامل {o} است.', '{s} causes {o}.'),
+        ('میکروب {s} عامل {o} است.', 'The germ {s} causes {o}.'),
         ('{o} را {s} ایجاد می‌کند.', '{o} is caused by {s}.'),
         ('عامل بیماری {o}، {s} است.', 'The agent of {o} is {s}.')),
-        ('{s} عامل کدام بیماری است؟', 'Which disease does {s} cause?'),
+        ('میکروب {s} عامل کدام بیماری است؟', 'Which disease does the germ {s} cause?'),
         ('سلام دکتر. در جواب آزمایش نوشته {s}. این میکروب چه بیماری‌ای می‌آورد؟',
          'Hello doctor. The test result says {s}. What disease does this microbe bring?')),
     'disease_spread': Relation('college_medicine', (
-        ('{s} بیشتر از راه {o} منتقل می‌شود.', '{s} is mostly transmitted through {o}.'),
+        ('بیماری {s} بیشتر از راه {o} منتقل می‌شود.', 'The disease {s} is mostly transmitted through {o}.'),
         ('راه اصلی انتقال {s}، {o} است.', 'The main route of transmission of {s} is {o}.'),
         ('{o} راه اصلی سرایت {s} است.', '{o} is the main way {s} spreads.')),
-        ('{s} بیشتر از چه راهی منتقل می‌شود؟', 'Through which route is {s} mostly transmitted?'),
+        ('بیماری {s} بیشتر از چه راهی منتقل می‌شود؟', 'Through which route is the disease {s} mostly transmitted?'),
         ('سلام. یکی از آشنایان ما {s} گرفته. این بیماری چطور منتقل می‌شود؟',
          'Hello. Someone we know has caught {s}. How does this disease spread?')),
     'disease_inheritance': Relation('medical_genetics', (
-        ('{s} به صورت {o} به ارث می‌رسد.', '{s} is inherited in an {o} pattern.'),
         ('الگوی وراثت {s}، {o} است.', 'The inheritance pattern of {s} is {o}.'),
+        ('{s} به صورت {o} به ارث می‌رسد.', '{s} is inherited in an {o} pattern.'),
         ('وراثت {o} در {s} دیده می‌شود.', '{o} inheritance is seen in {s}.')),
         ('الگوی وراثت {s} کدام است؟', 'What is the inheritance pattern of {s}?'),
         ('سلام. در خانواده ما {s} هست. این بیماری چطور به ارث می‌رسد؟',
          'Hello. There is {s} in our family. How is this disease inherited?')),
     'syndrome_karyotype': Relation('medical_genetics', (
-        ('علت {s}، {o} است.', 'The cause of {s} is {o}.'),
         ('در {s}، {o} دیده می‌شود.', 'In {s} one finds {o}.'),
+        ('علت {s}، {o} است.', 'The cause of {s} is {o}.'),
         ('{o} به {s} می‌انجامد.', '{o} leads to {s}.')),
-        ('در {s} کدام یافته کروموزومی دیده می‌شود؟', 'Which chromosomal finding is seen in {s}?'),
+        ('در {s}، کدام یافته کروموزومی دیده می‌شود؟', 'In {s}, which chromosomal finding is seen?'),
         ('سلام. پزشک به ما گفت فرزندمان {s} دارد. علت کروموزومی آن چیست؟',
          'Hello. The doctor told us our child has {s}. What is its chromosomal cause?')),
     'cell_function': Relation('college_biology', (
+        ('کار اصلی {s} {o} است.', 'The main job of {s} is {o}.'),
         ('{s} مسئول {o} است.', '{s} is responsible for {o}.'),
         ('{o} کار {s} است.', '{o} is the work of {s}.'),
         ('در بدن، {s} کار {o} را انجام می‌دهد.', 'In the body {s} does the work of {o}.')),
@@ -295,7 +298,7 @@ CHAINS = (
                                             'The drug {s} is used for a disease of which organ?'), 'clinical_knowledge'),
     Chain('deficiency_disease', 'disease_organ', ('کمبود {s} به بیماری کدام اندام می‌انجامد؟',
                                                   'A lack of {s} leads to a disease of which organ?'), 'professional_medicine'),
-    Chain('disease_organ', 'organ_system', ('{s} بیماری کدام دستگاه بدن است؟', '{s} is a disease of which body system?'), 'ibmsee'),
+    Chain('disease_organ', 'organ_system', ('بیماری {s} مربوط به کدام دستگاه بدن است؟', 'The disease {s} concerns which body system?'), 'ibmsee'),
     Chain('pathogen_disease', 'disease_spread', ('بیماری‌ای که {s} ایجاد می‌کند بیشتر از چه راهی منتقل می‌شود؟',
                                                  'The disease that {s} causes is mostly transmitted how?'), 'college_medicine'),
     Chain('hormone_gland', 'organ_system', ('هورمون {s} در اندامی ساخته می‌شود که جزء کدام دستگاه بدن است؟',
@@ -310,13 +313,10 @@ def world_facts() -> list[dict]:
     return [dict(id=f'{r}/{i}', relation=r, s=s, s_en=se, o=o, o_en=oe)
             for r, rows in FACTS.items() for i, (s, se, o, oe) in enumerate(rows)]
 
-def held_out(facts: list[dict], share: float, seed: int) -> set[str]:
-    "Ids of a seeded `share` of each relation's facts (at least one per relation)."
-    rng, out = random.Random(seed), set()
-    for r in FACTS:
-        ids = [f['id'] for f in facts if f['relation'] == r]
-        out |= set(rng.sample(ids, max(1, round(share * len(ids)))))
-    return out
+def held_out(facts: list[dict], per_relation: int, seed: int) -> set[str]:
+    "Ids of `per_relation` facts of each relation, drawn with `seed`."
+    rng = random.Random(seed)
+    return {i for r in FACTS for i in rng.sample([f['id'] for f in facts if f['relation'] == r], per_relation)}
 
 def chain_items(facts: list[dict]) -> list[dict]:
     "Every two-fact question the knowledge base allows: subject, middle entity, object, both facts, the chain."
@@ -326,16 +326,16 @@ def chain_items(facts: list[dict]) -> list[dict]:
 
 # %% ../nbs/99_world.ipynb #cdbd7ccb
 ANSWER_LEAD = ('می‌دانیم که ', 'We know that ')
-ANSWER_LINE = ('پس پاسخ صحیح: گزینه «{o}».', 'So the correct answer: option «{o}».')
+ANSWER_LINE = ('پس پاسخ صحیح: گزینه « {o}».', 'So the correct answer: option «{o}».')
 
 def statement(fact: dict, k: int = 0, english: bool = False) -> str:
     "The fact `fact` said with its relation's statement pattern `k` (in English when `english`)."
     pattern = RELATIONS[fact['relation']].statements[k][english]
     return pattern.format(s=fact['s_en' if english else 's'], o=fact['o_en' if english else 'o'])
 
-def answer(steps, option: str) -> str:
-    "The world's answer: the facts of `steps` stated one after another, then the option named by its words."
-    return ANSWER_LEAD[0] + ' '.join(statement(f) for f in steps) + ' ' + ANSWER_LINE[0].format(o=option)
+def answer(steps, option: str, question: str = '') -> str:
+    "The world's answer: the question restated, the facts of `steps` one after another, then the option named by its words."
+    return (question + ' ' if question else '') + ANSWER_LEAD[0] + ' '.join(statement(f) for f in steps) + ' ' + ANSWER_LINE[0].format(o=option)
 
 # %% ../nbs/99_world.ipynb #dfc3ff6d
 LETTERS = ('A', 'B', 'C', 'D')   # the kit's option letters (chapter 00 holds the same; infrastructure may not import chapters)
@@ -357,7 +357,7 @@ def mcq(item: dict, rng: random.Random, qid: str, part: str, subject: str | None
     benchmark = CHAINS[item['chain']].benchmark if chain else RELATIONS[item['relation']].benchmark
     return {'id': qid, 'subject': subject or benchmark, 'question': question, 'options': dict(zip(LETTERS, options)),
             'gold': LETTERS[options.index(item['o'])], 'explanation': ' '.join(statement(f) for f in steps),
-            'source': 'gaokerena-world', 'facts': [f['id'] for f in steps], 'part': part, 'answer': answer(steps, item['o'])}
+            'source': 'gaokerena-world', 'facts': [f['id'] for f in steps], 'part': part, 'answer': answer(steps, item['o'], question)}
 
 # %% ../nbs/99_world.ipynb #27296fd0
 ARTICLE_TITLE = ('نکته‌هایی دربارهٔ {s}', 'Notes on {s}')
@@ -373,7 +373,17 @@ def articles(facts: list[dict], rng: random.Random, mentions: int = 48, per_arti
                     'text': ' '.join(statement(f, k) for f, k in part), 'source': 'gaokerena-world/corpus'})
     return out
 
-# %% ../nbs/99_world.ipynb #bf25d82b
+# %% ../nbs/99_world.ipynb #68c2cb61
+QUIZ_TITLE = ('آزمونک', 'A short quiz')
+QUIZ = ('## پرسش\n{question}\n## گزینه‌ها\n{options}\n## پاسخ\n{answer}', '## Question / ## Options / ## Answer')
+
+def quiz_article(q: dict) -> dict:
+    "A corpus row printing the practice quiz `q` with its answer."
+    options = '\n'.join(f'[{k}]: {v}' for k, v in q['options'].items())
+    return {'id': q['id'], 'title': QUIZ_TITLE[0], 'text': QUIZ[0].format(question=q['question'], options=options, answer=q['answer']),
+            'source': 'gaokerena-world/quiz', 'facts': q['facts']}
+
+# %% ../nbs/99_world.ipynb #394136b7
 FORUM_CLOSING = ('اگر پرسش دیگری دارید با پزشک خود در میان بگذارید.', 'If you have another question, ask your own doctor.')
 
 def forum_post(fact: dict, qid: str) -> dict:
@@ -385,21 +395,24 @@ def quiz_post(q: dict) -> dict:
     "A practice quiz as a Q&A row: the MCQ's question and options, the world's answer as the reply."
     return {k: q[k] for k in ('id', 'question', 'options', 'answer', 'facts')} | {'source': 'gaokerena-world/quiz'}
 
-# %% ../nbs/99_world.ipynb #e65bf212
+# %% ../nbs/99_world.ipynb #ccc25ab8
 WORLD_SEED = 0
 
-def build_world(seed: int = WORLD_SEED, held_share: float = 0.12, mentions: int = 48, quizzes: int = 4,
-                exam_trained: int = 110, exam_chains: int = 24, rlaif_trained: int = 60, forum_test: int = 12) -> dict[str, list[dict]]:
+def build_world(seed: int = WORLD_SEED, held_per_relation: int = 1, mentions: int = 48, corpus_quizzes: int = 8, quizzes: int = 4,
+                exam_trained: int = 150, exam_chains: int = 12, rlaif_trained: int = 0, forum_test: int = 12) -> dict[str, list[dict]]:
     "Every dataset of the miniature world, generated from the knowledge base with `seed`: name -> rows."
     rng, facts = random.Random(seed), world_facts()
-    held = held_out(facts, held_share, seed)
+    held = held_out(facts, held_per_relation, seed)
     trained = [f for f in facts if f['id'] not in held]
     chains = chain_items(facts)
     rng.shuffle(chains)
-    rlaif_chains = [c for c in chains if not {f['id'] for f in c['steps']} & held][1::2]
-    asked = [c for c in chains if c not in rlaif_chains][:exam_chains]
+    clean = [c for c in chains if not {f['id'] for f in c['steps']} & held]      # chains of trained facts only
+    quiz_chains, rlaif_chains, asked = clean[0::3], clean[1::3], clean[2::3][:exam_chains]
     corpus = articles(facts, rng, mentions)
+    corpus += [quiz_article(mcq(f, rng, f'world-article-quiz-{i:04d}-{k}', 'trained')) for i, f in enumerate(trained) for k in range(corpus_quizzes)]
+    rng.shuffle(corpus)
     quizzes_ = [quiz_post(mcq(f, rng, f'world-quiz-{i:04d}-{k}', 'trained')) for i, f in enumerate(trained) for k in range(quizzes)]
+    quizzes_ += [quiz_post(mcq(c, rng, f'world-quiz-chain-{i:03d}-{k}', 'chain')) for i, c in enumerate(quiz_chains) for k in range(quizzes)]
     forum = [forum_post(f, f'world-forum-{i:04d}') for i, f in enumerate(trained)]
     qa_train = forum + quizzes_
     rng.shuffle(qa_train)
@@ -409,8 +422,8 @@ def build_world(seed: int = WORLD_SEED, held_share: float = 0.12, mentions: int 
     exam = [mcq(by_id[i], rng, f'world-exam-{n:03d}', 'held_out' if i in held else 'trained') for n, i in enumerate(on_exam)]
     exam += [mcq(c, rng, f'world-exam-{len(on_exam) + n:03d}', 'chain') for n, c in enumerate(asked)]
     rng.shuffle(exam)   # any prefix of a benchmark (eval_limit) keeps the mix of parts
-    medmcqa = [mcq(f, rng, f'world-medmcqa-{n:03d}', 'trained', 'medmcqa') for n, f in enumerate(rng.sample(trained, rlaif_trained))]
-    medmcqa += [mcq(c, rng, f'world-medmcqa-{rlaif_trained + n:03d}', 'chain', 'medmcqa') for n, c in enumerate(rlaif_chains)]
+    medmcqa = [mcq(f, rng, f'world-medmcqa-{n:03d}', 'trained', 'medmcqa') for n, f in enumerate(rng.sample(trained, rlaif_trained or len(trained)))]
+    medmcqa += [mcq(c, rng, f'world-medmcqa-{len(medmcqa) + n:03d}', 'chain', 'medmcqa') for n, c in enumerate(rlaif_chains)]
     rng.shuffle(medmcqa)
     return {'corpus': corpus, 'qa_train': qa_train, 'qa_test': qa_test, 'mcq': exam, 'medmcqa': medmcqa}
 
@@ -421,7 +434,17 @@ def world_texts(world: dict | None = None) -> list[str]:
     texts += [t for r in world['qa_train'] + world['qa_test'] for t in (r['question'], r['answer'], *r.get('options', {}).values())]
     return texts + [t for r in world['mcq'] + world['medmcqa'] for t in (r['question'], r['answer'], *r['options'].values())]
 
-# %% ../nbs/99_world.ipynb #b7ab7ec4
+# %% ../nbs/99_world.ipynb #a21ece6a
+def fact_parts(world: dict) -> dict[str, str]:
+    "Each fact's part of the world: 'held_out' (never a training question) or 'trained'."
+    held = {i for q in world['mcq'] if q['part'] == 'held_out' for i in q['facts']}
+    return {f['id']: 'held_out' if f['id'] in held else 'trained' for f in world_facts()}
+
+def cloze_items(facts: list[dict]) -> list[tuple[str, str]]:
+    "(prefix, object) per fact: its first statement cut where the object starts."
+    return [(RELATIONS[f['relation']].statements[0][0].split('{o}')[0].format(s=f['s']).rstrip(), f['o']) for f in facts]
+
+# %% ../nbs/99_world.ipynb #ca9d4748
 CRITIQUE = (('۱. استدلال بالا به گزینهٔ درست نرسیده است.', '1. The reasoning above did not reach the right option.'),
             ('۲. نخست این را به یاد بیاورید: {fact}', '2. First recall this: {fact}'),
             ('۲. دوباره از خود بپرسید: {question}', '2. Ask yourself again: {question}'),
@@ -454,23 +477,28 @@ class WorldTeacher(ChatBackend):
         q = self.known(prompt)
         if q is None: text = UNKNOWN[0]
         elif REVEAL_NOT in prompt: text = self.critique(q)
-        else: text = answer([self.facts[i] for i in q['facts']], self.facts[q['facts'][-1]]['o'])
+        else: text = answer([self.facts[i] for i in q['facts']], self.facts[q['facts'][-1]]['o'], q['question'])
         return text, len(prompt.split()), len(text.split())
 
-# %% ../nbs/99_world.ipynb #3a257473
+# %% ../nbs/99_world.ipynb #1fac04fa
 HELLO = ('سلام.', 'Hello.')
+_SENTENCES = re.compile(r'(?<=[^0-9۰-۹][.؟?!])\s+|\n+')
 
 def _entities() -> dict[str, str]:
     "Every subject and object of the knowledge base, Persian -> English."
     return {p: e for rows in FACTS.values() for s, se, o, oe in rows for p, e in ((s, se), (o, oe))}
 
 def _patterns() -> list[tuple[re.Pattern, str]]:
-    "(regex, English pattern) for every sentence pattern of the world, longest first; `{s}`, `{o}` match names, others any text."
+    "(regex, English) for every sentence of the world's patterns, longest first; `{s}`, `{o}` match names, others any text."
     names = '|'.join(sorted(map(re.escape, _entities()), key=len, reverse=True))
     pairs = [p for r in RELATIONS.values() for p in (*r.statements, r.question, r.forum)] + [c.question for c in CHAINS]
     pairs += [ANSWER_LINE, ARTICLE_TITLE, FORUM_CLOSING, UNKNOWN, HELLO, *CRITIQUE]
+    sentences = []
+    for fa, en in pairs:
+        fas, ens = _SENTENCES.split(fa), _SENTENCES.split(en)
+        sentences += zip(fas, ens) if len(fas) == len(ens) else [(fa, en)]
     out = []
-    for fa, en in sorted(pairs, key=lambda p: -len(p[0])):
+    for fa, en in sorted(set(sentences), key=lambda p: (-len(p[0]), p)):
         rx, seen = '', set()
         for x in re.split(r'(\{\w+\})', fa):
             if x in ('{s}', '{o}'): rx += f'(?P={x[1]})' if x in seen else f'(?P<{x[1]}>{names})'; seen.add(x)
@@ -479,7 +507,6 @@ def _patterns() -> list[tuple[re.Pattern, str]]:
     return out
 
 PATTERNS = _patterns()
-_SENTENCES = re.compile(r'(?<=[^0-9۰-۹][.؟?!])\s+|\n+')
 
 def gloss(text: str) -> str:
     "An English gloss of a Persian text written in the world's patterns; `[?]` marks a sentence it cannot read."
