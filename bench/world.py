@@ -14,8 +14,9 @@ from gaokerena.data import load_prepared
 from gaokerena.evaluate import render_prompt
 from gaokerena.sft import pad_eos_runaway
 
-# --quick: a few steps per stage and a few questions, so the script's plumbing runs in a minute (its numbers mean nothing)
-QUICK = {'pretrain.max_steps': 8, 'instruct.max_steps': 8, 'dpo.max_steps': 2, 'profile.eval_limit': 14, 'profile.rlaif_limit': 8}
+# --quick: a few steps per stage (logged, so the chapters' loss lines print) and a few questions, so the script's plumbing runs in a minute (its numbers mean nothing)
+QUICK = {'pretrain.max_steps': 8, 'instruct.max_steps': 8, 'dpo.max_steps': 2, 'pretrain.logging_steps': 4, 'instruct.logging_steps': 4,
+         'profile.eval_limit': 14, 'profile.rlaif_limit': 8}
 
 
 def before_after(run_dir: Path, chapter: str) -> dict:

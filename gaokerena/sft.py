@@ -27,7 +27,8 @@ __all__ = ['training_kwargs', 'lora_config', 'linear_module_names', 'corpus_shar
            'padding_share', 'pretrain_config', 'chat_dataset', 'check_pad_token', 'PadMaskingCollator',
            'with_pad_as_eos', 'instruct_config', 'use_unsloth', 'unsloth_load_kwargs', 'unsloth_lora_kwargs',
            'load_for_training', 'make_trainer', 'complete', 'runaway_share', 'planned_steps', 'planned_tokens',
-           'StageResult', 'train_stage', 'plot_losses', 'load_phase1_model', 'save_merged', 'pad_eos_runaway']
+           'StageResult', 'train_stage', 'plot_losses', 'load_stage1_model', 'load_phase1_model', 'save_merged',
+           'pad_eos_runaway']
 
 # %% ../nbs/01_sft.ipynb #4b7c95f5
 def training_kwargs(stage: TrainStage, settings: Settings) -> dict:
@@ -257,13 +258,18 @@ def plot_losses(results: dict):
     return fig
 
 # %% ../nbs/01_sft.ipynb #4db5db92
+def load_stage1_model(ctx: RunContext) -> tuple:
+    "(model, tokenizer): the base model with this run's stage-1 adapter merged in, if it trained one."
+    model, tokenizer = load_model_and_tokenizer(ctx)
+    pre = ctx.run_dir/'01_sft'/'pretrain'/'adapter'
+    if (pre/'adapter_config.json').exists(): model = PeftModel.from_pretrained(model, str(pre)).merge_and_unload()
+    return model, tokenizer
+
 def load_phase1_model(ctx: RunContext) -> tuple:
     "(model, tokenizer, name): base + merged stage-1 + stage-2 adapters if this run trained them, else the base."
-    model, tokenizer = load_model_and_tokenizer(ctx)
-    d = ctx.run_dir/'01_sft'
-    pre, ins = d/'pretrain'/'adapter', d/'instruct'/'adapter'
-    if not (ins/'adapter_config.json').exists(): return model, tokenizer, f'{ctx.settings.profile.model_id}'
-    if (pre/'adapter_config.json').exists(): model = PeftModel.from_pretrained(model, str(pre)).merge_and_unload()
+    ins = ctx.run_dir/'01_sft'/'instruct'/'adapter'
+    if not (ins/'adapter_config.json').exists(): return *load_model_and_tokenizer(ctx), f'{ctx.settings.profile.model_id}'
+    model, tokenizer = load_stage1_model(ctx)
     return PeftModel.from_pretrained(model, str(ins)), tokenizer, f'{ctx.settings.profile.model_id}+phase1'
 
 def save_merged(model, tokenizer, path) -> Path:
@@ -280,12 +286,10 @@ def save_merged(model, tokenizer, path) -> Path:
 # %% ../nbs/01_sft.ipynb #sft-pad-fn
 def pad_eos_runaway(ctx: RunContext, prompts: list[str], max_new_tokens: int) -> dict:
     "Stage 2 again on the run's stage-1 model with the authors' pad = EOS recipe; the share of runaway answers of it and of the run's Phase-1 model."
-    s, d = ctx.settings, ctx.run_dir/'01_sft'
-    model, tokenizer = load_model_and_tokenizer(ctx)
-    if (d/'pretrain'/'adapter'/'adapter_config.json').exists():
-        model = PeftModel.from_pretrained(model, str(d/'pretrain'/'adapter')).merge_and_unload()
-    trainer = make_trainer(model, tokenizer, chat_dataset(load_prepared(ctx, 'qa_train')), instruct_config(s, d/'instruct-pad-eos'),
-                           s.instruct, s, authors_pad_eos=True)
+    s = ctx.settings
+    model, tokenizer = load_stage1_model(ctx)
+    trainer = make_trainer(model, tokenizer, chat_dataset(load_prepared(ctx, 'qa_train')),
+                           instruct_config(s, ctx.run_dir/'01_sft'/'instruct-pad-eos'), s.instruct, s, authors_pad_eos=True)
     bug = train_stage(trainer).model.eval()
     ours = load_phase1_model(ctx)[0].eval()
     return {'pad_eos': runaway_share(bug, tokenizer, prompts, max_new_tokens),

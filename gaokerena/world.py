@@ -377,11 +377,12 @@ def articles(facts: list[dict], rng: random.Random, mentions: int = 48, per_arti
 QUIZ_TITLE = ('آزمونک', 'A short quiz')
 QUIZ = ('## پرسش\n{question}\n## گزینه‌ها\n{options}\n## پاسخ\n{answer}', '## Question / ## Options / ## Answer')
 
-def quiz_article(q: dict) -> dict:
-    "A corpus row printing the practice quiz `q` with its answer."
-    options = '\n'.join(f'[{k}]: {v}' for k, v in q['options'].items())
-    return {'id': q['id'], 'title': QUIZ_TITLE[0], 'text': QUIZ[0].format(question=q['question'], options=options, answer=q['answer']),
-            'source': 'gaokerena-world/quiz', 'facts': q['facts']}
+def quiz_article(qs: list[dict]) -> dict:
+    "A corpus row printing the practice quizzes `qs`, each with its answer."
+    def one(q): return QUIZ[0].format(question=q['question'], options='\n'.join(f'[{k}]: {v}' for k, v in q['options'].items()),
+                                      answer=q['answer'])
+    return {'id': qs[0]['id'], 'title': QUIZ_TITLE[0], 'text': '\n'.join(map(one, qs)), 'source': 'gaokerena-world/quiz',
+            'facts': [i for q in qs for i in q['facts']]}
 
 # %% ../nbs/99_world.ipynb #394136b7
 FORUM_CLOSING = ('اگر پرسش دیگری دارید با پزشک خود در میان بگذارید.', 'If you have another question, ask your own doctor.')
@@ -409,7 +410,9 @@ def build_world(seed: int = WORLD_SEED, held_per_relation: int = 1, mentions: in
     clean = [c for c in chains if not {f['id'] for f in c['steps']} & held]      # chains of trained facts only
     quiz_chains, rlaif_chains, asked = clean[0::3], clean[1::3], clean[2::3][:exam_chains]
     corpus = articles(facts, rng, mentions)
-    corpus += [quiz_article(mcq(f, rng, f'world-article-quiz-{i:04d}-{k}', 'trained')) for i, f in enumerate(trained) for k in range(corpus_quizzes)]
+    printed = [mcq(f, rng, f'world-article-quiz-{i:04d}-{k}', 'trained') for i, f in enumerate(trained) for k in range(corpus_quizzes)]
+    rng.shuffle(printed)
+    corpus += [quiz_article(printed[i:i + 4]) for i in range(0, len(printed), 4)]
     rng.shuffle(corpus)
     quizzes_ = [quiz_post(mcq(f, rng, f'world-quiz-{i:04d}-{k}', 'trained')) for i, f in enumerate(trained) for k in range(quizzes)]
     quizzes_ += [quiz_post(mcq(c, rng, f'world-quiz-chain-{i:03d}-{k}', 'chain')) for i, c in enumerate(quiz_chains) for k in range(quizzes)]

@@ -121,3 +121,13 @@ def test_update_settings_refuses_cpu_results(tmp_path):
     with pytest.raises(SystemExit, match='refusing'):
         gpu.main(['--update-settings', str(fake_gpu_result(tmp_path/'gpu.json', 'cpu')), '--settings', str(settings)])
     assert settings.read_text() == text
+
+
+def test_world(tmp_path):
+    "The world bench in miniature: a few steps per stage, so only its plumbing is checked (every effect is tests/test_pipeline.py's)."
+    pairs, r = run_quick('world', tmp_path, '--pad-questions', '8')
+    assert set(pairs) == {'mcq_acc_base', 'mcq_acc_phase1', 'format_rate_base', 'format_rate_phase1', 'cot_acc_phase1', 'cot_acc_dpo',
+                          'pad_eos_runaway', 'pad_ok_runaway', 'pipeline_s'}
+    assert all(0 <= float(pairs[k]) <= 1 for k in pairs if k != 'pipeline_s') and float(pairs['pipeline_s']) > 0
+    assert set(r['straight']) == {'tiny', 'tiny+phase1'} and set(r['cot']) == {'tiny+phase1', 'tiny+phase1+dpo'}
+    assert r['pad_eos_demo']['questions'] == 8 and set(r['targets']) <= set(pairs)
