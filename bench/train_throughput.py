@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Training throughput on the tiny model with the papers' batch (2) and context (1024): real tokens per second and
 the share of padding in the batches, padded vs packed, for forum Q&A (MF3QA: the real files when the data is present,
-the bundled sample otherwise) and for corpus text (the bundled sample: the corpus itself is only on the hub); and the
+the bundled sample otherwise) and for corpus text (the bundled sample: the corpus is a separate 757 MB download); and the
 time of one DPO step with the paper's batch (1 x 4) and pair lengths, with the trainer and loop of
 gaokerena.rlaif.train_dpo (`dpo_trainer`, `train_stage`).
 
@@ -24,8 +24,9 @@ from gaokerena.evaluate import render_prompt
 from gaokerena.models import load_model_and_tokenizer
 from gaokerena.ledger import peak_memory_gb
 from gaokerena.rlaif import dpo_rows, dpo_trainer, fit_rows
+from gaokerena.stores import fingerprint, keyed_folder
 from gaokerena.sft import (chat_dataset, instruct_config, make_trainer, pack_blocks, padding_share, pretrain_config,
-                           tokenize_documents, train_stage)
+                           stage_spec, tokenize_documents, train_stage)
 
 
 # The paper's DPO pairs average ~2M chosen and ~2.5M rejected tokens over ~11k pairs.
@@ -59,7 +60,7 @@ def batch_padding(trainer, n_batches: int) -> float:
 
 
 def qa_rows(seed: int) -> tuple[list[dict], str]:
-    "Forum Q&A rows: MF3QA dev + test when the data is present (train is only on the hub), else the bundled sample."
+    "Forum Q&A rows: MF3QA dev + test when the data is present (copies without large files lack train.xlsx), else the bundled sample."
     where = data_dir()
     names = ('mf3qa/dev', 'mf3qa/test') if where else ('mf3qa/train', 'mf3qa/test')
     rows = [r for n in names for r in load_rows(n, where).rows]
@@ -92,7 +93,8 @@ def dpo_arm(ctx, pairs: list[dict], device: str) -> dict:
     rows, fit = fit_rows(dpo_rows(paper_sized_pairs(pairs, tokenizer, s.dpo.max_steps * per_step)), tokenizer, s.dpo.max_length)
     reset_peak(device)
     clock = StepClock()
-    trainer = dpo_trainer(model, tokenizer, rows, s, ctx.run_dir/'dpo')
+    out = keyed_folder(ctx.run_dir/'dpo', stage_spec(s.dpo, s, {'model': s.profile.model_id}, fingerprint(rows)))   # train_stage's folder
+    trainer = dpo_trainer(model, tokenizer, rows, s, out)
     trainer.add_callback(clock)
     train_stage(trainer)
     sec, tokens, rate = clock.rate()

@@ -16,12 +16,12 @@ from .ledger import TRACKED_PACKAGES
 from .report import expected_costs, md_table
 
 # %% auto #0
-__all__ = ['NO_GPU', 'OTHER_GPU', 'NO_GPU_NEEDED', 'GPU_EXTRAS', 'EXTRA_TEXT', 'DRIVE', 'KERNEL', 'COLAB_BADGE', 'INSTALL',
-           'SETUP_MD', 'SOLUTIONS_TITLE', 'in_colab', 'gpu_profiles', 'gpu_family', 'ProfileError', 'resolve_profile',
-           'gpu_name', 'pick_profile', 'secret_names', 'load_colab_secrets', 'drive_run_dir', 'dependency_closure',
-           'freeze_constraints', 'read_constraints', 'repo_url', 'colab_url', 'is_solutions', 'edition',
-           'chapter_title', 'readme_links', 'readme_costs', 'fill_markers', 'generated_files', 'stale_files',
-           'write_generated', 'main']
+__all__ = ['NO_GPU', 'OTHER_GPU', 'NO_GPU_NEEDED', 'GPU_EXTRAS', 'EXTRA_TEXT', 'DRIVE', 'CORPUS_CHAPTERS', 'KERNEL',
+           'COLAB_BADGE', 'INSTALL', 'SETUP_MD', 'DATA_CELL', 'SOLUTIONS_TITLE', 'in_colab', 'gpu_profiles',
+           'gpu_family', 'ProfileError', 'resolve_profile', 'gpu_name', 'pick_profile', 'secret_names',
+           'load_colab_secrets', 'drive_run_dir', 'drive_data_dir', 'dependency_closure', 'freeze_constraints',
+           'read_constraints', 'repo_url', 'colab_url', 'is_solutions', 'edition', 'chapter_title', 'readme_links',
+           'readme_costs', 'fill_markers', 'generated_files', 'stale_files', 'write_generated', 'main']
 
 # %% ../nbs/97_colab.ipynb #680704d5
 def in_colab() -> bool:
@@ -44,10 +44,10 @@ def gpu_family(gpu_name: str | None, families) -> str | None:
 
 # %% ../nbs/97_colab.ipynb #c0c99a89
 NO_GPU = ("No GPU on this runtime, so this edition runs the `tiny` profile: a CPU demo of the chapter in minutes, "
-          "not the papers' model. To reproduce the papers choose Runtime > Change runtime type > L4 or A100, then Run all.")
-OTHER_GPU = ("This runtime has a {gpu}, which no profile is sized for: the papers' settings need bf16 and more than "
-             "16 GB (a T4 has neither), so this edition runs the `tiny` profile. Choose Runtime > Change runtime type > "
-             "L4 or A100 for the papers, or set `profile` yourself in the parameters cell.")
+          "not a real model. Choose Runtime > Change runtime type > T4 (free: tiny-aya) or L4 or A100 (the papers' "
+          "aya-expanse-8b), then Run all.")
+OTHER_GPU = ("This runtime has a {gpu}, which no profile is sized for, so this edition runs the `tiny` profile. Choose "
+             "Runtime > Change runtime type > T4, L4 or A100, or set `profile` yourself in the parameters cell.")
 NO_GPU_NEEDED = 'Profile {profile}: this chapter needs no GPU, a CPU runtime is enough.'
 
 class ProfileError(RuntimeError):
@@ -93,8 +93,9 @@ def secret_names(profile: str, overrides: dict | None = None) -> list[str]:
     "The secrets a profile uses: none for tiny, else `HF_TOKEN`, the teacher's API key and the API judge's if it has its own."
     s = load_settings(profile, overrides=overrides)
     if s.profile.is_tiny: return []
+    teacher = [s.llm.api_key_env] if s.profile.teacher == 'api' else []
     judge = [s.llm.judge_api_key_env] if s.profile.judge != 'local' and s.llm.judge_api_key_env else []
-    return list(dict.fromkeys(['HF_TOKEN', s.llm.api_key_env, *judge]))
+    return list(dict.fromkeys(['HF_TOKEN', *teacher, *judge]))
 
 def load_colab_secrets(profile: str, overrides: dict | None = None) -> dict[str, bool]:
     "On Colab, copy the profile's secrets from Colab secrets into the environment; {name: found}. Prints names only."
@@ -108,7 +109,7 @@ def load_colab_secrets(profile: str, overrides: dict | None = None) -> dict[str,
     missing = [n for n, ok in found.items() if not ok]
     print(f"secrets found: {', '.join(n for n, ok in found.items() if ok) or 'none'}" + (
           f"; missing: {', '.join(missing)} (add them with the key icon in the left bar, and allow this notebook "
-          "access; HF_TOKEN needs aya-expanse-8b's licence accepted on huggingface.co)" if missing else ''))
+          "access; HF_TOKEN needs the model's licence accepted on huggingface.co)" if missing else ''))
     return found
 
 DRIVE = Path('/content/drive')
@@ -126,6 +127,15 @@ def drive_run_dir(run_dir, profile: str, mount_point=DRIVE) -> str | None:
     print(f'run folder: {path}' + (' (on Google Drive: a rerun resumes from it)' if on_drive else
                                    ' (NOT on Google Drive: a disconnect loses it)'))
     return str(path)
+
+CORPUS_CHAPTERS = ('00_data', '01_sft')  # the chapters that read the corpus: 00 prepares it, 01 trains on it
+
+def drive_data_dir(data_dir, profile: str, corpus: str | None = None, overrides: dict | None = None, mount_point=DRIVE) -> str | None:
+    "On Colab with a GPU profile, fetch the authors' data into `data_dir` (default `MyDrive/gaokerena/data`) and return it; else `data_dir`."
+    settings = load_settings(profile, overrides=overrides)
+    if not in_colab() or settings.profile.is_tiny: return data_dir
+    from gaokerena.data import fetch_data
+    return str(fetch_data(data_dir or Path(mount_point)/'MyDrive'/'gaokerena'/'data', corpus, settings))
 
 # %% ../nbs/97_colab.ipynb #7b24505d
 def _canon(name: str) -> str: return re.sub(r'[-_.]+', '-', name).lower()
@@ -205,19 +215,27 @@ if 'google.colab' in sys.modules:
 else: print('not on Colab: nothing to install')'''
 
 SETUP_MD = '''## Colab setup
-The next cells install the kit, pick the profile from the GPU, read your secrets and put the run
-folder on Google Drive. Outside Colab they do nothing, so this notebook also runs under papermill.'''
+The next cells install the kit, pick the profile from the GPU, read your secrets, put the run
+folder on Google Drive and fetch the authors' data there (once). Outside Colab they do nothing, so
+this notebook also runs under papermill.'''
+
+DATA_CELL = '''# The authors' data on Drive for a GPU profile: both GitHub repositories, shallow (`gaokerena data fetch`), and
+# corpus = 'gdrive' (their 757 MB Medical_Corpus.jsonl), 'hub' (the hub copy) or None. Fetched once; a rerun reuses it.
+from gaokerena.colab import drive_data_dir
+data_dir = drive_data_dir(data_dir, profile, corpus={corpus}, overrides=overrides)'''
 
 def _badge_md(repo: str, chapter: str, needs_gpu: bool) -> str:
     "The first cell of an edition: the badge, where it comes from, and how to run it."
     llm = load_settings('colab-a100').llm
-    gpu = ('1. Runtime > Change runtime type > **L4** (profile `colab-l4`) or **A100** (`colab-a100`).' if needs_gpu else
+    gpu = ('1. Runtime > Change runtime type > **T4** (free: profile `colab-t4`, tiny-aya in 4-bit), **L4** (`colab-l4`) '
+           'or **A100** (`colab-a100`).' if needs_gpu else
            '1. This chapter needs no GPU; set `profile` to the one you will train with (`colab-l4` or `colab-a100`).')
     return (f'[![Open In Colab]({COLAB_BADGE})]({colab_url(repo, chapter)})\n\n'
             f'**Colab edition** of [`nbs/{chapter}.ipynb`]({repo}/blob/main/nbs/{chapter}.ipynb), generated by '
             '`python -m gaokerena.colab`: edit the chapter, not this file.\n\n'
             f'{gpu}\n'
-            '2. Secrets (key icon, left bar): `HF_TOKEN` (accept the licence of `CohereLabs/aya-expanse-8b` on the hub first), '
+            '2. Secrets (key icon, left bar): `HF_TOKEN` (accept the licence of `CohereLabs/aya-expanse-8b` on the hub first, '
+            f"on a T4 that of `{load_settings('colab-t4').profile.model_id}`), "
             f'the teacher\'s key (`{llm.api_key_env}`, chapter 03) and the judge\'s (`{llm.judge_endpoint.api_key_env}`, '
             'chapter 02\'s free-form answers).\n'
             '3. Runtime > Run all. The run folder is on your Google Drive (`MyDrive/gaokerena/runs/<profile>`): '
@@ -243,15 +261,15 @@ def _folded(cell: dict) -> dict:
 
 def _auto_profile(cell: dict, chapter: str) -> dict:
     "The parameters cell with `profile = \"tiny\"` turned into `profile = \"auto\"`."
-    src, n = re.subn(r'^profile = "tiny".*$', 'profile = "auto"     # auto: from the GPU (L4 -> colab-l4, A100 -> colab-a100, '
-                     'else tiny) | tiny | colab-l4 | colab-a100 | h100', ''.join(cell['source']), flags=re.M)
+    src, n = re.subn(r'^profile = "tiny".*$', 'profile = "auto"     # auto: from the GPU (T4 -> colab-t4, L4 -> colab-l4, '
+                     'A100 -> colab-a100, else tiny) | tiny | colab-t4 | colab-l4 | colab-a100 | h100', ''.join(cell['source']), flags=re.M)
     if n != 1: raise ValueError(f'nbs/{chapter}.ipynb: the parameters cell has no line `profile = "tiny"`')
     lines = src.split('\n')
     return {**cell, 'source': [l + '\n' for l in lines[:-1]] + [lines[-1]]}
 
 # %% ../nbs/97_colab.ipynb #6e72ec02
 def edition(nb: dict, chapter: str, repo: str, pins: dict[str, str]) -> dict:
-    "The Colab edition of chapter notebook `nb`: badge, install, GPU check, secrets and a Drive run folder."
+    "The Colab edition of chapter notebook `nb`: badge, install, GPU check, secrets, a Drive run folder and the authors' data."
     extras = GPU_EXTRAS[chapter]
     cells = [copy.deepcopy(c) for c in nb['cells']]
     for c in cells:
@@ -270,7 +288,8 @@ def edition(nb: dict, chapter: str, repo: str, pins: dict[str, str]) -> dict:
     setup = [_cell('markdown', 'colab-setup', SETUP_MD), _cell('code', 'colab-install', install),
              _cell('code', 'colab-gpu-check', f"from gaokerena.colab import pick_profile\nprofile = pick_profile(profile, '{chapter}')"),
              _cell('code', 'colab-secrets', 'from gaokerena.colab import load_colab_secrets\nload_colab_secrets(profile, overrides)'),
-             _cell('code', 'colab-drive', 'from gaokerena.colab import drive_run_dir\nrun_dir = drive_run_dir(run_dir, profile)')]
+             _cell('code', 'colab-drive', 'from gaokerena.colab import drive_run_dir\nrun_dir = drive_run_dir(run_dir, profile)'),
+             _cell('code', 'colab-data', DATA_CELL.format(corpus="'gdrive'" if chapter in CORPUS_CHAPTERS else 'None'))]
     cells = [_cell('markdown', 'colab-badge', _badge_md(repo, chapter, bool(extras)))] + cells[:i + 1] + setup + cells[i + 1:]
     meta = {'kernelspec': {'display_name': 'Python 3', 'language': 'python', 'name': 'python3'},
             'language_info': {'name': 'python'}}

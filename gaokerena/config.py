@@ -6,16 +6,17 @@ Docs: https://github.com/gaokerena-kit/gaokerena/config.html.md"""
 
 # %% ../nbs/90_config.ipynb #98826dd8
 from __future__ import annotations
-import configparser, dataclasses, os, typing
+import configparser, dataclasses, os, re, typing
 from dataclasses import dataclass
 from pathlib import Path
 import gaokerena
 
 # %% auto #0
 __all__ = ['STAGES', 'ENDPOINTS', 'PRICE_SECTIONS', 'RULES', 'TABLE_RULES', 'AT_MOST', 'THROUGHPUT_TASKS', 'SOURCE_KEYS',
-           'SECTIONS', 'SettingsError', 'TrainStage', 'PretrainStage', 'InstructStage', 'DPOStage', 'EvalSettings',
-           'Profile', 'LLMSettings', 'RLAIFSettings', 'Endpoint', 'TranslateSettings', 'Settings', 'parse_value',
-           'check_value', 'build_section', 'find_settings', 'profiles', 'load_settings', 'RunContext', 'run_context']
+           'HUB_DATASETS', 'HUB_KEYS', 'HUB_COLUMN_KEYS', 'TEXT_TABLES', 'SECTIONS', 'SettingsError', 'TrainStage',
+           'PretrainStage', 'InstructStage', 'DPOStage', 'EvalSettings', 'Profile', 'LLMSettings', 'RLAIFSettings',
+           'Endpoint', 'TranslateSettings', 'Settings', 'parse_value', 'check_value', 'build_section', 'find_settings',
+           'profiles', 'load_settings', 'RunContext', 'Processes', 'processes', 'run_context']
 
 # %% ../nbs/90_config.ipynb #63b9d8b5
 class SettingsError(ValueError):
@@ -77,6 +78,9 @@ class EvalSettings:
     judge_max_tokens: int = 1024
     judge_workers: int = 8
     count_non_answers: bool = False
+    top_k: int = 50
+    top_p: float = 1.0
+    answer_prefix: str = 'پاسخ صحیح گزینه ['   # "the correct answer option [": how Gaokerena-V's straight answers open
 
 @dataclass(frozen=True)
 class Profile:
@@ -102,6 +106,12 @@ class Profile:
     tiny_layers: int = 2
     judge: str = 'api'
     eval_models: str = ''
+    fp16: bool = False
+    num_processes: int = 1
+    accelerate_config: str = 'multi_gpu'
+    tensor_parallel_size: int = 1
+    allow_stand_ins: bool = False
+    persianmedqa_questions: int = 0
 
     @property
     def is_tiny(self) -> bool:
@@ -174,7 +184,7 @@ class TranslateSettings:
 # %% ../nbs/90_config.ipynb #ea4d8547
 STAGES = {'pretrain': PretrainStage, 'instruct': InstructStage, 'dpo': DPOStage, 'rlaif': RLAIFSettings, 'eval': EvalSettings}
 ENDPOINTS = ('translator', 'referee_1', 'referee_2')
-PRICE_SECTIONS = ('gpu_prices', 'paper_gpu_prices', 'gpu_tdp_watts', 'throughput', 'sources')
+PRICE_SECTIONS = ('gpu_prices', 'paper_gpu_prices', 'gpu_tdp_watts', 'throughput', 'sources', 'hub', 'hub_columns')  # key = value tables
 
 @dataclass(frozen=True)
 class Settings:
@@ -195,6 +205,8 @@ class Settings:
     gpu_tdp_watts: dict
     throughput: dict
     sources: dict
+    hub: dict
+    hub_columns: dict
     grid_intensity: float
     path: Path = None
 
@@ -245,16 +257,22 @@ RULES = {
     'max_usd': _NONNEG, 'round_size': _COUNT, 'student_batch_size': _COUNT, 'teacher_workers': _COUNT,
     'max_new_tokens': _COUNT, 'straight_temperature': _NONNEG, 'cot_temperature': _NONNEG, 'cot_samples': _COUNT,
     'vote_threshold': _COUNT, 'negative_mark': _NONNEG, 'passk_max_k': _COUNT, 'batch_size': _COUNT,
-    'bootstrap_samples': _COUNT, 'judge_max_tokens': _COUNT, 'judge_workers': _COUNT,
-    'eval_limit': _NONNEG, 'rlaif_limit': _NONNEG, 'tiny_vocab_size': _COUNT, 'tiny_hidden_size': _COUNT,
+    'bootstrap_samples': _COUNT, 'judge_max_tokens': _COUNT, 'judge_workers': _COUNT, 'top_k': _NONNEG, 'top_p': '(0, 1]',
+    'eval_limit': _NONNEG, 'rlaif_limit': _NONNEG, 'persianmedqa_questions': _NONNEG, 'tiny_vocab_size': _COUNT, 'tiny_hidden_size': _COUNT,
     'tiny_layers': _COUNT,
     'timeout': _POSITIVE, 'max_retries': _NONNEG, 'usd_per_million_input': _NONNEG, 'usd_per_million_output': _NONNEG,
     'temperature': _NONNEG, 'max_tokens': _COUNT, 'min_rating': '[0, 5]', 'grid_intensity': _NONNEG,
+    'num_processes': _COUNT, 'tensor_parallel_size': _COUNT,
+    'accelerate_config': ('multi_gpu', 'fsdp1', 'fsdp2', 'zero1', 'zero2', 'zero3'),
 }
 TABLE_RULES = {'gpu_prices': _NONNEG, 'paper_gpu_prices': _NONNEG, 'gpu_tdp_watts': _NONNEG, 'throughput': _POSITIVE}
 AT_MOST = {('eval', 'vote_threshold'): 'cot_samples', ('eval', 'passk_max_k'): 'cot_samples'}
 THROUGHPUT_TASKS = ('sft_tokens_per_s', 'straight_s_per_question', 'cot_s_per_sample', 'dpo_pairs_per_s')
-SOURCE_KEYS = ('corpus', 'mf3qa', 'mmlu_fa', 'ibmsee', 'repo_v', 'repo_r')
+SOURCE_KEYS = ('corpus', 'mf3qa', 'mmlu_fa', 'ibmsee', 'persianmedqa', 'repo_v', 'repo_r', 'repos_cache', 'corpus_gdrive_id')
+HUB_DATASETS = ('corpus', 'mf3qa/train', 'mf3qa/dev', 'mf3qa/test', 'mmlu', 'ibmsee', 'persianmedqa')
+HUB_KEYS = (*HUB_DATASETS, 'subject_column', 'persianmedqa_language')
+HUB_COLUMN_KEYS = ('corpus', 'mf3qa', 'mmlu_fa', 'ibmsee', 'persianmedqa')
+TEXT_TABLES = {'sources': SOURCE_KEYS, 'hub': HUB_KEYS, 'hub_columns': HUB_COLUMN_KEYS}
 
 def check_value(key: str, value, where: str, rule=None):
     "`value` if it keeps `rule` (default `RULES[key]`: choices, or an interval like '[0, 1)'), else an error naming `where`."
@@ -323,14 +341,23 @@ def _split_overrides(items: dict, where: str) -> tuple[dict, dict]:
         else: plain[k] = v
     return dotted, plain
 
+def _text_value(sec: str, key: str, value: str, at: str) -> str:
+    "A value of a text table checked: a [hub] place is `config:split` or a file, a [hub_columns] map `theirs=ours, ...`."
+    value = str(value).strip()
+    if sec == 'hub' and key in HUB_DATASETS and not re.fullmatch(r'[^:\s]+:[^:\s]+|\S+\.(xlsx|jsonl)', value):
+        raise SettingsError(f"{at}: {value!r} is neither config:split (auto for either) nor a file of the repository")
+    if sec == 'hub_columns' and value and not all(re.fullmatch(r'[^=]+=\s*\w+', p.strip()) for p in value.split(',')):
+        raise SettingsError(f"{at}: {value!r} is not a list of their_column=our_field")
+    return value
+
 def _table(sec: str, values: dict, gpus, where: str) -> dict:
-    "A price-like table checked: known keys (GPUs of [gpu_prices], `task@GPU` throughputs, source names), values in range."
+    "A key = value table checked: known keys (GPUs of [gpu_prices], `task@GPU` throughputs, TEXT_TABLES' names), values in range."
     out = {}
     for k, v in values.items():
         at = f"{where} [{sec}] {k}"
-        if sec == 'sources':
-            if k not in SOURCE_KEYS: raise SettingsError(f"{at}: unknown key (known: {', '.join(SOURCE_KEYS)})")
-            out[k] = v
+        if sec in TEXT_TABLES:
+            if k not in TEXT_TABLES[sec]: raise SettingsError(f"{at}: unknown key (known: {', '.join(TEXT_TABLES[sec])})")
+            out[k] = _text_value(sec, k, v, at)
             continue
         gpu = k
         if sec == 'throughput':
@@ -345,6 +372,8 @@ def _cross_checks(s: Settings, where: str):
     for (sec, key), other in AT_MOST.items():
         value, limit = getattr(getattr(s, sec), key), getattr(getattr(s, sec), other)
         if value > limit: raise SettingsError(f"{where} [{sec}] {key}: {value} is more than {other} = {limit}")
+    if s.profile.bf16 and s.profile.fp16:
+        raise SettingsError(f"{where} [profile:{s.profile.name}] fp16: bf16 and fp16 are both true; choose one mixed precision")
     for table in ('gpu_prices', 'gpu_tdp_watts'):
         if s.profile.gpu not in getattr(s, table):
             raise SettingsError(f"{where} [profile:{s.profile.name}] gpu: '{s.profile.gpu}' is not in [{table}] "
@@ -383,6 +412,22 @@ class RunContext:
         d = self.run_dir/stage
         d.mkdir(parents=True, exist_ok=True)
         return d
+
+@dataclass(frozen=True)
+class Processes:
+    "Where this process sits in a launch (`torchrun`, `accelerate launch`): how many there are, its rank, its GPU."
+    world_size: int = 1
+    rank: int = 0
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        "True for the one process that writes shared files (ledger rows, metrics)."
+        return self.rank == 0
+
+def processes() -> Processes:
+    "This process's place in the launch, from the variables torchrun and accelerate set (one process when unset)."
+    return Processes(*(int(os.environ.get(k, d)) for k, d in (('WORLD_SIZE', 1), ('RANK', 0), ('LOCAL_RANK', 0))))
 
 def run_context(profile: str = 'tiny', run_dir=None, data_dir=None, overrides: dict | None = None) -> RunContext:
     "Settings and folders for a run: `run_dir` defaults to `runs/<profile>`; `data_dir` must exist if given."

@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 import gaokerena
-from .config import Settings, SettingsError
+from .config import Settings, SettingsError, processes
 from .data import DataError, read_jsonl
 
 # %% auto #0
@@ -116,11 +116,11 @@ def track_stage(run_dir, stage: str, settings: Settings, seeds: dict | None = No
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     price, watts = settings.price_per_hour(), tdp_watts(settings)
-    device = 'cuda' if torch.cuda.is_available() else 'cpu'
+    device, procs = 'cuda' if torch.cuda.is_available() else 'cpu', processes()
     n_gpus = torch.cuda.device_count() if device == 'cuda' else 0
     if device == 'cuda':
         for i in range(n_gpus): torch.cuda.reset_peak_memory_stats(i)
-    tracker = _start_codecarbon(stage, run_dir) if device == 'cuda' else None
+    tracker = _start_codecarbon(stage, run_dir) if device == 'cuda' and procs.is_main else None
     rec, status, error = StageRecord(), 'ok', None
     start, t0 = datetime.now(timezone.utc), time.perf_counter()
     try: yield rec
@@ -134,14 +134,15 @@ def track_stage(run_dir, stage: str, settings: Settings, seeds: dict | None = No
         row = dict(stage=stage, status=status, error=error, profile=settings.profile.name,
                    start=start.isoformat(timespec='milliseconds'), end=end.isoformat(timespec='milliseconds'),
                    wall_s=wall_s, device=device, gpu_name=torch.cuda.get_device_name(0) if device == 'cuda' else None,
-                   n_gpus=n_gpus, gpu=settings.profile.gpu, gpu_hours=gpu_hours, price_per_hour=price,
+                   n_gpus=n_gpus, n_processes=procs.world_size, gpu=settings.profile.gpu, gpu_hours=gpu_hours, price_per_hour=price,
                    api_usd=rec.api_usd, cost_usd=gpu_hours * price + rec.api_usd, peak_mem_gb=peak_memory_gb(device),
                    tokens=rec.tokens, tokens_per_s=rec.tokens / wall_s if rec.tokens else None,
                    seeds=seeds, versions=library_versions(), git_commit=git_commit(),
                    carbon_kg=measured if measured is not None else carbon_kg(watts, gpu_hours, settings.grid_intensity),
                    carbon_method='codecarbon' if measured is not None else 'estimate', extra=rec.extra)
-        append_jsonl(run_dir/'ledger.jsonl', row)
-        print(_summary_line(row))
+        if procs.is_main:   # a launch of several processes writes one row, from its main process
+            append_jsonl(run_dir/'ledger.jsonl', row)
+            print(_summary_line(row))
 
 # %% ../nbs/91_ledger.ipynb #aca9e6e1
 class LedgerError(DataError):

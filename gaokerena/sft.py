@@ -7,7 +7,7 @@ Docs: https://github.com/gaokerena-kit/gaokerena/sft.html.md"""
 # %% ../nbs/01_sft.ipynb #a50bd818
 from __future__ import annotations
 import copy, importlib.util, json, math, os, random, shutil
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 import torch
 from datasets import Dataset
@@ -18,17 +18,21 @@ from transformers.trainer_utils import get_last_checkpoint
 from trl import SFTConfig, SFTTrainer, pack_dataset
 from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 from .config import RunContext, Settings, TrainStage
-from .data import load_prepared
+from .data import load_prepared, prepared_digest
 from .evaluate import encode_chat, render_prompt
-from .models import gated_help, load_model_and_tokenizer
+from .ledger import track_stage
+from .models import (ModelRecipe, QuantizedMergeError, gated_help, load_model_and_tokenizer, load_recipe, merge_adapters,
+                              recipe_identity)
+from .stores import SPEC_FILE, fingerprint, keyed_folder, keyed_path
 
 # %% auto #0
-__all__ = ['training_kwargs', 'lora_config', 'linear_module_names', 'corpus_share', 'tokenize_documents', 'pack_blocks',
-           'padding_share', 'pretrain_config', 'chat_dataset', 'check_pad_token', 'PadMaskingCollator',
+__all__ = ['NOT_IN_SPEC', 'training_kwargs', 'lora_config', 'linear_module_names', 'corpus_share', 'tokenize_documents',
+           'pack_blocks', 'padding_share', 'pretrain_config', 'chat_dataset', 'check_pad_token', 'PadMaskingCollator',
            'with_pad_as_eos', 'instruct_config', 'use_unsloth', 'unsloth_load_kwargs', 'unsloth_lora_kwargs',
            'load_for_training', 'make_trainer', 'complete', 'runaway_share', 'planned_steps', 'planned_tokens',
-           'StageResult', 'train_stage', 'plot_losses', 'load_stage1_model', 'load_phase1_model', 'save_merged',
-           'pad_eos_runaway']
+           'stage_spec', 'StageResult', 'train_stage', 'phase1_datasets', 'train_recorded', 'plot_losses',
+           'phase1_specs', 'phase1_adapters', 'saves_modules', 'phase1_recipe', 'phase1_folders', 'load_stage1_model',
+           'load_phase1_model', 'check_mergeable', 'save_merged', 'pad_eos_runaway']
 
 # %% ../nbs/01_sft.ipynb #4b7c95f5
 def training_kwargs(stage: TrainStage, settings: Settings) -> dict:
@@ -40,7 +44,7 @@ def training_kwargs(stage: TrainStage, settings: Settings) -> dict:
                 max_steps=stage.max_steps, lr_scheduler_type=stage.lr_scheduler_type, optim=stage.optim,
                 logging_steps=stage.logging_steps, save_steps=stage.save_steps, save_total_limit=2, seed=stage.seed,
                 max_length=stage.max_length, bf16=p.bf16, use_cpu=p.gpu == 'cpu',
-                gradient_checkpointing=p.gradient_checkpointing, report_to='none', disable_tqdm=False)
+                fp16=p.fp16, gradient_checkpointing=p.gradient_checkpointing, report_to='none', disable_tqdm=False)
 
 def lora_config(stage: TrainStage) -> LoraConfig:
     "LoRA on the stage's target modules (all linear layers in the papers), plus the modules it trains in full, if any."
@@ -193,17 +197,26 @@ def runaway_share(model, tokenizer, prompts: list[str], max_new_tokens: int, bat
 
 # %% ../nbs/01_sft.ipynb #2ab15e30
 def planned_steps(n_rows: int, args) -> int:
-    "Optimizer steps a stage takes over `n_rows` rows on one device: `max_steps` when set, else the epochs' worth."
+    "Optimizer steps a stage takes over `n_rows` rows: `max_steps` when set, else the epochs' worth (a trainer's args: on its processes)."
     if args.max_steps > 0: return args.max_steps
-    per_epoch = math.ceil(math.ceil(n_rows / args.per_device_train_batch_size) / args.gradient_accumulation_steps)
+    rows_per_batch = args.per_device_train_batch_size * getattr(args, 'world_size', 1)
+    per_epoch = math.ceil(math.ceil(n_rows / rows_per_batch) / args.gradient_accumulation_steps)
     return math.ceil(per_epoch * args.num_train_epochs)
 
 def planned_tokens(lengths: list[int], args) -> int:
     "Tokens a stage will train on: the rows it will see (`max_steps` batches, else every row per epoch) × their mean length."
     if not lengths: return 0
-    rows = (args.max_steps * args.per_device_train_batch_size * args.gradient_accumulation_steps if args.max_steps > 0
+    rows = (args.max_steps * args.per_device_train_batch_size * args.gradient_accumulation_steps * getattr(args, 'world_size', 1) if args.max_steps > 0
             else len(lengths) * args.num_train_epochs)
     return round(rows * sum(lengths) / len(lengths))
+
+# %% ../nbs/01_sft.ipynb #sft-stage-spec
+NOT_IN_SPEC = ('logging_steps', 'save_steps', 'save_merged')   # how often a stage logs or saves, and exports, change no weight
+
+def stage_spec(stage: TrainStage, settings: Settings, base: dict, data: str) -> dict:
+    "What a stage's adapter is made from: its hyperparameters (not how often it logs or saves), the model it starts from, its data."
+    return {'stage': type(stage).__name__, 'base': base, 'data': data,
+            'hyperparameters': {k: v for k, v in asdict(stage).items() if k not in NOT_IN_SPEC}}
 
 # %% ../nbs/01_sft.ipynb #5a262fe4
 @dataclass
@@ -229,19 +242,40 @@ class StageResult:
                     train_tokens_per_s=self.tokens / self.train_s if self.train_s else None)
 
 def train_stage(trainer: SFTTrainer) -> StageResult:
-    "Train from the newest checkpoint in the trainer's folder (only load it when it is final) and save the adapter."
+    "Train from the newest checkpoint in the trainer's keyed folder (only load it when it is final) and save the adapter."
     out = Path(trainer.args.output_dir)
+    if not (out/SPEC_FILE).exists():
+        raise ValueError(f"{out}: a stage trains in a folder that records its spec (stores.keyed_folder(root, stage_spec(...))), "
+                         "so that a rerun with other settings never resumes or reuses these checkpoints")
     last = get_last_checkpoint(str(out)) if out.is_dir() else None
     state = json.loads((Path(last)/'trainer_state.json').read_text()) if last else {}
     done, seen = state.get('global_step', 0), state.get('num_input_tokens_seen', 0)
-    if last and done >= planned_steps(len(trainer.train_dataset), trainer.args):
+    goal = trainer.args.max_steps if trainer.args.max_steps > 0 else state.get('max_steps')   # epochs: the steps its run planned
+    if last and done >= goal:
         set_peft_model_state_dict(trainer.model, load_file(Path(last)/'adapter_model.safetensors'))
         history, tokens, train_s = state['log_history'], 0, 0.0
     else:
+        if last and trainer.args.world_size > 1 and trainer.args.device.type == 'cpu':
+            # accelerate names a CPU process's device `cpu:0`, where torch.load cannot put a checkpoint's optimizer state
+            trainer.args.__dict__['_setup_devices'] = torch.device('cpu')
         train_s = trainer.train(resume_from_checkpoint=last).metrics['train_runtime']
         history, tokens = trainer.state.log_history, trainer.state.num_input_tokens_seen - seen
     trainer.save_model(str(out/'adapter'))
     return StageResult(trainer.model, history, done, int(tokens), train_s)
+
+# %% ../nbs/01_sft.ipynb #6013c283
+def phase1_datasets(ctx: RunContext, tokenizer) -> tuple[Dataset, Dataset]:
+    "Stage 1's packed corpus blocks and stage 2's chat rows, from what chapter 1 prepared in `run_dir` (or the profile's default data)."
+    s = ctx.settings
+    rows = corpus_share(load_prepared(ctx, 'corpus'), s.pretrain.corpus_fraction, s.pretrain.seed)
+    return pack_blocks(tokenize_documents(rows, tokenizer), s.pretrain.max_length), chat_dataset(load_prepared(ctx, 'qa_train'))
+
+def train_recorded(ctx: RunContext, ledger_stage: str, seed: int, train, **extra) -> StageResult:
+    "`train()` (a training stage that returns a `StageResult`) inside the ledger: its row gets the tokens, `extra` and the stage's facts."
+    with track_stage(ctx.run_dir, ledger_stage, ctx.settings, seeds={'seed': seed}) as rec:
+        result = train()
+        rec.tokens, rec.extra = result.tokens, {**extra, **result.facts()}
+    return result
 
 # %% ../nbs/01_sft.ipynb #03f2060b
 def plot_losses(results: dict):
@@ -258,26 +292,57 @@ def plot_losses(results: dict):
     return fig
 
 # %% ../nbs/01_sft.ipynb #4db5db92
+def phase1_specs(ctx: RunContext) -> tuple[dict, dict]:
+    "The specs of this run's two Phase-1 adapters: stage 1 on the base, stage 2 on the base with stage 1 merged."
+    s = ctx.settings
+    base = recipe_identity(ctx, ModelRecipe(s.profile.model_id))
+    pre = stage_spec(s.pretrain, s, base, prepared_digest(ctx, 'corpus'))
+    return pre, stage_spec(s.instruct, s, {**base, 'merged': [fingerprint(pre)]}, prepared_digest(ctx, 'qa_train'))
+
+def phase1_adapters(ctx: RunContext) -> tuple[Path, Path] | None:
+    "The folders of this run's Phase-1 adapters for these settings, or None when chapter 2 has not trained them."
+    pre, ins = (keyed_path(ctx.run_dir/'01_sft'/n, spec)/'adapter' for n, spec in zip(('pretrain', 'instruct'), phase1_specs(ctx)))
+    return (pre, ins) if all((a/'adapter_config.json').exists() for a in (pre, ins)) else None
+
+def saves_modules(adapter) -> bool:
+    "Whether a LoRA adapter also trains whole modules (peft's `modules_to_save`: the tiny profile's embeddings), which no combined LoRA holds."
+    return bool(json.loads((Path(adapter)/'adapter_config.json').read_text(encoding='utf-8')).get('modules_to_save'))
+
+def phase1_recipe(ctx: RunContext) -> ModelRecipe:
+    "The Phase-1 model of this run's settings: the base with both adapters on top (one combined LoRA), or stage 1 merged and stage 2 on top where they also train whole modules; else the base alone."
+    base, adapters = ctx.settings.profile.model_id, phase1_adapters(ctx)
+    if not adapters: return ModelRecipe(base, name=base)
+    if any(map(saves_modules, adapters)): return ModelRecipe(base, merged=adapters[:1], adapters=adapters[1:], name=f'{base}+phase1')
+    return ModelRecipe(base, adapters=adapters, name=f'{base}+phase1')
+
+def phase1_folders(ctx: RunContext) -> tuple[Path, Path]:
+    "The keyed folders stage 1 and stage 2 of these settings train in (created, each with its spec.json)."
+    return tuple(keyed_folder(ctx.stage_dir('01_sft')/n, spec) for n, spec in zip(('pretrain', 'instruct'), phase1_specs(ctx)))
+
 def load_stage1_model(ctx: RunContext) -> tuple:
-    "(model, tokenizer): the base model with this run's stage-1 adapter merged in, if it trained one."
-    model, tokenizer = load_model_and_tokenizer(ctx)
-    pre = ctx.run_dir/'01_sft'/'pretrain'/'adapter'
-    if (pre/'adapter_config.json').exists(): model = PeftModel.from_pretrained(model, str(pre)).merge_and_unload()
-    return model, tokenizer
+    "(model, tokenizer) that stage 2 trains on: the base with this run's stage-1 adapter of these settings merged in (never into 4-bit weights), else the base."
+    base, pre = ctx.settings.profile.model_id, keyed_path(ctx.run_dir/'01_sft'/'pretrain', phase1_specs(ctx)[0])/'adapter'
+    merged = (pre,) if (pre/'adapter_config.json').exists() else ()
+    return load_recipe(ctx, ModelRecipe(base, merged=merged, name=f'{base}+stage1' if merged else base), inference=False)
 
 def load_phase1_model(ctx: RunContext) -> tuple:
-    "(model, tokenizer, name): base + merged stage-1 + stage-2 adapters if this run trained them, else the base."
-    ins = ctx.run_dir/'01_sft'/'instruct'/'adapter'
-    if not (ins/'adapter_config.json').exists(): return *load_model_and_tokenizer(ctx), f'{ctx.settings.profile.model_id}'
-    model, tokenizer = load_stage1_model(ctx)
-    return PeftModel.from_pretrained(model, str(ins)), tokenizer, f'{ctx.settings.profile.model_id}+phase1'
+    "(model, tokenizer, name) of `phase1_recipe`: base + both Phase-1 adapters if this run trained them with these settings, else the base."
+    recipe = phase1_recipe(ctx)
+    return (*load_recipe(ctx, recipe), recipe.name)
+
+def check_mergeable(settings: Settings, why: str):
+    "Refuse, before any work, a run that would have to merge an adapter into 4-bit weights (`why` says which merge)."
+    if settings.profile.load_in_4bit:
+        raise QuantizedMergeError(f"[profile:{settings.profile.name}] load_in_4bit = true: {why}, and a merge into 4-bit weights "
+                                  "rounds small updates away. Run it on a bf16 profile (colab-a100 or h100), or with "
+                                  "profile.load_in_4bit = false.")
 
 def save_merged(model, tokenizer, path) -> Path:
-    "Merge `model`'s LoRA adapter into its weights (in place) and save model and tokenizer to `path` atomically."
+    "Merge `model`'s LoRA adapter into its weights (`merge_adapters`: not into quantised ones) and save model and tokenizer to `path` atomically."
     path = Path(path)
     tmp = path.with_name(path.name + '.tmp')
     shutil.rmtree(tmp, ignore_errors=True)
-    merged = model.merge_and_unload() if isinstance(model, PeftModel) else model
+    merged = merge_adapters(model) if isinstance(model, PeftModel) else model
     merged.save_pretrained(tmp); tokenizer.save_pretrained(tmp)
     shutil.rmtree(path, ignore_errors=True)
     os.replace(tmp, path)
@@ -287,9 +352,11 @@ def save_merged(model, tokenizer, path) -> Path:
 def pad_eos_runaway(ctx: RunContext, prompts: list[str], max_new_tokens: int) -> dict:
     "Stage 2 again on the run's stage-1 model with the authors' pad = EOS recipe; the share of runaway answers of it and of the run's Phase-1 model."
     s = ctx.settings
+    check_mergeable(s, 'the demonstration trains stage 2 again on the merged stage-1 model')
     model, tokenizer = load_stage1_model(ctx)
-    trainer = make_trainer(model, tokenizer, chat_dataset(load_prepared(ctx, 'qa_train')),
-                           instruct_config(s, ctx.run_dir/'01_sft'/'instruct-pad-eos'), s.instruct, s, authors_pad_eos=True)
+    out = keyed_folder(ctx.stage_dir('01_sft')/'instruct-pad-eos', {**phase1_specs(ctx)[1], 'authors_pad_eos': True})
+    trainer = make_trainer(model, tokenizer, chat_dataset(load_prepared(ctx, 'qa_train')), instruct_config(s, out), s.instruct, s,
+                           authors_pad_eos=True)
     bug = train_stage(trainer).model.eval()
     ours = load_phase1_model(ctx)[0].eval()
     return {'pad_eos': runaway_share(bug, tokenizer, prompts, max_new_tokens),

@@ -6,10 +6,11 @@ from gaokerena.sft import instruct_config, lora_config, pretrain_config, trainin
 from gaokerena.rlaif import dpo_rows
 
 GPU_PROFILES = ['colab-l4', 'colab-a100', 'h100']
+SCALE_PROFILES = ['colab-t4', 'h100x4-32b']   # tiny-aya on a free T4, aya-expanse-32b on four H100s (tests/test_scale.py)
 
 
 def test_profiles_present():
-    assert set(profiles()) == {'tiny', *GPU_PROFILES}
+    assert set(profiles()) == {'tiny', *GPU_PROFILES, *SCALE_PROFILES}
 
 
 @pytest.mark.parametrize('profile', GPU_PROFILES)

@@ -8,7 +8,7 @@ from gaokerena.config import load_settings
 from gaokerena.ledger import (LedgerError, carbon_kg, estimate_cost, git_commit, ledger_summary, plot_ledger,
                               read_ledger, throughput_for, track_stage)
 
-FIELDS = {'stage', 'status', 'error', 'profile', 'start', 'end', 'wall_s', 'device', 'gpu_name', 'n_gpus', 'gpu',
+FIELDS = {'stage', 'status', 'error', 'profile', 'start', 'end', 'wall_s', 'device', 'gpu_name', 'n_gpus', 'n_processes', 'gpu',
           'gpu_hours', 'price_per_hour', 'api_usd', 'cost_usd', 'peak_mem_gb', 'tokens', 'tokens_per_s', 'seeds', 'versions',
           'git_commit', 'carbon_kg', 'carbon_method', 'extra'}
 
@@ -29,7 +29,7 @@ def test_row_has_every_field(tmp_path, tiny, capsys):
         rec.tokens, rec.extra = 1000, {'note': 'پاسخ'}
     (row,) = rows(tmp_path)
     assert set(row) == FIELDS
-    assert (row['stage'], row['status'], row['error'], row['profile']) == ('stage', 'ok', None, 'tiny')
+    assert (row['stage'], row['status'], row['error'], row['profile'], row['n_processes']) == ('stage', 'ok', None, 'tiny', 1)
     assert row['wall_s'] > 0 and row['start'] <= row['end'] and row['start'].endswith('+00:00')
     assert (row['device'], row['gpu_name'], row['n_gpus'], row['gpu']) == ('cpu', None, 0, 'cpu')
     assert row['cost_usd'] == pytest.approx(row['gpu_hours'] * row['price_per_hour'])
@@ -115,7 +115,7 @@ def test_throughput_and_estimate(a100):
     assert (sft.gpu, round(sft.hours, 2), round(sft.usd, 2)) == ('A100-40GB', 19.5, 19.5)
     assert estimate_cost(3600, 1, 'A100-40GB', a100).usd == pytest.approx(a100.price_per_hour()) == pytest.approx(0.54)
     with pytest.raises(ValueError, match='prices must be one of'): estimate_cost(1, 1, 'L4', a100, prices='cheap')
-    with pytest.raises(ValueError, match="no 'sft_tokens_per_s@T4'"): throughput_for(a100, 'sft_tokens_per_s', 'T4')
+    with pytest.raises(ValueError, match="no 'sft_tokens_per_s@A100-80GB'"): throughput_for(a100, 'sft_tokens_per_s', 'A100-80GB')
 
 
 def test_slides_iteration_cost(a100):
