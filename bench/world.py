@@ -6,7 +6,7 @@ trained facts, on held-out facts (only read in the corpus, never asked) and on t
 demonstration: stage 2 trained again on the run's stage-1 model with the authors' pad = EOS recipe, and the share of its
 greedy answers that run to max_new_tokens beside the run's own Phase-1 model."""
 from __future__ import annotations
-import json, os, shutil, subprocess, sys, tempfile, time
+import json, os, resource, shutil, subprocess, sys, tempfile, time
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import finish, parser
@@ -21,6 +21,12 @@ PARTS = ('trained', 'held_out', 'chain')   # the exam's questions on facts asked
 # runs in a minute (its numbers mean nothing)
 QUICK = {'pretrain.max_steps': 8, 'instruct.max_steps': 8, 'dpo.max_steps': 2, 'pretrain.logging_steps': 4, 'instruct.logging_steps': 4,
          'profile.eval_limit': 14, 'profile.rlaif_limit': 8}
+
+
+def children_cpu_s() -> float:
+    "CPU seconds (user + system) of this process's finished children: what load on a shared machine inflates far less than wall time."
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 def before_after(run_dir: Path, chapter: str) -> dict:
@@ -40,9 +46,9 @@ def main(argv=None):
     cmd = [str(cli) if cli.exists() else 'gaokerena', 'run', '--profile', 'tiny', '--run-dir', str(run_dir), '--force']
     cmd += [x for k, v in sets.items() for x in ('--set', f'{k}={v}')]
     print('$', ' '.join(cmd), flush=True)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), children_cpu_s()
     proc = subprocess.run(cmd, capture_output=True, text=True)
-    pipeline_s = time.perf_counter() - t0
+    pipeline_s, pipeline_cpu_s = time.perf_counter() - t0, children_cpu_s() - c0
     if proc.returncode:
         sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-4000:])
         raise SystemExit(f'gaokerena run failed with exit code {proc.returncode} (run folder kept: {run_dir})')
@@ -61,7 +67,7 @@ def main(argv=None):
                   format_rate_phase1=phase1['format_rate'], cot_acc_phase1=cot_phase1['accuracy'], cot_acc_dpo=cot_dpo['accuracy'],
                   pad_eos_runaway=pad['pad_eos'], pad_ok_runaway=pad['pad_ok'], pipeline_s=pipeline_s)
     values |= {f'mcq_acc_phase1_{part}': phase1[f'accuracy ({part})'] for part in PARTS if f'accuracy ({part})' in phase1}
-    record = dict(command_run=' '.join(cmd[1:]), straight=straight, cot=cot, pad_eos_demo={**pad, 'questions': len(prompts), 'seconds': pad_s},
+    record = dict(command_run=' '.join(cmd[1:]), pipeline_cpu_s=pipeline_cpu_s, straight=straight, cot=cot, pad_eos_demo={**pad, 'questions': len(prompts), 'seconds': pad_s},
                   targets={'mcq_acc_phase1': '>= 0.6 and >= mcq_acc_base + 0.3', 'format_rate_phase1': '>= 0.9',
                            'cot_acc_dpo': '>= cot_acc_phase1 + 0.10', 'pad_eos_runaway': '>= pad_ok_runaway + 0.5', 'pipeline_s': '< 180'})
     finish('world', values, record, args, load_start)

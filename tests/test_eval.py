@@ -273,7 +273,7 @@ def test_vllm_is_optional(tiny, tmp_path):
     if ev.vllm_available(): pytest.skip('vLLM and a GPU are present')
     ctx = run_context('tiny', tmp_path, overrides={'eval.top_k': 7})
     gen = ev.make_generator(ctx, ModelRecipe('tiny'), model, tok)
-    assert isinstance(gen, TransformersGenerator) and (gen.top_k, gen.batch_size) == (7, 8)
+    assert isinstance(gen, TransformersGenerator) and (gen.top_k, gen.batch_size) == (7, ctx.settings.eval.batch_size)
     assert gen(['سلام'], 3) == generate(model, tok, ['سلام'], 3)
     loaded = ev.make_generator(ctx, ModelRecipe('tiny'))            # no model given: the recipe is loaded
     assert loaded.identity != gen.identity and loaded.model is not None

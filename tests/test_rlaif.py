@@ -315,14 +315,15 @@ def dpo_folder(root, s: dict, pairs) -> Path:
 
 def test_train_dpo_saves_checkpoints_resumes_and_reloads(tiny_parts, tmp_path):
     tok, build = tiny_parts
-    over = {'dpo.max_steps': 2, 'dpo.save_steps': 1, 'dpo.per_device_train_batch_size': 2}
+    over = {'dpo.max_steps': 2, 'dpo.save_steps': 1, 'dpo.per_device_train_batch_size': 2, 'dpo.max_length': 1024, 'dpo.logging_steps': 1}
     pairs = synthetic_pairs(4)
     rows, _ = fit_rows(dpo_rows(pairs), tok, 1024)
     out = dpo_folder(tmp_path, over, pairs)
     first = train_dpo(build(), tok, rows, load_settings('tiny', overrides=over), out)
     assert (out/'adapter'/'adapter_config.json').exists() and (out/'checkpoint-2').is_dir()
     cfg = json.loads((out/'adapter'/'adapter_config.json').read_text())
-    assert (cfg['r'], cfg['lora_alpha'], cfg['lora_dropout'], cfg['task_type']) == (16, 16, 0.05, 'CAUSAL_LM')
+    d = load_settings('tiny', overrides=over).dpo      # the [dpo] LoRA settings reach the saved adapter
+    assert (cfg['r'], cfg['lora_alpha'], cfg['lora_dropout'], cfg['task_type']) == (d.lora_r, d.lora_alpha, d.lora_dropout, 'CAUSAL_LM')
     assert {'q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'} <= {m.rsplit('.', 1)[-1] for m in cfg['target_modules']}
     assert [h['step'] for h in first.history if 'loss' in h] == [1, 2] and first.resumed_from == 0 and first.tokens > 0
     assert first.history[0]['loss'] == pytest.approx(0.6931, abs=1e-3) and 'rewards/margins' in first.history[0]
@@ -354,8 +355,9 @@ def test_dpo_adapter_starts_from_the_seed(tiny_parts, tmp_path):
 
 def test_inputs_and_settings_fail_clearly(tmp_path):
     from gaokerena.rows import DataError
-    tiny = rlaif_questions(run_context('tiny', tmp_path))
-    assert len(tiny) == 8 and all(q['explanation'] and q['gold'] in 'ABCD' for q in tiny)
+    from gaokerena.world import build_world
+    tiny = rlaif_questions(run_context('tiny', tmp_path))     # rlaif_limit 0: the world's whole MedMCQA-like set
+    assert len(tiny) == len(build_world()['medmcqa']) and all(q['explanation'] and q['gold'] in 'ABCD' for q in tiny)
     gpu = run_context('colab-a100', tmp_path, overrides={'sources.repos_cache': str(tmp_path/'repos'), 'sources.repo_v': 'file:///nowhere'})
     with pytest.raises(DataError, match="(?s)only in the authors' repositories, and cloning them .* failed: could not clone .*data_dir"):
         rlaif_questions(gpu)
@@ -420,9 +422,9 @@ def test_later_chapters_load_the_dpo_adapter_of_their_settings(tiny_run):
     from gaokerena.rlaif import student_recipe
     run_dir, _ = tiny_run
     name = lambda **o: student_recipe(run_context('tiny', run_dir, overrides=o)).name
-    assert name() == name(**{'eval.batch_size': 3, 'eval.cot_samples': 10}) == 'tiny+dpo'
+    assert name() == name(**{'eval.batch_size': 3, 'eval.cot_samples': 10}) == 'tiny+phase1+dpo'   # the tiny student is Phase 1's
     assert name(**{'dpo.beta': 5, 'dpo.learning_rate': 0.5}) == 'tiny+phase1'           # not trained: chapter 2's model
-    assert name(**{'profile.rlaif_student': 'phase1'}) == 'tiny+phase1'                  # the adapter was trained on the base
+    assert name(**{'profile.rlaif_student': 'base'}) == 'tiny+phase1'                   # the adapter was trained on Phase 1's model
 
 
 def test_a_phase1_student_is_not_merged_into_4bit_weights(tiny_run):

@@ -33,7 +33,7 @@ def test_published_pairs_counts_and_repeated_ids(real_data, tmp_path):
 
 
 def test_medmcqa_questions_reach_the_teacher_with_their_explanation(real_data, tmp_path):
-    ctx = run_context('tiny', tmp_path, real_data)
+    ctx = run_context('tiny', tmp_path, real_data, overrides={'profile.rlaif_limit': 8})
     qs = rlaif_questions(ctx)
     assert len(qs) == ctx.settings.profile.rlaif_limit == 8
     full = rlaif_questions(run_context('tiny', tmp_path, real_data, overrides={'profile.rlaif_limit': 0}))
@@ -46,7 +46,7 @@ def test_medmcqa_questions_reach_the_teacher_with_their_explanation(real_data, t
 
 def test_dpo_on_a_sample_of_the_published_pairs_with_the_tiny_model(real_data, tmp_path):
     "The notebook with `rlaif.pairs_source = published`: counts, token counts, and DPO on a sample, with the tiny model."
-    params = ['-p', 'data_dir', str(real_data), '-y', 'overrides: {"rlaif.pairs_source": "published"}']
+    params = ['-p', 'data_dir', str(real_data), '-y', 'overrides: {"rlaif.pairs_source": "published", "profile.rlaif_limit": 8, "dpo.max_steps": 6, "dpo.max_length": 1024}']
     r = subprocess.run([sys.executable, '-m', 'papermill', str(ROOT/'nbs'/'03_rlaif.ipynb'), str(tmp_path/'out.ipynb'),
                         '--cwd', str(tmp_path), '--no-progress-bar', *params], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-3000:]

@@ -10,16 +10,19 @@ from gaokerena.config import load_settings, run_context
 from gaokerena.rows import LETTERS, DataError, load_sample, read_jsonl, write_jsonl
 from gaokerena.data import load_rows, prepare_data
 from gaokerena.evaluate import load_benchmarks, render_prompt, score_table
+from gaokerena.world import build_world
 from gaokerena.train import launch_command
 
 ENV = {**os.environ, 'OMP_NUM_THREADS': '1', 'MKL_NUM_THREADS': '1', 'TOKENIZERS_PARALLELISM': 'false', 'HF_HUB_OFFLINE': '1',
        'MPLBACKEND': 'Agg', 'PATH': f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
 # a few steps of each stage; no dropout, so that two runs can agree to rounding (dropout masks come from each
 # process's own random stream: with dropout the runs agree only in distribution); a constant learning rate, so that
-# a run stopped at step 2 and resumed to 4 follows the same schedule as one that ran 4 steps at once
+# a run stopped at step 2 and resumed to 4 follows the same schedule as one that ran 4 steps at once; every step logged
 STEPS = {'pretrain.max_steps': 4, 'instruct.max_steps': 3, 'dpo.max_steps': 4, 'pretrain.save_steps': 2,
          'instruct.save_steps': 2, 'dpo.save_steps': 2, 'pretrain.lora_dropout': 0, 'instruct.lora_dropout': 0,
-         'dpo.lora_dropout': 0, 'dpo.lr_scheduler_type': 'constant'}
+         'dpo.lora_dropout': 0, 'dpo.lr_scheduler_type': 'constant', 'pretrain.logging_steps': 1, 'instruct.logging_steps': 1,
+         'dpo.logging_steps': 1, 'dpo.max_length': 1024,   # every pair kept: 16 rows, so 4 steps of 4 are the same rows however split
+         'profile.rlaif_student': 'base'}                   # DPO from the base: the same student whatever SFT ran before
 # the same global batch: 4 rows per step in one process, 2 + 2 in two
 ONE = {**STEPS, **{f'{s}.per_device_train_batch_size': 4 for s in ('pretrain', 'instruct', 'dpo')}}
 TWO = {**STEPS, **{f'{s}.per_device_train_batch_size': 2 for s in ('pretrain', 'instruct', 'dpo')}, 'profile.num_processes': 2}
@@ -323,7 +326,7 @@ def test_persianmedqa_joins_the_benchmarks_of_chapters_02_and_04_when_asked(tmp_
     benchmarks = load_benchmarks(ctx)
     pmqa = {b: qs for b, qs in benchmarks.items() if b.startswith('persianmedqa/')}
     assert len(pmqa) == 23 and {len(qs) for qs in pmqa.values()} == {2}, '46 questions spread over the 23 specialties'
-    assert sum(len(qs) for b, qs in benchmarks.items() if b not in pmqa) == len(load_sample('mcq')), "the sample's own benchmarks stay"
+    assert sum(len(qs) for b, qs in benchmarks.items() if b not in pmqa) == len(build_world()['mcq']), "the world's own benchmarks stay"
     rows = [{'benchmark': b, 'qid': q['id'], 'gold': q['gold'], 'answer': 'A'} for b, qs in benchmarks.items() for q in qs]
     table = score_table(rows, n_boot=50)
     assert set(pmqa) <= set(table) and table['persianmedqa/cardiology']['n'] == 2

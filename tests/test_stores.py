@@ -41,9 +41,22 @@ def test_prepared_data_from_another_source_is_refused(tmp_path):
     assert rows and prepared_digest(ctx, 'mcq') == json.loads((tmp_path/'data'/'digests.json').read_text())['mcq']
     again = run_context('tiny', tmp_path, overrides={'eval.batch_size': 3, 'dpo.beta': 5})   # changes no data: reused
     assert load_prepared(again, 'mcq') == rows
-    hub = run_context('colab-a100', tmp_path)           # same run folder, another source: the sample's files must not be read
-    with pytest.raises(StaleArtifact, match=r"changed .*source \('sample' -> 'hub'\).*run chapter 00_data again"):
+    hub = run_context('colab-a100', tmp_path)           # same run folder, another source: the world's files must not be read
+    with pytest.raises(StaleArtifact, match=r"changed .*source \('world' -> 'hub'\).*run chapter 00_data again"):
         load_prepared(hub, 'mcq')
+
+
+def test_prepared_data_of_a_changed_world_is_refused(tmp_path):
+    "The world's data is the tiny profile's own (no stand-ins asked); its spec names the seed and what it generated, so a changed world is not reused."
+    from gaokerena.world import WORLD_SEED
+    ctx = run_context('tiny', tmp_path, overrides={'profile.allow_stand_ins': False})
+    prepare_data(ctx)
+    path = tmp_path/'data'/'spec.json'
+    spec = json.loads(path.read_text())
+    assert spec['source'] == 'world' and spec['world']['seed'] == WORLD_SEED and len(spec['world']['digest']) == 16
+    path.write_text(json.dumps({**spec, 'world': {**spec['world'], 'digest': '0' * 16}}))   # as if the world's generator had changed
+    with pytest.raises(StaleArtifact, match=r"changed world\.digest .*run chapter 00_data again"):
+        load_prepared(ctx, 'mcq')
 
 
 def test_a_leftover_dataset_of_another_source_is_removed(tmp_path):
