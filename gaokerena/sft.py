@@ -6,7 +6,7 @@ Docs: https://github.com/gaokerena-kit/gaokerena/sft.html.md"""
 
 # %% ../nbs/01_sft.ipynb #a50bd818
 from __future__ import annotations
-import copy, html, importlib.util, json, math, os, random, shutil
+import copy, functools, html, importlib.util, json, math, os, random, shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 import torch
@@ -26,14 +26,14 @@ from .models import (ModelRecipe, QuantizedMergeError, gated_help, load_model_an
 from .stores import SPEC_FILE, fingerprint, keyed_folder, keyed_path
 
 # %% auto #0
-__all__ = ['NOT_IN_SPEC', 'training_kwargs', 'lora_config', 'linear_module_names', 'LoRALinear', 'corpus_share',
+__all__ = ['NOT_IN_SPEC', 'STAGE1', 'training_kwargs', 'lora_config', 'linear_module_names', 'LoRALinear', 'corpus_share',
            'tokenize_documents', 'pack_blocks', 'padding_share', 'attention_mask_of', 'pretrain_config', 'chat_dataset',
            'check_pad_token', 'PadMaskingCollator', 'with_pad_as_eos', 'instruct_config', 'chat_labels',
            'label_mask_html', 'use_unsloth', 'unsloth_load_kwargs', 'unsloth_lora_kwargs', 'load_for_training',
            'make_trainer', 'complete', 'runaway_share', 'planned_steps', 'planned_tokens', 'stage_spec', 'StageResult',
-           'train_stage', 'phase1_datasets', 'train_recorded', 'plot_losses', 'phase1_specs', 'phase1_adapters',
-           'saves_modules', 'phase1_recipe', 'phase1_folders', 'load_stage1_model', 'load_phase1_model',
-           'check_mergeable', 'save_merged', 'pad_eos_runaway']
+           'train_stage', 'phase1_datasets', 'train_recorded', 'plot_losses', 'stacks_stage1', 'stack_on_stage1',
+           'stage2_model', 'phase1_specs', 'phase1_adapters', 'saves_modules', 'phase1_recipe', 'phase1_folders',
+           'load_stage1_model', 'load_phase1_model', 'check_mergeable', 'save_merged', 'pad_eos_runaway']
 
 # %% ../nbs/01_sft.ipynb #4b7c95f5
 def training_kwargs(stage: TrainStage, settings: Settings) -> dict:
@@ -212,12 +212,12 @@ def load_for_training(ctx: RunContext) -> tuple:
 
 def make_trainer(model, tokenizer, dataset: Dataset, config: SFTConfig, stage: TrainStage, settings: Settings,
                  callbacks=(), authors_pad_eos: bool = False) -> SFTTrainer:
-    "An `SFTTrainer` that puts the stage's LoRA on `model` (unsloth's on its fast path), seeded so runs repeat; `authors_pad_eos` only demonstrates the authors' bug."
+    "An `SFTTrainer` that puts the stage's LoRA on `model` (unsloth's on its fast path) unless `model` carries it already (`stack_on_stage1`), seeded so runs repeat; `authors_pad_eos` only demonstrates the authors' bug."
     set_seed(config.seed)
     if authors_pad_eos: tokenizer, collator = with_pad_as_eos(tokenizer), PadMaskingCollator(pad_token_id=tokenizer.eos_token_id)
     else: tokenizer, collator = check_pad_token(tokenizer), None
-    peft_config = lora_config(stage)
-    if use_unsloth(settings):
+    peft_config = None if isinstance(model, PeftModel) else lora_config(stage)
+    if peft_config and use_unsloth(settings):
         from unsloth import FastLanguageModel
         model = FastLanguageModel.get_peft_model(model, **unsloth_lora_kwargs(stage, settings, linear_module_names(model)))
         peft_config = None
@@ -340,13 +340,41 @@ def plot_losses(results: dict):
     fig.tight_layout()
     return fig
 
+# %% ../nbs/01_sft.ipynb #sft-stack
+STAGE1 = 'stage1'    # the frozen stage-1 adapter's name in a stacked model; stage 2's is peft's 'default'
+
+def stacks_stage1(settings: Settings) -> bool:
+    "Whether stage 2 trains on top of the frozen stage-1 adapter (a 4-bit base, where a merge would round it away) instead of on the base with it merged (the paper's way)."
+    return settings.profile.load_in_4bit
+
+def stack_on_stage1(model, adapter, stage: TrainStage) -> PeftModel:
+    "`model` (the base, or stage 1's trained PeftModel, its LoRA removed unmerged) with the stage-1 `adapter` frozen and `stage`'s new LoRA on top: both active, only the new one trained, saved and resumed."
+    frozen = LoraConfig.from_pretrained(str(adapter))
+    if frozen.modules_to_save or lora_config(stage).modules_to_save:
+        raise ValueError(f"{adapter}: stage 2 stacks on a frozen stage-1 adapter only for plain LoRA adapters; [pretrain]/[instruct] "
+                         "modules_to_save trains whole modules, which only the merged path (load_in_4bit = false) supports")
+    frozen.lora_dropout = 0.0                                     # read as the merged weights and the combined adapter read it
+    if isinstance(model, PeftModel): model = model.unload()       # the LoRA layers go, no weight changes (never a merge)
+    model = PeftModel.from_pretrained(model, str(adapter), adapter_name=STAGE1, config=frozen, is_trainable=False)
+    model.add_adapter('default', lora_config(stage))
+    model.base_model.set_adapter(['default', STAGE1])             # 'default' first: the trainer resumes the first active adapter
+    model.base_model.set_requires_grad(STAGE1, requires_grad=False)
+    model.base_model.set_requires_grad('default', requires_grad=True)
+    model.save_pretrained = functools.partial(model.save_pretrained, selected_adapters=['default'])   # checkpoints hold stage 2 only
+    return model
+
+def stage2_model(model, stage1_adapter, settings: Settings):
+    "The model stage 2 trains on, from stage 1's trained `model`: stage 1 merged in (the paper's way), or on a 4-bit base kept frozen under stage 2's adapter."
+    return stack_on_stage1(model, stage1_adapter, settings.instruct) if stacks_stage1(settings) else merge_adapters(model)
+
 # %% ../nbs/01_sft.ipynb #4db5db92
 def phase1_specs(ctx: RunContext) -> tuple[dict, dict]:
-    "The specs of this run's two Phase-1 adapters: stage 1 on the base, stage 2 on the base with stage 1 merged."
+    "The specs of this run's two Phase-1 adapters: stage 1 on the base, stage 2 on the base with stage 1 merged in or stacked under it (`stacks_stage1`)."
     s = ctx.settings
     base = recipe_identity(ctx, ModelRecipe(s.profile.model_id))
     pre = stage_spec(s.pretrain, s, base, prepared_digest(ctx, 'corpus'))
-    return pre, stage_spec(s.instruct, s, {**base, 'merged': [fingerprint(pre)]}, prepared_digest(ctx, 'qa_train'))
+    how = 'stacked' if stacks_stage1(s) else 'merged'
+    return pre, stage_spec(s.instruct, s, {**base, how: [fingerprint(pre)]}, prepared_digest(ctx, 'qa_train'))
 
 def phase1_adapters(ctx: RunContext) -> tuple[Path, Path] | None:
     "The folders of this run's Phase-1 adapters for these settings, or None when chapter 2 has not trained them."
@@ -369,9 +397,13 @@ def phase1_folders(ctx: RunContext) -> tuple[Path, Path]:
     return tuple(keyed_folder(ctx.stage_dir('01_sft')/n, spec) for n, spec in zip(('pretrain', 'instruct'), phase1_specs(ctx)))
 
 def load_stage1_model(ctx: RunContext) -> tuple:
-    "(model, tokenizer) that stage 2 trains on: the base with this run's stage-1 adapter of these settings merged in (never into 4-bit weights), else the base."
-    base, pre = ctx.settings.profile.model_id, keyed_path(ctx.run_dir/'01_sft'/'pretrain', phase1_specs(ctx)[0])/'adapter'
-    merged = (pre,) if (pre/'adapter_config.json').exists() else ()
+    "(model, tokenizer) that stage 2 trains on: the base with this run's stage-1 adapter of these settings merged in, or (4-bit) frozen under stage 2's new one; else the base."
+    s, pre = ctx.settings, keyed_path(ctx.run_dir/'01_sft'/'pretrain', phase1_specs(ctx)[0])/'adapter'
+    base, found = s.profile.model_id, (pre/'adapter_config.json').exists()
+    if found and stacks_stage1(s):
+        model, tokenizer = load_recipe(ctx, ModelRecipe(base, name=base), inference=False)
+        return stack_on_stage1(model, pre, s.instruct), tokenizer
+    merged = (pre,) if found else ()
     return load_recipe(ctx, ModelRecipe(base, merged=merged, name=f'{base}+stage1' if merged else base), inference=False)
 
 def load_phase1_model(ctx: RunContext) -> tuple:
@@ -401,7 +433,6 @@ def save_merged(model, tokenizer, path) -> Path:
 def pad_eos_runaway(ctx: RunContext, prompts: list[str], max_new_tokens: int) -> dict:
     "Stage 2 again on the run's stage-1 model with the authors' pad = EOS recipe; the share of runaway answers of it and of the run's Phase-1 model."
     s = ctx.settings
-    check_mergeable(s, 'the demonstration trains stage 2 again on the merged stage-1 model')
     model, tokenizer = load_stage1_model(ctx)
     out = keyed_folder(ctx.stage_dir('01_sft')/'instruct-pad-eos', {**phase1_specs(ctx)[1], 'authors_pad_eos': True})
     trainer = make_trainer(model, tokenizer, chat_dataset(load_prepared(ctx, 'qa_train')), instruct_config(s, out), s.instruct, s,

@@ -11,10 +11,9 @@ from pathlib import Path
 import trl
 from .cli import parse_sets
 from .config import RULES, RunContext, Settings, processes, run_context
-from .models import merge_adapters
 from .rlaif import dpo_dir, dpo_pairs, dpo_rows, dpo_spec, fit_rows, load_rlaif_base, train_dpo
-from .sft import (check_mergeable, instruct_config, load_for_training, make_trainer, phase1_datasets, phase1_folders,
-                           pretrain_config, train_recorded, train_stage)
+from .sft import (instruct_config, load_for_training, make_trainer, phase1_datasets, phase1_folders,
+                           pretrain_config, stage2_model, train_recorded, train_stage)
 from .stores import keyed_folder
 
 # %% auto #0
@@ -22,15 +21,14 @@ __all__ = ['STAGES', 'train_sft', 'train_dpo_stage', 'accelerate_config', 'launc
 
 # %% ../nbs/99_train.ipynb #5938cc54
 def train_sft(ctx: RunContext) -> dict:
-    "Chapter 2's two stages, in the folders of their specs: continued pre-training, then instruction tuning on the merged stage-1 model."
+    "Chapter 2's two stages, in the folders of their specs: continued pre-training, then instruction tuning on the stage-1 model (merged, or stacked on a 4-bit base)."
     s = ctx.settings
-    check_mergeable(s, 'Phase 1 merges the stage-1 adapter into the weights before stage 2, as the paper did')
     pre_dir, ins_dir = phase1_folders(ctx)
     model, tokenizer = load_for_training(ctx)
     blocks, qa = phase1_datasets(ctx, tokenizer)
     pre_trainer = make_trainer(model, tokenizer, blocks, pretrain_config(s, pre_dir), s.pretrain, s)
     pre = train_recorded(ctx, '01_sft.pretrain', s.pretrain.seed, lambda: train_stage(pre_trainer))
-    ins_trainer = make_trainer(merge_adapters(pre.model), tokenizer, qa, instruct_config(s, ins_dir), s.instruct, s)
+    ins_trainer = make_trainer(stage2_model(pre.model, pre_dir/'adapter', s), tokenizer, qa, instruct_config(s, ins_dir), s.instruct, s)
     ins = train_recorded(ctx, '01_sft.instruct', s.instruct.seed, lambda: train_stage(ins_trainer))
     return {name: {**r.facts(), 'losses': r.losses} for name, r in (('pretrain', pre), ('instruct', ins))}
 

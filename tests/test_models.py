@@ -121,12 +121,12 @@ def test_a_merge_into_quantised_weights_raises_everywhere(tok, tmp_path):
 
 
 def test_a_4bit_profile_refuses_the_merges_before_any_work(tmp_path):
-    "01_sft (stage 1 merged before stage 2) and a Phase-1 DPO student stop at once on a 4-bit profile, naming the setting."
+    "A merge that is still unavoidable (the Phase-1 adapters into the DPO student) stops at once on a 4-bit profile, naming the setting."
     from gaokerena.models import QuantizedMergeError
     from gaokerena.sft import check_mergeable
     l4 = run_context('colab-l4', run_dir=tmp_path).settings
-    with pytest.raises(QuantizedMergeError, match=r'\[profile:colab-l4\] load_in_4bit = true: Phase 1 merges'):
-        check_mergeable(l4, 'Phase 1 merges the stage-1 adapter into the weights before stage 2')
+    with pytest.raises(QuantizedMergeError, match=r'\[profile:colab-l4\] load_in_4bit = true: DPO trains one adapter'):
+        check_mergeable(l4, 'DPO trains one adapter, so the Phase-1 adapters are merged into the student first')
     check_mergeable(run_context('colab-a100', run_dir=tmp_path).settings, 'a merge into bf16 weights is allowed')
 
 

@@ -13,7 +13,7 @@ from gaokerena.sft import (chat_dataset, check_pad_token, corpus_share, instruct
                            load_for_training, lora_config, make_trainer, pack_blocks, padding_share, phase1_specs, planned_steps,
                            planned_tokens, pretrain_config, save_merged, stage_spec, tokenize_documents, train_stage,
                            unsloth_load_kwargs, unsloth_lora_kwargs, use_unsloth)
-from gaokerena.stores import keyed_folder
+from gaokerena.stores import fingerprint, keyed_folder
 
 GPU_PROFILES = ('colab-l4', 'colab-a100', 'h100')
 COHERE_LINEAR = ['down_proj', 'gate_proj', 'k_proj', 'o_proj', 'q_proj', 'up_proj', 'v_proj']
@@ -367,7 +367,7 @@ def test_chat_labels_by_hand_equal_the_trainers_rows(base_dir, tmp_path):
     from gaokerena.sft import chat_labels, label_mask_html
     trainer = instruct_trainer(base_dir, tmp_path)
     tok = trainer.processing_class
-    rows = load_prepared(run_context('tiny', base_dir), 'qa_train')
+    rows = load_prepared(run_context('tiny', base_dir, overrides=UNIT), 'qa_train')    # the rows the trainer read
     checked = 0
     for r, row in zip(rows, trainer.train_dataset):
         ids, labels = chat_labels(tok, r['question'], r['answer'])
@@ -379,3 +379,110 @@ def test_chat_labels_by_hand_equal_the_trainers_rows(base_dir, tmp_path):
     page = label_mask_html(tok, ids, labels)
     assert page.count('<span') == len(ids) and page.count('title="trained"') == sum(l != -100 for l in labels) > 0
     assert labels[-1] == tok.eos_token_id and '&lt;|END_OF_TURN_TOKEN|&gt;' in page.rsplit('title="trained"', 1)[1]
+
+
+# --- 4-bit profiles: stage 2 on top of the frozen stage-1 adapter, nothing merged ------------------------------------
+
+@pytest.mark.parametrize('profile', ['colab-l4', 'colab-t4'])
+def test_a_4bit_profile_plans_chapter_01_without_refusing(profile, tmp_path):
+    "On a 4-bit profile chapter 01 stacks stage 2 on the frozen stage-1 adapter: it gets past the plan to the hub's data (offline here)."
+    from gaokerena.rows import DataError
+    from gaokerena.train import train_sft
+    ctx = run_context(profile, run_dir=tmp_path)
+    with pytest.raises(DataError, match='OfflineModeIsEnabled'): train_sft(ctx)    # main: QuantizedMergeError before any work
+    from gaokerena.sft import stacks_stage1
+    assert stacks_stage1(ctx.settings)
+    assert not any(stacks_stage1(run_context(p, run_dir=tmp_path).settings) for p in ('colab-a100', 'h100', 'tiny'))
+
+
+# the tiny model ignores load_in_4bit (no bitsandbytes on a CPU): switching it on takes the 4-bit profiles' stacked path on the
+# tiny model's float weights; stacking takes plain LoRA, so the embeddings are not trained in full here
+STACK = {**UNIT, 'profile.load_in_4bit': True, 'pretrain.modules_to_save': '', 'instruct.modules_to_save': '', 'pretrain.lora_dropout': 0.1,
+         'pretrain.max_steps': 4, 'pretrain.save_steps': 4, 'instruct.max_steps': 4, 'instruct.save_steps': 2}
+
+
+def lora_weights(model, adapter: str) -> dict:
+    "An adapter's LoRA weights in `model`, named as its saved file names them."
+    return {n.replace(f'.{adapter}.', '.'): p.detach().clone() for n, p in model.named_parameters() if f'.lora_A.{adapter}.' in n
+            or f'.lora_B.{adapter}.' in n}
+
+
+@pytest.fixture(scope='module')
+def stacked(tmp_path_factory):
+    "A stacked Phase 1 on the tiny model: stage 1, then stage 2 interrupted after step 3 and resumed on a freshly loaded stacked model."
+    from types import SimpleNamespace
+    from safetensors.torch import load_file
+    from gaokerena.sft import load_stage1_model, phase1_datasets, phase1_folders, stage2_model
+    ctx = run_context('tiny', tmp_path_factory.mktemp('stacked'), overrides=STACK)
+    s, (model, tok) = ctx.settings, load_for_training(ctx)
+    pre_dir, ins_dir = phase1_folders(ctx)
+    blocks, qa = phase1_datasets(ctx, tok)
+    pre = train_stage(make_trainer(model, tok, blocks, pretrain_config(s, pre_dir), s.pretrain, s))
+    stage1_file = pre_dir/'adapter'/'adapter_model.safetensors'
+    stage1_bytes, stage1 = stage1_file.read_bytes(), load_file(stage1_file)
+    first = stage2_model(pre.model, pre_dir/'adapter', s)
+    trainable = sorted(n for n, p in first.named_parameters() if p.requires_grad)
+    frozen_before = {n: p.detach().clone() for n, p in first.named_parameters() if not p.requires_grad}
+    with pytest.raises(KeyboardInterrupt): train_stage(make_trainer(first, tok, qa, instruct_config(s, ins_dir), s.instruct, s, [StopAfter(3)]))
+    frozen_after = {n: p.detach().clone() for n, p in first.named_parameters() if not p.requires_grad}
+    model, _ = load_stage1_model(ctx)
+    trainer = make_trainer(model, tok, qa, instruct_config(s, ins_dir), s.instruct, s)
+    result = train_stage(trainer)
+    return SimpleNamespace(ctx=ctx, tok=tok, pre_dir=pre_dir, ins_dir=ins_dir, stage1=stage1, stage1_bytes=stage1_bytes,
+                           trainable=trainable, frozen_before=frozen_before, frozen_after=frozen_after, trainer=trainer, result=result)
+
+
+def test_stacked_stage2_trains_only_its_adapter_and_leaves_stage1_byte_identical(stacked):
+    "4-bit profiles' stage 2: the frozen stage-1 adapter and the base never change; only the new adapter trains, saves and resumes."
+    from safetensors.torch import load_file
+    from gaokerena.sft import STAGE1, stacks_stage1
+    model, r = stacked.result.model, stacked.result
+    assert stacks_stage1(stacked.ctx.settings) and model.active_adapters == ['default', STAGE1]
+    assert stacked.trainable and all('.default.' in n and 'lora_' in n for n in stacked.trainable)
+    assert sorted(n for n, p in model.named_parameters() if p.requires_grad) == stacked.trainable, 'after resuming too'
+    assert all(torch.equal(v, stacked.frozen_after[k]) for k, v in stacked.frozen_before.items()), 'stage 1 and the base did not move'
+    assert (stacked.pre_dir/'adapter'/'adapter_model.safetensors').read_bytes() == stacked.stage1_bytes
+    layers = [m for m in model.modules() if isinstance(m, LoraLayer)]
+    assert layers and all(isinstance(m.lora_dropout[STAGE1], torch.nn.Identity) for m in layers), \
+        'stage 1 reads its input whole while stage 2 trains, as the merged weights would (its own dropout was 0.1)'
+    mine = lora_weights(model, STAGE1)
+    assert mine.keys() == stacked.stage1.keys() and all(torch.equal(v, stacked.stage1[k]) for k, v in mine.items())
+    assert (r.resumed_from, stacked.trainer.state.global_step, [s for s, _ in r.losses]) == (2, 4, [1, 2, 3, 4])
+    new = lora_weights(model, 'default')
+    assert max(v.abs().max() for k, v in new.items() if 'lora_B' in k) > 0, 'stage 2 trained (its B starts at zero)'
+    saved = load_file(stacked.ins_dir/'adapter'/'adapter_model.safetensors')
+    assert saved.keys() == new.keys() and all(torch.equal(v, new[k]) for k, v in saved.items())
+    folders = [stacked.ins_dir/'adapter', *stacked.ins_dir.glob('checkpoint-*')]
+    assert len(folders) == 3 and not any(p.is_dir() for f in folders for p in f.iterdir()), 'no copy of stage 1 saved beside stage 2'
+
+
+def test_the_phase1_recipe_is_the_model_stacked_stage2_trained(stacked):
+    "The Phase-1 model later chapters load (base + both adapters as one LoRA on top, nothing merged) gives the stacked model's logits."
+    from gaokerena.models import load_recipe
+    from gaokerena.sft import phase1_recipe
+    recipe = phase1_recipe(stacked.ctx)
+    assert recipe.merged == () and recipe.adapters == (stacked.pre_dir/'adapter', stacked.ins_dir/'adapter')
+    combined, tok = load_recipe(stacked.ctx, recipe)
+    x = tok(['سردرد و تب دارم؛ چه کنم؟', 'فشار خون بالا'], return_tensors='pt', padding=True)   # "I have a headache and fever; what should I do?", "high blood pressure"
+    with torch.no_grad():
+        trained = stacked.result.model.eval()(**x).logits
+        assert torch.allclose(combined(**x).logits, trained, atol=1e-5)
+        with stacked.result.model.disable_adapter(): base = stacked.result.model(**x).logits
+    assert (trained - base).abs().max() > 1e-3, 'the adapters change the logits'
+
+
+def test_stage2_spec_records_whether_stage1_was_merged_or_stacked(base_dir):
+    "A stacked and a merged stage 2 never share a folder; stage 1 is the same either way."
+    specs = lambda **o: phase1_specs(run_context('tiny', base_dir, overrides={**STACK, **o}))
+    (pre_s, ins_s), (pre_m, ins_m) = specs(), specs(**{'profile.load_in_4bit': False})
+    assert pre_s == pre_m and ins_s != ins_m
+    assert ins_s['base']['stacked'] == ins_m['base']['merged'] == [fingerprint(pre_s)]
+    assert ins_s['base']['merged'] == [] and 'stacked' not in ins_m['base'], 'nothing merged when stacked; the merged spec is as before'
+
+
+def test_stacking_refuses_an_adapter_that_trains_whole_modules(base_dir, tmp_path):
+    "The tiny profile's embeddings (modules_to_save) cannot stay frozen under a new adapter: only the merged path takes them."
+    from gaokerena.sft import stack_on_stage1
+    ctx, model, tok = tiny(base_dir)
+    lora_config(ctx.settings.pretrain).save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match='modules_to_save'): stack_on_stage1(model, tmp_path, ctx.settings.instruct)
