@@ -7,7 +7,7 @@ import json, os, shutil, subprocess, sys, tempfile, time
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import finish, parser
-from gaokerena.cli import CHAPTERS
+from gaokerena.config import CHAPTERS
 from gaokerena.ledger import read_ledger
 
 

@@ -1,4 +1,4 @@
-"""Runs the five chapters in order with papermill, skips what is done, and prints what it found and what it cost.
+"""Runs the six chapters in order with papermill, skips what is done, and prints what it found and what it cost.
 
 Docs: https://github.com/gaokerena-kit/gaokerena/cli.html.md"""
 
@@ -9,14 +9,13 @@ from __future__ import annotations
 import argparse, hashlib, json, time
 from pathlib import Path
 import gaokerena
+from .config import CHAPTERS
 
 # %% auto #0
-__all__ = ['CHAPTERS', 'nbs_dir', 'parse_sets', 'code_hash', 'fingerprint', 'is_done', 'chapter_params', 'run_chapters',
-           'run_summary', 'reproduce_command', 'main']
+__all__ = ['nbs_dir', 'parse_sets', 'code_hash', 'fingerprint', 'is_done', 'chapter_params', 'run_chapters', 'run_summary',
+           'reproduce_command', 'main']
 
 # %% ../nbs/94_cli.ipynb #4cc22c48
-CHAPTERS = ('00_data', '01_sft', '02_eval', '03_rlaif', '04_passk')
-
 def nbs_dir() -> Path:
     "The folder holding the course notebooks (next to the package in a clone)."
     d = Path(gaokerena.__file__).resolve().parent.parent/'nbs'
@@ -121,7 +120,7 @@ def main(argv=None):
     "The `gaokerena` command line."
     ap = argparse.ArgumentParser(prog='gaokerena', description='Persian medical LLM reproduction kit')
     sub = ap.add_subparsers(dest='command', required=True)
-    run = sub.add_parser('run', help='run the five chapters in order (papermill), then print tables and costs')
+    run = sub.add_parser('run', help='run the six chapters in order (papermill), then print tables and costs')
     run.add_argument('--profile', default='tiny', help='tiny | colab-l4 | colab-a100 | h100')
     run.add_argument('--run-dir', default=None, help='run folder (default runs/<profile>)')
     run.add_argument('--data-dir', default=None, help="folder with the authors' repositories as gaokerena-v/ and gaokerena-r/")

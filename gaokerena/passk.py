@@ -6,12 +6,14 @@ Docs: https://github.com/gaokerena-kit/gaokerena/passk.html.md"""
 
 # %% ../nbs/04_passk.ipynb #3b1c47ad
 from __future__ import annotations
-import math, re
+import gc, math, re
 from collections import Counter, defaultdict
 from contextlib import contextmanager
 import pandas as pd
-from .data import LETTERS
-from .evaluate import ResultStore, generate, letter_logprobs, render_options, render_verifier_prompt, run_batches
+import torch
+from .data import LETTERS, SUBJECTS
+from .evaluate import (ResultStore, evaluate_mcq, generate, letter_logprobs, make_generator, render_options,
+                                render_verifier_prompt, run_batches)
 
 # %% auto #0
 __all__ = ['QUESTION_CONTEXT', 'LOGLIK_SUFFIX', 'VARIANTS', 'PASSAGE_NUMBERS', 'LEAST_WRONG', 'MOST_WRONG', 'PAPER_METRICS',
@@ -19,7 +21,7 @@ __all__ = ['QUESTION_CONTEXT', 'LOGLIK_SUFFIX', 'VARIANTS', 'PASSAGE_NUMBERS', '
            'answer_entropy', 'uncertainty', 'uncertainty_frame', 'verifier_prompt', 'passage_mentions',
            'states_least_wrong', 'parse_passage_choice', 'verifier_answer', 'adapter_layers', 'base_model', 'uncertain',
            'run_verifier', 'verified_answers', 'pool', 'score_samples', 'plot_passk', 'published_markers', 'paper_rows',
-           'published_passk']
+           'published_passk', 'cot_evaluation']
 
 # %% ../nbs/04_passk.ipynb #491fe3b3
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -272,3 +274,28 @@ def published_passk(published: dict) -> dict:
     for (table, model, b, k), v in published.items():
         if table == 'r_passk': out[(model, b)][k] = v
     return dict(out)
+
+# %% ../nbs/04_passk.ipynb #pk-evaluate
+def cot_evaluation(ctx, model, tokenizer, model_name: str, benchmarks: dict, store: ResultStore, reload=None) -> dict:
+    "CoT samples of `model` on `benchmarks` {name: questions}, the vote, the verifier variants and the scores: {'tables', 'verdicts', 'results'}."
+    s = ctx.settings
+    vote = dict(threshold=s.eval.vote_threshold, count_non_answers=s.eval.count_non_answers)
+    generator = make_generator(ctx, model, tokenizer, model_name)
+    tables = {b: sample_table(evaluate_mcq(model, tokenizer, qs, store, model_name, b, mode='generate', style='cot',
+                                           samples=s.eval.cot_samples, temperature=s.eval.cot_temperature,
+                                           max_new_tokens=s.eval.max_new_tokens, batch_size=s.eval.batch_size,
+                                           seed=s.eval.seed, generator=generator))
+              for b, qs in benchmarks.items()}
+    del generator
+    if hasattr(model, 'peft_config') and not adapter_layers(model):  # vLLM merged the adapter in place: reload the model
+        del model; gc.collect(); torch.cuda.empty_cache()
+        model, tokenizer = reload()
+    by_id = {b: {str(q['id']): q for q in qs} for b, qs in benchmarks.items()}
+    verdicts = {b: {v: run_verifier(model, tokenizer, t, by_id[b], store, model_name, b, v, max_new_tokens=s.eval.max_new_tokens,
+                                    batch_size=s.eval.batch_size, **vote) for v in VARIANTS}
+                for b, t in tables.items()}
+    if mmlu := [b for b in SUBJECTS if b in tables]:
+        tables['mmlu_avg'] = pool(tables, mmlu)
+        verdicts['mmlu_avg'] = {v: pool({b: verdicts[b][v] for b in mmlu}, mmlu) for v in VARIANTS}
+    results = {b: score_samples(t, verdicts[b], penalty=s.eval.negative_mark, **vote) for b, t in tables.items()}
+    return {'tables': tables, 'verdicts': verdicts, 'results': results}

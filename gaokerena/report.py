@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
-from .cli import CHAPTERS
+from .config import CHAPTERS
 from .config import Settings
 from .ledger import estimate_cost, ledger_summary, plot_ledger, read_ledger, throughput_for
 

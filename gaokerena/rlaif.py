@@ -30,9 +30,9 @@ from .sft import StageResult, load_phase1_model, lora_config, train_stage, train
 __all__ = ['TEACHER_REWRITE', 'TEACHER_CRITIQUE', 'STUDENT_RETRY', 'CHOICE_WORDS', 'OUTCOMES', 'PAIR_FIELDS', 'DPO_CURVES',
            'choice_text', 'options_text', 'teacher_messages', 'retry_messages', 'method_for', 'build_pair',
            'run_outcomes', 'cap_reached', 'outcome_report', 'student_answers', 'generate_pairs', 'pair_rows',
-           'rlaif_questions', 'extractor_readings', 'published_pairs', 'sample_rows', 'load_rlaif_base', 'make_teacher',
-           'dpo_dir', 'dpo_pairs', 'load_student', 'dpo_rows', 'tokenize_pair', 'fit_rows', 'dpo_config', 'dpo_trainer',
-           'train_dpo', 'plot_dpo']
+           'medmcqa_questions', 'rlaif_questions', 'extractor_readings', 'published_pairs', 'sample_rows',
+           'load_rlaif_base', 'make_teacher', 'dpo_dir', 'dpo_pairs', 'load_student', 'dpo_rows', 'tokenize_pair',
+           'fit_rows', 'dpo_config', 'dpo_trainer', 'train_dpo', 'plot_dpo']
 
 # %% ../nbs/03_rlaif.ipynb #1b432c65
 TEACHER_REWRITE = """شما استاد پزشکی هستید. دانشجویی به پرسش چندگزینه‌ای زیر پاسخ داده، اما استدلالش به پاسخ درست نرسیده است.
@@ -272,12 +272,15 @@ def pair_rows(outcomes: list[dict]) -> list[dict]:
             for o in outcomes if o['outcome'] == 'pair']
 
 # %% ../nbs/03_rlaif.ipynb #4a84c9a7
+def medmcqa_questions(ctx: RunContext) -> list[dict]:
+    "Phase 2's MCQs: translated, referee-filtered MedMCQA (prepared by 00_data, or read), else the sample's."
+    if where_from(ctx) == 'sample': return load_prepared(ctx, 'mcq')
+    if (ctx.run_dir/'data'/'medmcqa.jsonl').exists(): return load_prepared(ctx, 'medmcqa')
+    return load_rows('medmcqa/filtered', ctx).rows
+
 def rlaif_questions(ctx: RunContext) -> list[dict]:
-    "The MCQs the student answers: translated, referee-filtered MedMCQA (prepared by 00_data, or read), else the sample's."
-    if where_from(ctx) == 'sample': rows = load_prepared(ctx, 'mcq')
-    elif (ctx.run_dir/'data'/'medmcqa.jsonl').exists(): rows = load_prepared(ctx, 'medmcqa')
-    else: rows = load_rows('medmcqa/filtered', ctx).rows
-    return rows[:ctx.settings.profile.rlaif_limit or None]
+    "The MCQs the student answers: the first `rlaif_limit` of `medmcqa_questions`."
+    return medmcqa_questions(ctx)[:ctx.settings.profile.rlaif_limit or None]
 
 def extractor_readings(pairs: list[dict]) -> dict:
     "How the extractor reads each side of `pairs` (given the question and options of their prompt): gold, another option, none."
@@ -301,12 +304,12 @@ def sample_rows(rows: list, n: int, seed: int) -> list:
     if not n or n >= len(rows): return list(rows)
     return [rows[i] for i in sorted(random.Random(seed).sample(range(len(rows)), n))]
 
-def load_rlaif_base(ctx: RunContext) -> tuple:
-    "(model, tokenizer, name) of the student: the base model or the merged Phase-1 model."
-    choice = ctx.settings.profile.rlaif_student
+def load_rlaif_base(ctx: RunContext, choice: str | None = None) -> tuple:
+    "(model, tokenizer, name) of a phase-2 student: `choice` (default `profile.rlaif_student`) 'base', or 'phase1', the merged Phase-1 model."
+    choice = choice or ctx.settings.profile.rlaif_student
     if choice == 'phase1':
         model, tokenizer, name = load_phase1_model(ctx)
-        if not isinstance(model, PeftModel): print(f"profile.rlaif_student = phase1, but this run has no Phase-1 adapter: the student is {name}")
+        if not isinstance(model, PeftModel): print(f"the student should be the Phase-1 model, but this run has none: the student is {name}")
         return (model.merge_and_unload() if isinstance(model, PeftModel) else model), tokenizer, name
     model, tokenizer = load_model_and_tokenizer(ctx)
     return model, tokenizer, ctx.settings.profile.model_id

@@ -1,7 +1,8 @@
 "`gaokerena run`'s bookkeeping: absolute folders for papermill, and fingerprints that notice what a chapter depends on."
 import json
 import nbformat
-from gaokerena.cli import CHAPTERS, chapter_params, fingerprint, run_chapters
+from gaokerena.config import CHAPTERS
+from gaokerena.cli import chapter_params, fingerprint, run_chapters
 from conftest import ROOT
 
 

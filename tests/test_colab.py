@@ -5,7 +5,7 @@ import pytest
 from packaging.requirements import Requirement
 from conftest import ROOT
 from gaokerena import colab
-from gaokerena.cli import CHAPTERS
+from gaokerena.config import CHAPTERS
 from gaokerena.config import load_settings
 from gaokerena.report import expected_costs
 

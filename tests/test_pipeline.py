@@ -2,7 +2,8 @@
 import json, subprocess, sys
 import pytest
 from conftest import ROOT
-from gaokerena.cli import CHAPTERS, main, run_chapters
+from gaokerena.config import CHAPTERS
+from gaokerena.cli import main, run_chapters
 from gaokerena.ledger import read_ledger
 
 LEDGER_FIELDS = {'stage', 'status', 'start', 'end', 'wall_s', 'device', 'gpu_name', 'gpu_hours', 'price_per_hour',

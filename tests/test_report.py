@@ -2,7 +2,8 @@
 import json, shutil, tempfile
 from pathlib import Path
 import pytest
-from gaokerena.cli import CHAPTERS, main
+from gaokerena.config import CHAPTERS
+from gaokerena.cli import main
 from gaokerena.data import read_jsonl
 from gaokerena.ledger import read_ledger
 from gaokerena.report import COMPARISON_FILE, TINY_COMPARISON, write_report
