@@ -166,17 +166,18 @@ def reward_trend(history: list[dict], key: str = 'reward') -> tuple[float, float
     return sum(values[:k]) / k, sum(values[-k:]) / k
 
 GRPO_CURVES = {'rewards/correctness_reward/mean': 'correctness', 'rewards/format_reward/mean': 'format',
-               'completions/mean_length': 'completion tokens', 'entropy': 'entropy (nats)'}
+               'frac_reward_zero_std': 'groups that teach nothing (one reward for all)', 'entropy': 'entropy (nats)'}
 
 def plot_grpo(history: list[dict]):
-    "Each reward's mean, the completions' mean length and the policy's entropy per logged step; returns the figure."
+    "Each reward's mean, the share of groups whose completions all earn the same, and the policy's entropy per logged step; returns the figure."
     logged = [h for h in history if 'reward' in h]
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3))
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3))
     for key, label in GRPO_CURVES.items():
-        ax = axes[0] if key.startswith('rewards/') else axes[1] if 'length' in key else axes[2]
+        ax = axes[0] if key.startswith('rewards/') else axes[1] if 'zero_std' in key else axes[2]
         ax.plot([h['step'] for h in logged], [h.get(key, float('nan')) for h in logged], marker='.', label=label)
-        ax.set_title(label if ax is not axes[0] else 'mean reward'); ax.set_xlabel('step')
-    axes[0].set_ylim(-0.05, 1.05); axes[0].legend()
+        ax.set_title(label if ax is not axes[0] else 'mean reward', fontsize=10); ax.set_xlabel('step')
+    for ax in axes[:2]: ax.set_ylim(-0.05, 1.05)
+    axes[0].legend()
     fig.tight_layout()
     return fig
 

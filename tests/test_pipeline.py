@@ -9,7 +9,7 @@ from gaokerena.ledger import read_ledger
 LEDGER_FIELDS = {'stage', 'status', 'start', 'end', 'wall_s', 'device', 'gpu_name', 'gpu_hours', 'price_per_hour',
                  'cost_usd', 'peak_mem_gb', 'tokens', 'seeds', 'versions', 'git_commit', 'carbon_kg'}
 STAGES = {'00_data', '01_sft.pretrain', '01_sft.instruct', '02_eval', '02_eval.freeform', '03_rlaif.pairs', '03_rlaif.dpo',
-          '04_passk'}
+          '04_passk', '05_grpo.before', '05_grpo.train', '05_grpo.after'}
 
 
 def test_every_chapter_ran(tiny_run):
@@ -26,7 +26,7 @@ def test_ledger_has_one_row_per_stage(tiny_run):
     assert (led['status'] == 'ok').all() and (led['wall_s'] > 0).all() and (led['device'] == 'cpu').all()
     assert (led['cost_usd'] == 0).all() and (led['gpu_hours'] == 0).all()
     assert all(v['torch'] and v['transformers'] and v['trl'] for v in led['versions'])
-    train = led.set_index('stage').loc[['01_sft.pretrain', '01_sft.instruct']]
+    train = led.set_index('stage').loc[['01_sft.pretrain', '01_sft.instruct', '05_grpo.train']]
     assert (train['tokens'] > 0).all()
     assert led.set_index('stage').loc['00_data', 'seeds'] == {'sample_split': 0}
 
@@ -47,6 +47,11 @@ def test_stage_outputs(tiny_run):
     assert rl['pairs_for_dpo'] >= 2 and (run_dir/'03_rlaif'/'dpo'/'adapter'/'adapter_config.json').exists()
     pk = json.loads((run_dir/'04_passk'/'metrics.json').read_text())
     assert pk['model'].endswith('+dpo') and len(pk['pass_at_k']['ibmsee']) == 5 and (run_dir/'04_passk'/'passk.png').exists()
+    gr = json.loads((run_dir/'05_grpo'/'summary.json').read_text())
+    assert gr['student'] == 'tiny+phase1' and gr['steps'] == 60 and (run_dir/'05_grpo'/'grpo_curves.png').exists()
+    assert gr['reward_end'] > gr['reward_start'] + 0.5                      # GRPO's effect: the mean reward rises...
+    assert gr['after']['readable'] > gr['before']['readable'] + 50           # ...the student learns to write a readable answer...
+    assert gr['accuracy_after'] >= gr['accuracy_before'] + 10                 # ...and its accuracy rises (to chance: it knows no medicine)
 
 
 def test_rerun_skips_finished_chapters(tiny_run, capsys):
