@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Training throughput on the tiny model with the papers' batch (2) and context (1024): real tokens per second and
 the share of padding in the batches, padded vs packed, for forum Q&A (MF3QA: the real files when the data is present,
-the bundled sample otherwise) and for corpus text (the bundled sample: the corpus itself is only on the hub); and the
+the bundled sample otherwise) and for corpus text (the bundled sample: the corpus is a separate 757 MB download); and the
 time of one DPO step with the paper's batch (1 x 4) and pair lengths, with the trainer and loop of
 gaokerena.rlaif.train_dpo (`dpo_trainer`, `train_stage`).
 
@@ -59,7 +59,7 @@ def batch_padding(trainer, n_batches: int) -> float:
 
 
 def qa_rows(seed: int) -> tuple[list[dict], str]:
-    "Forum Q&A rows: MF3QA dev + test when the data is present (train is only on the hub), else the bundled sample."
+    "Forum Q&A rows: MF3QA dev + test when the data is present (copies without large files lack train.xlsx), else the bundled sample."
     where = data_dir()
     names = ('mf3qa/dev', 'mf3qa/test') if where else ('mf3qa/train', 'mf3qa/test')
     rows = [r for n in names for r in load_rows(n, where).rows]

@@ -13,7 +13,7 @@ from .config import CHAPTERS
 
 # %% auto #0
 __all__ = ['nbs_dir', 'parse_sets', 'code_hash', 'fingerprint', 'is_done', 'chapter_params', 'run_chapters', 'run_summary',
-           'reproduce_command', 'main']
+           'reproduce_command', 'fetch_command', 'main']
 
 # %% ../nbs/94_cli.ipynb #4cc22c48
 def nbs_dir() -> Path:
@@ -115,6 +115,19 @@ def reproduce_command(data_dir, answers: str, out) -> str:
             f"number, {sum(m in ('✓', '✓t') for m in marks)} reproduced, {marks.count('✓⚠')} only through an author slip, "
             f"{marks.count('⚠')} not; {len(pub.skipped)} skipped (see {md}).\nwrote {md} and {js}")
 
+# %% ../nbs/94_cli.ipynb #cli-data
+def fetch_command(dest, corpus: str | None = None, sets: list[str] = ()) -> int:
+    "Run `gaokerena data fetch`: 0 when `dest` holds the data, 1 (with the reason on stderr) when a clone or download failed."
+    import sys
+    from gaokerena.config import load_settings
+    from gaokerena.data import DataError, fetch_data
+    settings = load_settings(overrides=parse_sets(sets))
+    try: fetch_data(dest, corpus, settings)
+    except DataError as e:
+        print(f'gaokerena data fetch: {e}', file=sys.stderr)
+        return 1
+    return 0
+
 # %% ../nbs/94_cli.ipynb #21e89309
 def main(argv=None):
     "The `gaokerena` command line."
@@ -133,7 +146,16 @@ def main(argv=None):
     rep.add_argument('--answers', choices=('labels', 'extract'), default='labels',
                      help="labels: the authors' hand labels; extract: our extractor on the generations")
     rep.add_argument('--out', required=True, help='folder for tables.md and tables.json')
+    data = sub.add_parser('data', help="the authors' data").add_subparsers(dest='data_command', required=True)
+    fetch = data.add_parser('fetch', help="clone both repositories into DIR (and the corpus with --corpus); prints the data_dir to pass")
+    fetch.add_argument('dir', help='folder for gaokerena-v/, gaokerena-r/ and medical_corpus/ (created)')
+    fetch.add_argument('--corpus', nargs='?', const='gdrive', default=None, metavar='SOURCE',
+                       help="also download the corpus: gdrive (default; the authors' 757 MB file, needs gdown), hub, or an http(s) URL")
+    fetch.add_argument('--set', action='append', default=[], metavar='SECTION.KEY=VALUE', help='override a setting, e.g. sources.repo_v=URL')
     args = ap.parse_args(argv)
+    if args.command == 'data':
+        try: return fetch_command(args.dir, args.corpus, args.set)
+        except ValueError as e: ap.error(str(e))
     if args.command == 'reproduce':
         try: print(reproduce_command(args.data_dir, args.answers, args.out))
         except FileNotFoundError as e: ap.error(str(e))

@@ -16,12 +16,12 @@ from .ledger import TRACKED_PACKAGES
 from .report import expected_costs, md_table
 
 # %% auto #0
-__all__ = ['NO_GPU', 'OTHER_GPU', 'NO_GPU_NEEDED', 'GPU_EXTRAS', 'EXTRA_TEXT', 'DRIVE', 'KERNEL', 'COLAB_BADGE', 'INSTALL',
-           'SETUP_MD', 'SOLUTIONS_TITLE', 'in_colab', 'gpu_profiles', 'gpu_family', 'ProfileError', 'resolve_profile',
-           'gpu_name', 'pick_profile', 'secret_names', 'load_colab_secrets', 'drive_run_dir', 'dependency_closure',
-           'freeze_constraints', 'read_constraints', 'repo_url', 'colab_url', 'is_solutions', 'edition',
-           'chapter_title', 'readme_links', 'readme_costs', 'fill_markers', 'generated_files', 'stale_files',
-           'write_generated', 'main']
+__all__ = ['NO_GPU', 'OTHER_GPU', 'NO_GPU_NEEDED', 'GPU_EXTRAS', 'EXTRA_TEXT', 'DRIVE', 'CORPUS_CHAPTERS', 'KERNEL',
+           'COLAB_BADGE', 'INSTALL', 'SETUP_MD', 'DATA_CELL', 'SOLUTIONS_TITLE', 'in_colab', 'gpu_profiles',
+           'gpu_family', 'ProfileError', 'resolve_profile', 'gpu_name', 'pick_profile', 'secret_names',
+           'load_colab_secrets', 'drive_run_dir', 'drive_data_dir', 'dependency_closure', 'freeze_constraints',
+           'read_constraints', 'repo_url', 'colab_url', 'is_solutions', 'edition', 'chapter_title', 'readme_links',
+           'readme_costs', 'fill_markers', 'generated_files', 'stale_files', 'write_generated', 'main']
 
 # %% ../nbs/97_colab.ipynb #680704d5
 def in_colab() -> bool:
@@ -129,6 +129,15 @@ def drive_run_dir(run_dir, profile: str, mount_point=DRIVE) -> str | None:
                                    ' (NOT on Google Drive: a disconnect loses it)'))
     return str(path)
 
+CORPUS_CHAPTERS = ('00_data', '01_sft')  # the chapters that read the corpus: 00 prepares it, 01 trains on it
+
+def drive_data_dir(data_dir, profile: str, corpus: str | None = None, overrides: dict | None = None, mount_point=DRIVE) -> str | None:
+    "On Colab with a GPU profile, fetch the authors' data into `data_dir` (default `MyDrive/gaokerena/data`) and return it; else `data_dir`."
+    settings = load_settings(profile, overrides=overrides)
+    if not in_colab() or settings.profile.is_tiny: return data_dir
+    from gaokerena.data import fetch_data
+    return str(fetch_data(data_dir or Path(mount_point)/'MyDrive'/'gaokerena'/'data', corpus, settings))
+
 # %% ../nbs/97_colab.ipynb #7b24505d
 def _canon(name: str) -> str: return re.sub(r'[-_.]+', '-', name).lower()
 
@@ -207,8 +216,14 @@ if 'google.colab' in sys.modules:
 else: print('not on Colab: nothing to install')'''
 
 SETUP_MD = '''## Colab setup
-The next cells install the kit, pick the profile from the GPU, read your secrets and put the run
-folder on Google Drive. Outside Colab they do nothing, so this notebook also runs under papermill.'''
+The next cells install the kit, pick the profile from the GPU, read your secrets, put the run
+folder on Google Drive and fetch the authors' data there (once). Outside Colab they do nothing, so
+this notebook also runs under papermill.'''
+
+DATA_CELL = '''# The authors' data on Drive for a GPU profile: both GitHub repositories, shallow (`gaokerena data fetch`), and
+# corpus = 'gdrive' (their 757 MB Medical_Corpus.jsonl), 'hub' (the hub copy) or None. Fetched once; a rerun reuses it.
+from gaokerena.colab import drive_data_dir
+data_dir = drive_data_dir(data_dir, profile, corpus={corpus}, overrides=overrides)'''
 
 def _badge_md(repo: str, chapter: str, needs_gpu: bool) -> str:
     "The first cell of an edition: the badge, where it comes from, and how to run it."
@@ -255,7 +270,7 @@ def _auto_profile(cell: dict, chapter: str) -> dict:
 
 # %% ../nbs/97_colab.ipynb #6e72ec02
 def edition(nb: dict, chapter: str, repo: str, pins: dict[str, str]) -> dict:
-    "The Colab edition of chapter notebook `nb`: badge, install, GPU check, secrets and a Drive run folder."
+    "The Colab edition of chapter notebook `nb`: badge, install, GPU check, secrets, a Drive run folder and the authors' data."
     extras = GPU_EXTRAS[chapter]
     cells = [copy.deepcopy(c) for c in nb['cells']]
     for c in cells:
@@ -274,7 +289,8 @@ def edition(nb: dict, chapter: str, repo: str, pins: dict[str, str]) -> dict:
     setup = [_cell('markdown', 'colab-setup', SETUP_MD), _cell('code', 'colab-install', install),
              _cell('code', 'colab-gpu-check', f"from gaokerena.colab import pick_profile\nprofile = pick_profile(profile, '{chapter}')"),
              _cell('code', 'colab-secrets', 'from gaokerena.colab import load_colab_secrets\nload_colab_secrets(profile, overrides)'),
-             _cell('code', 'colab-drive', 'from gaokerena.colab import drive_run_dir\nrun_dir = drive_run_dir(run_dir, profile)')]
+             _cell('code', 'colab-drive', 'from gaokerena.colab import drive_run_dir\nrun_dir = drive_run_dir(run_dir, profile)'),
+             _cell('code', 'colab-data', DATA_CELL.format(corpus="'gdrive'" if chapter in CORPUS_CHAPTERS else 'None'))]
     cells = [_cell('markdown', 'colab-badge', _badge_md(repo, chapter, bool(extras)))] + cells[:i + 1] + setup + cells[i + 1:]
     meta = {'kernelspec': {'display_name': 'Python 3', 'language': 'python', 'name': 'python3'},
             'language_info': {'name': 'python'}}

@@ -6,17 +6,18 @@ Docs: https://github.com/gaokerena-kit/gaokerena/config.html.md"""
 
 # %% ../nbs/90_config.ipynb #98826dd8
 from __future__ import annotations
-import configparser, dataclasses, os, typing
+import configparser, dataclasses, os, re, typing
 from dataclasses import dataclass
 from pathlib import Path
 import gaokerena
 
 # %% auto #0
 __all__ = ['STAGES', 'ENDPOINTS', 'PRICE_SECTIONS', 'RULES', 'SECTION_RULES', 'TABLE_RULES', 'AT_MOST', 'THROUGHPUT_TASKS',
-           'SOURCE_KEYS', 'SECTIONS', 'CHAPTERS', 'SettingsError', 'TrainStage', 'PretrainStage', 'InstructStage',
-           'DPOStage', 'GRPOStage', 'EvalSettings', 'Profile', 'LLMSettings', 'RLAIFSettings', 'Endpoint',
-           'TranslateSettings', 'Settings', 'parse_value', 'check_value', 'build_section', 'find_settings', 'profiles',
-           'load_settings', 'RunContext', 'Processes', 'processes', 'run_context']
+           'SOURCE_KEYS', 'HUB_DATASETS', 'HUB_KEYS', 'HUB_COLUMN_KEYS', 'TEXT_TABLES', 'SECTIONS', 'CHAPTERS',
+           'SettingsError', 'TrainStage', 'PretrainStage', 'InstructStage', 'DPOStage', 'GRPOStage', 'EvalSettings',
+           'Profile', 'LLMSettings', 'RLAIFSettings', 'Endpoint', 'TranslateSettings', 'Settings', 'parse_value',
+           'check_value', 'build_section', 'find_settings', 'profiles', 'load_settings', 'RunContext', 'Processes',
+           'processes', 'run_context']
 
 # %% ../nbs/90_config.ipynb #63b9d8b5
 class SettingsError(ValueError):
@@ -123,6 +124,8 @@ class Profile:
     num_processes: int = 1
     accelerate_config: str = 'multi_gpu'
     tensor_parallel_size: int = 1
+    allow_stand_ins: bool = False
+    persianmedqa_questions: int = 0
 
     @property
     def is_tiny(self) -> bool:
@@ -195,7 +198,7 @@ class TranslateSettings:
 # %% ../nbs/90_config.ipynb #ea4d8547
 STAGES = {'pretrain': PretrainStage, 'instruct': InstructStage, 'dpo': DPOStage, 'grpo': GRPOStage, 'rlaif': RLAIFSettings, 'eval': EvalSettings}
 ENDPOINTS = ('translator', 'referee_1', 'referee_2')
-PRICE_SECTIONS = ('gpu_prices', 'paper_gpu_prices', 'gpu_tdp_watts', 'throughput', 'sources')
+PRICE_SECTIONS = ('gpu_prices', 'paper_gpu_prices', 'gpu_tdp_watts', 'throughput', 'sources', 'hub', 'hub_columns')  # key = value tables
 
 @dataclass(frozen=True)
 class Settings:
@@ -217,6 +220,8 @@ class Settings:
     gpu_tdp_watts: dict
     throughput: dict
     sources: dict
+    hub: dict
+    hub_columns: dict
     grid_intensity: float
     path: Path = None
 
@@ -268,7 +273,7 @@ RULES = {
     'max_new_tokens': _COUNT, 'straight_temperature': _NONNEG, 'cot_temperature': _NONNEG, 'cot_samples': _COUNT,
     'vote_threshold': _COUNT, 'negative_mark': _NONNEG, 'passk_max_k': _COUNT, 'batch_size': _COUNT,
     'bootstrap_samples': _COUNT, 'judge_max_tokens': _COUNT, 'judge_workers': _COUNT,
-    'eval_limit': _NONNEG, 'rlaif_limit': _NONNEG, 'tiny_vocab_size': _COUNT, 'tiny_hidden_size': _COUNT,
+    'eval_limit': _NONNEG, 'rlaif_limit': _NONNEG, 'persianmedqa_questions': _NONNEG, 'tiny_vocab_size': _COUNT, 'tiny_hidden_size': _COUNT,
     'timeout': _POSITIVE, 'max_retries': _NONNEG, 'usd_per_million_input': _NONNEG, 'usd_per_million_output': _NONNEG,
     'temperature': _NONNEG, 'max_tokens': _COUNT, 'min_rating': '[0, 5]', 'grid_intensity': _NONNEG,
     'num_processes': _COUNT, 'tensor_parallel_size': _COUNT,
@@ -282,7 +287,11 @@ TABLE_RULES = {'gpu_prices': _NONNEG, 'paper_gpu_prices': _NONNEG, 'gpu_tdp_watt
 AT_MOST = {('eval', 'vote_threshold'): 'cot_samples', ('eval', 'passk_max_k'): 'cot_samples',
            ('grpo', 'overlong_buffer'): 'max_completion_length'}
 THROUGHPUT_TASKS = ('sft_tokens_per_s', 'straight_s_per_question', 'cot_s_per_sample', 'dpo_pairs_per_s', 'grpo_s_per_question')
-SOURCE_KEYS = ('corpus', 'mf3qa', 'mmlu_fa', 'ibmsee', 'repo_v', 'repo_r')
+SOURCE_KEYS = ('corpus', 'mf3qa', 'mmlu_fa', 'ibmsee', 'persianmedqa', 'repo_v', 'repo_r', 'repos_cache', 'corpus_gdrive_id')
+HUB_DATASETS = ('corpus', 'mf3qa/train', 'mf3qa/dev', 'mf3qa/test', 'mmlu', 'ibmsee', 'persianmedqa')
+HUB_KEYS = (*HUB_DATASETS, 'subject_column', 'persianmedqa_language')
+HUB_COLUMN_KEYS = ('corpus', 'mf3qa', 'mmlu_fa', 'ibmsee', 'persianmedqa')
+TEXT_TABLES = {'sources': SOURCE_KEYS, 'hub': HUB_KEYS, 'hub_columns': HUB_COLUMN_KEYS}
 
 def check_value(key: str, value, where: str, rule=None):
     "`value` if it keeps `rule` (default `RULES[key]`: choices, or an interval like '[0, 1)'), else an error naming `where`."
@@ -353,14 +362,23 @@ def _split_overrides(items: dict, where: str) -> tuple[dict, dict]:
         else: plain[k] = v
     return dotted, plain
 
+def _text_value(sec: str, key: str, value: str, at: str) -> str:
+    "A value of a text table checked: a [hub] place is `config:split` or a file, a [hub_columns] map `theirs=ours, ...`."
+    value = str(value).strip()
+    if sec == 'hub' and key in HUB_DATASETS and not re.fullmatch(r'[^:\s]+:[^:\s]+|\S+\.(xlsx|jsonl)', value):
+        raise SettingsError(f"{at}: {value!r} is neither config:split (auto for either) nor a file of the repository")
+    if sec == 'hub_columns' and value and not all(re.fullmatch(r'[^=]+=\s*\w+', p.strip()) for p in value.split(',')):
+        raise SettingsError(f"{at}: {value!r} is not a list of their_column=our_field")
+    return value
+
 def _table(sec: str, values: dict, gpus, where: str) -> dict:
-    "A price-like table checked: known keys (GPUs of [gpu_prices], `task@GPU` throughputs, source names), values in range."
+    "A key = value table checked: known keys (GPUs of [gpu_prices], `task@GPU` throughputs, TEXT_TABLES' names), values in range."
     out = {}
     for k, v in values.items():
         at = f"{where} [{sec}] {k}"
-        if sec == 'sources':
-            if k not in SOURCE_KEYS: raise SettingsError(f"{at}: unknown key (known: {', '.join(SOURCE_KEYS)})")
-            out[k] = v
+        if sec in TEXT_TABLES:
+            if k not in TEXT_TABLES[sec]: raise SettingsError(f"{at}: unknown key (known: {', '.join(TEXT_TABLES[sec])})")
+            out[k] = _text_value(sec, k, v, at)
             continue
         gpu = k
         if sec == 'throughput':

@@ -6,8 +6,8 @@ Docs: https://github.com/gaokerena-kit/gaokerena/data.html.md"""
 
 # %% ../nbs/00_data.ipynb #33354d4d
 from __future__ import annotations
-import json, math, os, random, re, unicodedata
-from collections import Counter
+import ast, json, math, os, random, re, unicodedata
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 import gaokerena
@@ -15,18 +15,22 @@ from .config import RunContext, load_settings
 
 # %% auto #0
 __all__ = ['SAMPLE_DIR', 'LETTERS', 'REQUIRED', 'MAY_BE_EMPTY', 'PROBLEMS', 'NOTES', 'SUBJECTS', 'BENCHMARKS', 'V', 'R',
-           'DATASETS', 'COLUMNS', 'REPOS', 'SAMPLE_FILES', 'SAMPLE_NAMES', 'SAMPLE_TEST_SHARE', 'SAMPLE_SPLIT_SEED',
-           'ZWNJ', 'CHAR_MAP', 'DIACRITICS', 'PRESENTATION', 'LETTER', 'ZWNJ_RULES', 'SPACE_RULES', 'GREETINGS',
-           'LINK_WORDS', 'URL', 'WORD', 'TRANSLATE_SYSTEM', 'REFEREE_SYSTEM', 'PREPARED', 'STAND_INS', 'NORMALISED',
-           'TEXT_FIELDS', 'DataError', 'row_text', 'Unparsed', 'iter_jsonl', 'read_jsonl', 'drop_partial_line',
-           'write_jsonl', 'option_issues', 'row_issues', 'issue', 'LoadResult', 'validate', 'read_table', 'column_key',
-           'is_nan', 'Cells', 'Spec', 'convert_row', 'row_key', 'repeat_warnings', 'load_table', 'where_from',
-           'hub_rows', 'load_rows', 'fetch_repos', 'load_sample', 'split_rows', 'sample_tables', 'load_sample_rows',
-           'normalise', 'answer_problem', 'question_key', 'shingles', 'clean_forum', 'keep_scores', 'mcq_json',
-           'translation_messages', 'referee_messages', 'parse_translation', 'parse_rating', 'referee_filter',
-           'translate_one', 'translate_mcqs', 'translation_clients', 'translate_from_settings', 'pool',
-           'prepared_dataset', 'prepared_datasets', 'count_tokens', 'prepare_data', 'load_prepared', 'word_ngrams',
-           'contamination']
+           'CORPUS_FILE', 'PAPER_ROWS', 'FORUMS', 'DATASETS', 'ALIASES', 'NEEDED', 'REPOS', 'HUB_HELP', 'DATA_SUFFIXES',
+           'SAMPLE_FILES', 'SAMPLE_NAMES', 'SAMPLE_TEST_SHARE', 'SAMPLE_SPLIT_SEED', 'ZWNJ', 'CHAR_MAP', 'DIACRITICS',
+           'PRESENTATION', 'LETTER', 'ZWNJ_RULES', 'SPACE_RULES', 'GREETINGS', 'LINK_WORDS', 'URL', 'WORD',
+           'TRANSLATE_SYSTEM', 'REFEREE_SYSTEM', 'PREPARED', 'STAND_INS', 'OPTIONAL', 'NORMALISED', 'TEXT_FIELDS',
+           'DataError', 'row_text', 'Unparsed', 'iter_jsonl', 'read_jsonl', 'drop_partial_line', 'write_jsonl',
+           'option_issues', 'row_issues', 'issue', 'LoadResult', 'validate', 'read_table', 'column_key', 'is_nan',
+           'Cells', 'Spec', 'column_map', 'parse_columns', 'row_subject', 'convert_row', 'row_key', 'repeat_warnings',
+           'check_gold_numbers', 'join_question_ids', 'load_table', 'where_from', 'part_order', 'spec_files',
+           'missing_files', 'how_to_get', 'load_rows', 'hub_call', 'subject_in', 'pick', 'repo_files', 'repo_file',
+           'hub_file', 'hub_rows', 'load_hub', 'clone_repo', 'fetch_repos', 'http_download', 'gdrive_download',
+           'fetch_corpus', 'inventory', 'fetch_data', 'load_everything', 'load_sample', 'split_rows', 'sample_tables',
+           'load_sample_rows', 'normalise', 'answer_problem', 'question_key', 'shingles', 'clean_forum', 'keep_scores',
+           'mcq_json', 'translation_messages', 'referee_messages', 'parse_translation', 'parse_rating',
+           'referee_filter', 'translate_one', 'translate_mcqs', 'translation_clients', 'translate_from_settings',
+           'pool', 'dataset_or_stand_in', 'prepared_dataset', 'prepared_datasets', 'count_tokens', 'prepare_data',
+           'load_prepared', 'word_ngrams', 'contamination']
 
 # %% ../nbs/00_data.ipynb #f57a0a85
 SAMPLE_DIR = Path(gaokerena.__file__).parent/'sample'
@@ -92,7 +96,7 @@ def write_jsonl(rows, path) -> Path:
 
 # %% ../nbs/00_data.ipynb #6fe7d5dd
 PROBLEMS = {'missing', 'empty', 'nan', 'not_text', 'gold_range', 'same_options', 'same_answer', 'parse'}
-NOTES = {'duplicate_options', 'number_as_text', 'text_as_number', 'rating', 'repeated_row', 'repeated_id'}
+NOTES = {'duplicate_options', 'number_as_text', 'text_as_number', 'rating', 'repeated_row', 'repeated_id', 'question_as_id'}
 
 def option_issues(row: dict) -> list[tuple]:
     "Issues of an MCQ row's options: the keys, empty texts, duplicated or identical options."
@@ -205,11 +209,12 @@ class Cells:
         self.raw = {column_key(k): v for k, v in raw.items()}
         self.issues = []
 
-    def has(self, col: str) -> bool: return column_key(col) in self.raw
-
     def text(self, col: str, field: str | None = None) -> str | None:
         "The cell as text: None when the column is absent, '' for an empty cell or NaN (NaN is a problem)."
-        field, v = field or col, self.raw.get(column_key(col))
+        return self._text(self.raw.get(column_key(col)), field or col)
+
+    def _text(self, v, field: str) -> str | None:
+        "A raw value as text, recording how it was read."
         if v is None: return None
         if is_nan(v): self.issues.append((field, 'nan', 'NaN (an empty cell)')); return ''
         if isinstance(v, bool) or not isinstance(v, (str, int, float)):
@@ -220,6 +225,16 @@ class Cells:
             self.issues.append((field, 'number_as_text', f'the number {s} read as text'))
             return s
         return v.strip()
+
+    def options(self, col: str) -> dict:
+        "Options A-D from a list of four (a hub column, or its text form); anything else is a problem."
+        v = self.raw.get(column_key(col))
+        if isinstance(v, str):
+            try: v = ast.literal_eval(v.strip())
+            except (ValueError, SyntaxError): pass
+        if not isinstance(v, (list, tuple)) or len(v) != 4:
+            self.issues.append(('options', 'missing', f'{str(v)[:60]!r} is not a list of four options')); return {}
+        return {k: self._text(x, f'option {k}') for k, x in zip(LETTERS, v)}
 
     def number(self, col: str, field: str) -> int | None:
         "A whole number cell; a digit string is read with a note, anything else is None."
@@ -250,67 +265,104 @@ class Cells:
 SUBJECTS = ('anatomy', 'medical_genetics', 'college_medicine', 'clinical_knowledge', 'professional_medicine', 'college_biology')
 BENCHMARKS = (*SUBJECTS, 'ibmsee')
 V, R = 'gaokerena-v/dataset', 'gaokerena-r/dataset'
+CORPUS_FILE = 'medical_corpus/Medical_Corpus.jsonl'  # where `gaokerena data fetch DIR --corpus` puts the authors' corpus
+PAPER_ROWS = {**{f'mmlu/{s}': n for s, n in zip(SUBJECTS, (135, 100, 173, 265, 272, 144))}, 'ibmsee': 168, 'persianmedqa': 5236}
 
 @dataclass(frozen=True)
 class Spec:
     "Where a dataset lives and how its cells map to the schema."
     kind: str
-    files: tuple = ()
-    hub: tuple | None = None
-    subject: str = ''
+    files: tuple = ()        # paths inside data_dir; a `*` finds every part, in part order
+    hub: tuple | None = None  # (its [sources] key, its [hub] key)
+    subject: str = ''        # the rows' subject; ending in '/', a prefix to each row's own subject column
     gold_base: int = 1
     site: str = ''
+    ids_from: str = ''       # the dataset whose question text gives an id to rows whose id column holds question text
 
+FORUMS = f'{V}/MF3QA/crawling_and_filtering'
 DATASETS = {
-    **{f'mmlu/{s}': Spec('mcq', (f'{V}/MMLU_fa/mmlu-{s}_fa.xlsx',), ('mmlu_fa', s), subject=s) for s in SUBJECTS},
-    'ibmsee': Spec('mcq', (f'{V}/KOPP/kopp.xlsx',), ('ibmsee', 'train'), subject='ibmsee'),
+    **{f'mmlu/{s}': Spec('mcq', (f'{V}/MMLU_fa/mmlu-{s}_fa.xlsx',), ('mmlu_fa', 'mmlu'), subject=s) for s in SUBJECTS},
+    'ibmsee': Spec('mcq', (f'{V}/KOPP/kopp.xlsx',), ('ibmsee', 'ibmsee'), subject='ibmsee'),
     'kopp_larger': Spec('mcq', (f'{V}/KOPP/kopp_larger.xlsx',), subject='kopp_larger'),
     'kqa': Spec('qa', (f'{V}/KQA_fa/questions_w_answers\u0640fa.jsonl',), site='kqa'),
-    'mf3qa/train': Spec('qa', (), ('mf3qa', 'train')),
-    'mf3qa/dev': Spec('qa', (f'{V}/MF3QA/dev.xlsx',), ('mf3qa', 'validation')),
-    'mf3qa/test': Spec('qa', (f'{V}/MF3QA/test.xlsx',), ('mf3qa', 'test')),
-    'forum/niniban/crawled': Spec('qa', (f'{V}/MF3QA/crawling_and_filtering/niniban/crawled/qa.xlsx',), site='niniban.com'),
-    'forum/niniban/filtered': Spec('qa', (f'{V}/MF3QA/crawling_and_filtering/niniban/filtered/qaf.xlsx',), site='niniban.com'),
-    'forum/dryab/filtered': Spec('qa', (f'{V}/MF3QA/crawling_and_filtering/dryab/filtered/qaf.xlsx',), site='doctor-yab.ir'),
-    'forum/isovisit/crawled': Spec('qa', (f'{V}/MF3QA/crawling_and_filtering/isovisit/isovisit.xlsx',), site='isovisit.com'),
-    'corpus': Spec('corpus', (), ('corpus', 'train')),
-    'medmcqa/translated': Spec('mcq', tuple(f'{R}/medmcqa_translation/translated_qas_part{p}.xlsx' for p in (1, 2)), gold_base=0),
-    'medmcqa/filtered': Spec('mcq', tuple(f'{R}/medmcqa_translation_filterd/filtered_qas_part{p}.xlsx' for p in (1, 2)), gold_base=0),
-    'pairs/published': Spec('pairs', tuple(f'{R}/pairs/prefered_rejected_pairs_part{p}.xlsx' for p in (1, 2, 22))),
+    'mf3qa/train': Spec('qa', (f'{V}/MF3QA/train.xlsx',), ('mf3qa', 'mf3qa/train')),
+    'mf3qa/dev': Spec('qa', (f'{V}/MF3QA/dev.xlsx',), ('mf3qa', 'mf3qa/dev')),
+    'mf3qa/test': Spec('qa', (f'{V}/MF3QA/test.xlsx',), ('mf3qa', 'mf3qa/test')),
+    'forum/niniban/crawled': Spec('qa', (f'{FORUMS}/niniban/crawled/qa.xlsx',), site='niniban.com'),
+    'forum/niniban/filtered': Spec('qa', (f'{FORUMS}/niniban/filtered/qaf.xlsx',), site='niniban.com'),
+    'forum/drhast/filtered': Spec('qa', (f'{FORUMS}/drhast/filtered/f*.xlsx',), site='drhast.com'),
+    'forum/dryab/filtered': Spec('qa', (f'{FORUMS}/dryab/filtered/qaf.xlsx',), site='doctor-yab.ir'),
+    'forum/isovisit/crawled': Spec('qa', (f'{FORUMS}/isovisit/isovisit.xlsx',), site='isovisit.com'),
+    'corpus': Spec('corpus', (CORPUS_FILE,), ('corpus', 'corpus')),
+    'medmcqa/translated': Spec('mcq', (f'{R}/medmcqa_translation/translated_qas_part*.xlsx',), gold_base=0),
+    'medmcqa/filtered': Spec('mcq', (f'{R}/medmcqa_translation_filterd/filtered_qas_part*.xlsx',), gold_base=0),
+    'pairs/published': Spec('pairs', (f'{R}/pairs/prefered_rejected_pairs_part*.xlsx',), ids_from='medmcqa/translated'),
+    'persianmedqa': Spec('mcq', (), ('persianmedqa', 'persianmedqa'), subject='persianmedqa/', gold_base=0),
 }
 
 # %% ../nbs/00_data.ipynb #5e1c0a12
-COLUMNS = {'mcq': ('question', 'option1', 'option2', 'option3', 'option4'), 'qa': ('question',),
-           'pairs': ('id', 'prompt', 'correct_choice', 'prefered_answer', 'rejected_answer'), 'corpus': ('text',)}
+ALIASES = {  # per kind, each field and the column names (compared by `column_key`) known to hold it, first match wins
+    'mcq': {'id': ('id',), 'question': ('question',), 'options': ('options', 'choices'),
+            **{f'option{i}': (f'option{i}', f'option_{i}', f'op{x}') for i, x in zip(range(1, 5), 'abcd')},
+            'gold': ('answer', 'correct_answer', 'correct_choice', 'answer_idx', 'cop', 'gold', 'label'),
+            'explanation': ('expression', 'explanation', 'exp'), 'subject': ('subject_name', 'specialty', 'subject'),
+            'source': ('source',)},
+    'qa': {'id': ('id',), 'question': ('question',), 'answer': ('answer', 'free_form_answer'), 'source': ('source',),
+           'must_have': ('must_have',), 'nice_to_have': ('nice_to_have',)},
+    'pairs': {'id': ('id',), 'prompt': ('prompt',), 'chosen': ('prefered_answer', 'chosen'),
+              'rejected': ('rejected_answer', 'rejected'), 'gold': ('correct_choice', 'gold')},
+    'corpus': {'id': ('id',), 'text': ('text', 'content', 'article'), 'source': ('source',)},
+}
+NEEDED = {'mcq': ('question', 'options', 'gold'), 'qa': ('question', 'answer'), 'pairs': ('id', 'prompt', 'gold', 'chosen', 'rejected'),
+          'corpus': ('text',)}
 
-def _first(c: Cells, *cols) -> str | None:
-    "The first of `cols` the row has."
-    return next((col for col in cols if c.has(col)), None)
+def column_map(kind: str, columns, extra: dict | None = None) -> tuple[dict, list]:
+    "({field: column} for the fields of `kind` some column holds, through `extra` {their column: field} then ALIASES; the NEEDED fields none holds)."
+    keys = {column_key(c) for c in columns}
+    extra = {column_key(k): f for k, f in (extra or {}).items()}
+    bad = sorted(set(extra.values()) - set(ALIASES[kind]))
+    if bad: raise DataError(f"column map names unknown field(s) {bad} for a {kind} dataset (fields: {', '.join(ALIASES[kind])})")
+    found = {f: col for col, f in extra.items() if col in keys}
+    for f, names in ALIASES[kind].items():
+        hit = next((n for n in names if n in keys), None)
+        if f not in found and hit: found[f] = hit
+    four = [f'option{i}' for i in range(1, 5)]
+    missing = [m for f in NEEDED[kind] for m in ((four if 'options' not in found else []) if f == 'options' else [f])
+               if m not in found]
+    return found, missing
 
-def convert_row(c: Cells, spec: Spec, rid: str) -> dict:
-    "The schema row of one raw row (its issues accumulate in `c.issues`)."
-    get_id = c.text('id') if c.has('id') else rid
+def parse_columns(text: str) -> dict:
+    "A [hub_columns] value 'theirs=ours, ...' as {their column: our field}."
+    return dict((a.strip(), b.strip()) for a, b in (p.split('=', 1) for p in text.split(',') if p.strip()))
+
+def row_subject(spec: Spec, c: Cells, cols: dict) -> str:
+    "The subject of an MCQ row: the spec's own, a prefix plus the row's subject column (a slug), or MedMCQA's subject_name."
+    own = re.sub(r'\W+', '_', (c.text(cols['subject'], 'subject') if 'subject' in cols else '') or '').strip('_').lower()
+    if spec.subject.endswith('/'): return spec.subject + (own or 'other')
+    return spec.subject or own or 'medmcqa'
+
+def convert_row(c: Cells, spec: Spec, rid: str, cols: dict) -> dict:
+    "The schema row of one raw row, reading field f from column `cols[f]` (its issues accumulate in `c.issues`)."
+    def get(f, field=None): return c.text(cols[f], field or f) if f in cols else None
+    get_id = get('id') if 'id' in cols else rid
     if spec.kind == 'mcq':
-        row = {'id': get_id, 'subject': spec.subject or re.sub(r'\W+', '_', (c.text('subject_name') or 'medmcqa').lower()),
-               'question': c.text('question'),
-               'options': {k: c.text(f'option{i}', f'option {k}') for i, k in enumerate(LETTERS, 1)},
-               'gold': c.gold(_first(c, 'answer', 'correct_answer') or 'answer', spec.gold_base),
-               'explanation': c.text(_first(c, 'expression', 'explanation') or 'explanation', 'explanation') or '',
-               'source': c.text('source') or spec.subject or 'medmcqa'}
+        opts = (c.options(cols['options']) if 'option1' not in cols and 'options' in cols else
+                {k: get(f'option{i}', f'option {k}') for i, k in enumerate(LETTERS, 1)})
+        row = {'id': get_id, 'subject': row_subject(spec, c, cols), 'question': get('question'), 'options': opts,
+               'gold': c.gold(cols['gold'], spec.gold_base), 'explanation': get('explanation') or '',
+               'source': get('source') or spec.subject.rstrip('/') or 'medmcqa'}
         rates = [k for k in c.raw if k.endswith('_rate')]
         if rates: row['ratings'] = {k[:-5]: c.rating(k, k) for k in rates}
         return row
     if spec.kind == 'qa':
-        row = {'id': get_id, 'question': c.text('question'), 'answer': c.text(_first(c, 'answer', 'free_form_answer') or 'answer', 'answer'),
-               'source': c.text('source') or spec.site}
+        row = {'id': get_id, 'question': get('question'), 'answer': get('answer'), 'source': get('source') or spec.site}
         for k in ('must_have', 'nice_to_have'):
-            if c.has(k): row[k] = c.text(k)
+            if k in cols: row[k] = get(k)
         return row
     if spec.kind == 'pairs':
-        return {'id': get_id, 'prompt': c.text('prompt'), 'chosen': c.text(_first(c, 'prefered_answer', 'chosen') or 'chosen', 'chosen'),
-                'rejected': c.text(_first(c, 'rejected_answer', 'rejected') or 'rejected', 'rejected'),
-                'gold': c.gold(_first(c, 'correct_choice', 'gold') or 'gold', 1), 'method': 'unknown'}
-    return {'id': get_id, 'text': c.text(_first(c, 'text', 'content', 'article') or 'text', 'text'), 'source': c.text('source') or 'corpus'}
+        return {'id': get_id, 'prompt': get('prompt'), 'chosen': get('chosen'), 'rejected': get('rejected'),
+                'gold': c.gold(cols['gold'], 1), 'method': 'unknown'}
+    return {'id': get_id, 'text': get('text'), 'source': get('source') or 'corpus'}
 
 # %% ../nbs/00_data.ipynb #5e1c0a14
 def row_key(row: dict, kind: str) -> tuple:
@@ -332,25 +384,53 @@ def repeat_warnings(res: LoadResult) -> None:
         else: seen_id[row['id']] = here
 
 # %% ../nbs/00_data.ipynb #5e1c0a15
-def load_table(name: str, spec: Spec, tables: list[tuple[str, list]], source: str) -> LoadResult:
-    "Convert and validate raw tables [(file, [(row number, cells)])] of dataset `name` into a LoadResult."
+def check_gold_numbers(name: str, file, rows: list, col: str, base: int) -> None:
+    "Refuse a gold column numbered by the other convention (0-3 where 1-4 is meant, or back): it would shift every answer by one."
+    nums = {int(v) for _, r in rows if isinstance(r, dict) for k, v in r.items() if column_key(k) == col
+            and isinstance(v, (int, float)) and not isinstance(v, bool) and not is_nan(v) and float(v).is_integer()}
+    other = 1 - base
+    if nums and not nums <= set(range(base, base + 4)) and nums <= set(range(other, other + 4)):
+        raise DataError(f"{file}: column {col!r} holds {sorted(nums)}: answers numbered from {other}, but {name} numbers them "
+                        f"from {base}; every gold letter would shift by one. Check the dataset (or its column map).")
+
+def join_question_ids(res: LoadResult, questions: list[dict]) -> None:
+    "Give rows whose id holds a question's text (published pair parts 2-11) that question's id, matched on text and options; a note says so."
+    by_text, ids = defaultdict(list), {q['id'] for q in questions}
+    for q in questions: by_text[q['question']].append(q)
+    for row, (file, rowno) in zip(res.rows, res.where):
+        if row['id'] in ids or (row['id'] not in by_text and not re.search(r'\s', row['id'])): continue  # an id, or an unknown one
+        if row['id'] not in by_text:
+            res.warnings.append(issue(file, rowno, 'id', 'question_as_id', 'the id column holds question text, but no question '
+                                      'has that text: kept as the id', row))
+            continue
+        shown = {k: v.strip() for k, v in re.findall(r'^\[([A-D])\] : (.*)$', row['prompt'], re.M)}
+        hits = [q for q in by_text[row['id']] if {k: v.strip() for k, v in q['options'].items()} == shown] or by_text[row['id']]
+        n = len({q['id'] for q in hits})
+        res.warnings.append(issue(file, rowno, 'id', 'question_as_id', f"the id column holds the question text: joined to "
+                                  f"{hits[0]['id']}" + (f' (the first of {n} questions with this text and options)' if n > 1 else ''), row))
+        row['id'] = hits[0]['id']
+
+def load_table(name: str, spec: Spec, tables: list[tuple[str, list]], source: str, columns: dict | None = None,
+               hint: str = '', questions: list[dict] | None = None) -> LoadResult:
+    "Convert and validate raw tables [(file, [(row number, cells)])] of dataset `name` (extra `columns` {theirs: field}) into a LoadResult."
     res = LoadResult(name, spec.kind, source)
     for file, rows in tables:
         parsed = [r for _, r in rows if not isinstance(r, Unparsed)]
         if rows and not parsed: raise DataError(f"{file}: no line of it is a JSON object (line {rows[0][0]}: {rows[0][1].problem})")
-        cols = {column_key(k) for r in parsed[:1] for k in r}
-        missing = [c for c in COLUMNS[spec.kind] if parsed and c not in cols]
-        if spec.kind == 'qa' and parsed and not cols & {'answer', 'free_form_answer'}: missing.append('answer')
-        if missing: raise DataError(f"{file}: missing column(s) {missing} for {name}; found {sorted(cols)}")
+        cols, missing = column_map(spec.kind, [k for r in parsed[:1] for k in r], columns)
+        if parsed and missing:
+            raise DataError(f"{file}: missing column(s) {missing} for {name}; found {sorted(column_key(k) for k in parsed[0])}{hint}")
+        if 'gold' in cols: check_gold_numbers(name, file, rows, cols['gold'], spec.gold_base if spec.kind == 'mcq' else 1)
         for rowno, raw in rows:
             if isinstance(raw, Unparsed):
                 res.add(file, rowno, {'line': raw.text}, [('row', 'parse', raw.problem)])
                 continue
             c = Cells(raw)
             rid = f'{name}:{rowno}' if len(tables) == 1 else f'{name}:{Path(file).stem}:{rowno}'
-            row = convert_row(c, spec, rid)
+            row = convert_row(c, spec, rid, cols)
             if spec.kind == 'pairs': row['part'] = Path(file).stem.rsplit('_', 1)[-1]
             res.add(file, rowno, row, c.issues + row_issues(row, spec.kind))
+    if questions: join_question_ids(res, questions)
     repeat_warnings(res)
     return res
 
@@ -366,45 +446,235 @@ def where_from(where) -> str | Path:
     if where == 'hub': return 'hub'
     return Path(where)
 
-def hub_rows(hub_id: str, split: str) -> list[tuple[int, dict]]:
-    "(index from 1, row) of a hub dataset split; a failed download is a DataError naming the dataset and what to do."
-    import datasets
-    try: ds = datasets.load_dataset(hub_id, split=split)
-    except Exception as e:
-        raise DataError(f"hub dataset {hub_id!r} (split {split!r}) could not be loaded ({type(e).__name__}: {str(e)[:300]}). "
-                        "It needs the internet: unset HF_HUB_OFFLINE, check the connection, log in (`hf auth login` or "
-                        f"HF_TOKEN) if the dataset is gated; or pass data_dir= a folder with clones of {REPOS}.") from None
-    return [(i, dict(r)) for i, r in enumerate(ds, 1)]
+def part_order(path) -> tuple:
+    "A sort key that reads numbers as numbers: part2 before part10."
+    return tuple(int(t) if t.isdigit() else t for t in re.split(r'(\d+)', str(path)))
+
+def spec_files(src: Path, spec: Spec) -> list[Path]:
+    "The files of `spec` in data folder `src`, each `*` pattern expanded to all its parts in part order."
+    return [p for f in spec.files for p in (sorted(src.glob(f), key=part_order) if '*' in f else [src/f])]
+
+def missing_files(src: Path, spec: Spec) -> list[str]:
+    "The files (or part patterns) of `spec` that data folder `src` lacks."
+    return [f for f in spec.files if not (any(src.glob(f)) if '*' in f else (src/f).is_file())]
+
+def how_to_get(name: str, dest='DIR') -> str:
+    "What to run to get dataset `name` into data folder `dest`."
+    if name == 'corpus':
+        return (f"Download it with `gaokerena data fetch {dest} --corpus` (the authors' Medical_Corpus.jsonl, 757 MB, from "
+                "Google Drive; `--corpus hub` converts the hub dataset instead).")
+    return (f"A fresh clone of the authors' repositories has it: `gaokerena data fetch {dest}` clones {REPOS} "
+            "(it keeps a gaokerena-v/ or gaokerena-r/ folder already there: move an incomplete copy away first).")
 
 def load_rows(name: str, where=None) -> LoadResult:
     "Dataset `name`, validated, from the bundled sample, a folder of the authors' repositories, or the hub."
-    src = where_from(where)
-    if src == 'sample': return load_sample_rows(name)
-    if name not in DATASETS: raise KeyError(f"unknown dataset {name!r} (have: {', '.join(DATASETS)})")
-    spec = DATASETS[name]
-    if src == 'hub' or not spec.files:
-        sources = where.settings.sources if isinstance(where, RunContext) else load_settings().sources
-        if spec.hub is None: raise DataError(f"{name} is not on the hub: pass data_dir= a folder with clones of {REPOS}")
-        if src != 'hub':
-            raise DataError(f"{name} is not in the authors' repositories ({src}); it is published on the hub as "
-                            f"{sources[spec.hub[0]]!r}: load_rows({name!r}, 'hub') (needs the internet)")
-        hub_id = sources[spec.hub[0]]
-        return load_table(name, spec, [(f'{hub_id}[{spec.hub[1]}]', hub_rows(hub_id, spec.hub[1]))], hub_id)
+    src, spec = where_from(where), DATASETS.get(name)
+    hub_only = spec is not None and not spec.files  # PersianMedQA: from the hub whatever the source
+    if src == 'sample' and not hub_only: return load_sample_rows(name)
+    if spec is None: raise KeyError(f"unknown dataset {name!r} (have: {', '.join(DATASETS)})")
+    settings = where.settings if isinstance(where, RunContext) else load_settings()
+    if hub_only or (src == 'hub' and spec.hub): return load_hub(name, spec, settings)
+    if src == 'hub':
+        if not isinstance(where, RunContext):
+            raise DataError(f"{name} is not on the hub, only in the authors' repositories: load it with the run context of a GPU "
+                            f"profile (it clones them into [sources] repos_cache) or with data_dir. {how_to_get(name)}")
+        try: src = fetch_repos(Path(settings.sources['repos_cache']).expanduser(), settings)
+        except DataError as e:
+            raise DataError(f"{name} is only in the authors' repositories, and cloning them into [sources] repos_cache failed: "
+                            f"{str(e).rstrip('.')}. Or pass data_dir= a folder made by `gaokerena data fetch DIR` where there is internet.") from None
     if not (src/'gaokerena-v').is_dir() and not (src/'gaokerena-r').is_dir():
-        raise DataError(f"{src}: not a folder of the authors' repositories (expected gaokerena-v/ and gaokerena-r/, clones of {REPOS})")
-    return load_table(name, spec, [(str(src/f), read_table(src/f)) for f in spec.files], str(src))
+        raise DataError(f"{src}: not a folder of the authors' repositories (expected gaokerena-v/ and gaokerena-r/). {how_to_get(name, src)}")
+    missing = missing_files(src, spec)
+    if missing: raise DataError(f"{src/missing[0]}: no such file. {how_to_get(name, src)}")
+    ids_from = spec.ids_from and not missing_files(src, DATASETS[spec.ids_from])
+    return load_table(name, spec, [(str(f), read_table(f)) for f in spec_files(src, spec)], str(src),
+                      questions=load_rows(spec.ids_from, src).rows if ids_from else None)
+
+# %% ../nbs/00_data.ipynb #hub0a172
+HUB_HELP = ("It needs the internet: unset HF_HUB_OFFLINE, check the connection, and log in (`hf auth login` or HF_TOKEN) "
+            "if the dataset is gated (accept its conditions on its hub page first); or pass data_dir= a folder made by "
+            "`gaokerena data fetch DIR`.")
+DATA_SUFFIXES = ('.xlsx', '.jsonl')  # what a hub repository may hold that datasets 4 cannot read, read by `read_table`
+
+def hub_call(what: str, fn, *args, **kwargs):
+    "`fn(*args, **kwargs)` of datasets or huggingface_hub; any failure becomes a DataError saying what failed and how to reach the hub."
+    try: return fn(*args, **kwargs)
+    except DataError: raise
+    except Exception as e: raise DataError(f"{what} failed ({type(e).__name__}: {str(e)[:300]}). {HUB_HELP}") from None
+
+def subject_in(name) -> str | None:
+    "The MMLU subject a config, split, file name or cell names ('mmlu-anatomy_fa' -> 'anatomy'), else None."
+    hits = [s for s in SUBJECTS if s in column_key(name)]
+    return max(hits, key=len) if hits else None
+
+def pick(found: list, want: str, subject: str | None, what: str, where: str, change: str) -> str:
+    "The config or split to load: `want` (it must be there), or for 'auto' the subject's own, the only one, else default/test/train."
+    if want != 'auto':
+        if want not in found: raise DataError(f"{where}: no {what} {want!r}; found {what}s {found}. {change}")
+        return want
+    own = [f for f in found if subject and subject_in(f) == subject]
+    if len(own) == 1: return own[0]
+    if len(found) == 1: return found[0]
+    hit = next((f for f in ('default', 'test', 'train') if f in found), None)
+    if hit is None: raise DataError(f"{where}: which {what}? found {what}s {found}. {change}")
+    return hit
+
+def repo_files(repo: str) -> list[str]:
+    "The files of a hub dataset repository (or of a local folder standing in for one), as paths inside it."
+    if Path(repo).is_dir(): return sorted(p.relative_to(repo).as_posix() for p in Path(repo).rglob('*') if p.is_file())
+    from huggingface_hub import list_repo_files
+    return hub_call(f'listing the files of {repo!r}', list_repo_files, repo, repo_type='dataset')
+
+def repo_file(repo: str, path: str) -> Path:
+    "A local copy of file `path` of a hub dataset repository (downloaded once into the hub cache)."
+    if Path(repo).is_dir(): return Path(repo)/path
+    from huggingface_hub import hf_hub_download
+    return Path(hub_call(f'downloading {path} from {repo!r}', hf_hub_download, repo, path, repo_type='dataset'))
+
+def hub_file(repo: str, spec: Spec, want: str | None, where: str, change: str) -> tuple[str, list]:
+    "(label, rows) of one file of a repository that `datasets` cannot read: `want`, else the file named as in the authors' repositories."
+    files = repo_files(repo)
+    name = want or (Path(spec.files[0]).name if spec.files else None)
+    hits = [f for f in files if f == name or Path(f).name == name]
+    if len(hits) != 1:
+        raise DataError(f"{where}: datasets finds no data it can read there, and {len(hits)} files are named {name!r}; its "
+                        f"spreadsheets and JSON Lines files: {[f for f in files if f.endswith(DATA_SUFFIXES)][:30]}. {change} = <one of them>")
+    return f'{repo}/{hits[0]}', read_table(repo_file(repo, hits[0]))
+
+def hub_rows(name: str, spec: Spec, settings) -> tuple[str, list]:
+    "(label, [(row number, row)]) of dataset `name` in its hub repository, its configs, splits and columns checked against [hub] first."
+    import datasets
+    from datasets.data_files import EmptyDatasetError
+    from datasets.exceptions import DataFilesNotFoundError
+    key, place_key = spec.hub
+    repo, subject = settings.sources[key], (subject_in(name) if name.startswith('mmlu/') else None)
+    place = settings.hub[place_key].format(subject=subject or '')
+    where, change = f"hub dataset {repo!r} ({name})", f"Set [hub] {place_key} in settings.ini (or overrides {{'hub.{place_key}': ...}})"
+    if place.endswith(DATA_SUFFIXES): return hub_file(repo, spec, place, where, change)
+    want_config, want_split = place.split(':')
+    try: configs = datasets.get_dataset_config_names(repo)
+    except (DataFilesNotFoundError, EmptyDatasetError): return hub_file(repo, spec, None, where, change)
+    except Exception as e: raise DataError(f"{where}: asking for its configs failed ({type(e).__name__}: {str(e)[:300]}). {HUB_HELP}") from None
+    config = pick(configs, want_config, subject, 'config', where, change)
+    splits = hub_call(f'{where}: asking for the splits of config {config!r}', datasets.get_dataset_split_names, repo, config)
+    split = pick(splits, want_split, None if subject_in(config) == subject else subject, 'split', where, change)
+    by_column = subject and subject not in (subject_in(config), subject_in(split))
+    column, extra = settings.hub['subject_column'], parse_columns(settings.hub_columns.get(key, ''))
+    features = hub_call(f'{where}: reading its card', datasets.load_dataset_builder, repo, config).info.features
+    if features is not None:  # the card declares the columns: check them before downloading anything
+        _, missing = column_map(spec.kind, list(features), extra)
+        if missing or (by_column and column not in features):
+            raise DataError(f"{where} [{config}:{split}]: its card lists columns {list(features)}, without "
+                            f"{missing or [column]}. Map them with [hub_columns] {key} = their_column=our_field, or {change}")
+    ds = hub_call(f'{where}: loading {config}:{split}', datasets.load_dataset, repo, config, split=split)
+    if by_column and column not in ds.column_names:
+        raise DataError(f"{where}: no config or split is named after {subject!r} (configs {configs}, splits {splits}) and split "
+                        f"{split!r} has no column {column!r} naming each row's subject (columns {ds.column_names}). {change}, "
+                        "or set [hub] subject_column")
+    lang = settings.hub['persianmedqa_language'] if name == 'persianmedqa' and 'language' in ds.column_names else ''
+    rows = [(i, dict(r)) for i, r in enumerate(ds, 1)
+            if (not by_column or subject_in(str(r[column])) == subject) and (not lang or r['language'] == lang)]
+    return (f'{repo}[{split}]' if config == 'default' else f'{repo}[{config}:{split}]'), rows
+
+def load_hub(name: str, spec: Spec, settings) -> LoadResult:
+    "Dataset `name` from the hub through `hub_rows`, columns mapped, rows validated, and its row count checked against the papers'."
+    key = spec.hub[0]
+    label, rows = hub_rows(name, spec, settings)
+    res = load_table(name, spec, [(label, rows)], settings.sources[key], parse_columns(settings.hub_columns.get(key, '')),
+                     f"; map them with [hub_columns] {key} = their_column=our_field")
+    expected = PAPER_ROWS.get(name)
+    if expected and res.read != expected:
+        raise DataError(f"{label}: {res.read} rows, but {name} has {expected} in the papers: another version or part of it. "
+                        f"Check [hub] {spec.hub[1]} (config:split) and [sources] {key} in settings.ini.")
+    return res
 
 # %% ../nbs/00_data.ipynb #5e1c0a31
+def clone_repo(url: str, target: Path, depth: int = 1) -> str:
+    "Clone `url` into `target` (shallow) through `target`.partial, so an interrupted clone is redone: 'cloned', or 'present' if `target` has files."
+    import shutil, subprocess
+    if target.is_dir() and any(target.iterdir()): return 'present'
+    part = target.with_name(target.name + '.partial')
+    if part.exists(): shutil.rmtree(part)
+    part.parent.mkdir(parents=True, exist_ok=True)
+    r = subprocess.run(['git', 'clone', '--quiet', '--depth', str(depth), url, str(part)], capture_output=True, text=True)
+    if r.returncode: raise DataError(f"could not clone {url} into {target} (it needs git and the internet): {r.stderr.strip()[-300:]}")
+    os.replace(part, target)
+    return 'cloned'
+
 def fetch_repos(dest, settings=None, depth: int = 1) -> Path:
     "Clone the authors' repositories into `dest`/gaokerena-v and gaokerena-r (unless present); returns `dest` for data_dir."
-    import subprocess
     sources = (settings or load_settings()).sources
     for folder, key in (('gaokerena-v', 'repo_v'), ('gaokerena-r', 'repo_r')):
-        target = Path(dest)/folder
-        if target.is_dir() and any(target.iterdir()): continue
-        r = subprocess.run(['git', 'clone', '--quiet', '--depth', str(depth), sources[key], str(target)], capture_output=True, text=True)
-        if r.returncode: raise DataError(f"could not clone {sources[key]} into {target} (it needs git and the internet): {r.stderr.strip()[-300:]}")
+        print(f"{folder}: {clone_repo(sources[key], Path(dest)/folder, depth)} ({sources[key]})")
     return Path(dest)
+
+def http_download(url: str, path: Path, chunk: int = 1 << 20, timeout: float = 60) -> int:
+    "Download `url` to `path` through `path`.part, resuming a partial one with an HTTP Range request; the bytes fetched now."
+    import urllib.error, urllib.request
+    from tqdm.auto import tqdm
+    path = Path(path)
+    part, got = path.with_name(path.name + '.part'), 0
+    have = part.stat().st_size if part.exists() else 0
+    try: resp = urllib.request.urlopen(urllib.request.Request(url, headers={'Range': f'bytes={have}-'} if have else {}), timeout=timeout)
+    except urllib.error.HTTPError as e:
+        if e.code != 416 or not have: raise DataError(f"{url}: HTTP {e.code} {e.reason}") from None
+        os.replace(part, path)  # 416: the range starts at the end, the partial file is whole
+        return 0
+    except urllib.error.URLError as e: raise DataError(f"{url}: {e.reason} (it needs the internet)") from None
+    with resp:
+        if have and resp.status != 206: have = 0  # the server ignored the range: start over
+        size = int(resp.headers.get('Content-Length') or 0)
+        with open(part, 'ab' if have else 'wb') as f, tqdm(total=have + size or None, initial=have, unit='B', unit_scale=True,
+                                                           desc=path.name) as bar:
+            while block := resp.read(chunk): f.write(block); bar.update(len(block)); got += len(block)
+    os.replace(part, path)
+    return got
+
+def gdrive_download(file_id: str, path: Path) -> None:
+    "Download Google Drive file `file_id` to `path` with gdown, resuming a partial download."
+    try: import gdown
+    except ImportError: raise DataError("downloading from Google Drive needs gdown: `pip install gdown` (the kit's [fetch] extra); "
+                                       "or use `--corpus hub` or a direct URL") from None
+    if not gdown.download(id=file_id, output=str(path), quiet=False, resume=True):
+        raise DataError(f"Google Drive did not serve file {file_id} (quota or permissions): try again later, or `--corpus hub`")
+
+def fetch_corpus(dest, source: str = 'gdrive', settings=None, download=None) -> tuple[Path, str]:
+    "(path, 'present' or 'downloaded') of the corpus in `dest`, from Google Drive ('gdrive'), the hub ('hub') or a URL; `download(what, path)` replaces the downloader."
+    settings = settings or load_settings()
+    target = Path(dest)/CORPUS_FILE
+    if target.is_file(): return target, 'present'
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if source == 'hub':
+        rows = load_hub('corpus', DATASETS['corpus'], settings).rows
+        write_jsonl([{'content': r['text'], 'source': r['source']} for r in rows], target)
+    elif source == 'gdrive': (download or gdrive_download)(settings.sources['corpus_gdrive_id'], target)
+    elif re.match(r'https?://', source): (download or http_download)(source, target)
+    else: raise DataError(f"corpus source {source!r}: expected gdrive, hub or an http(s) URL")
+    return target, 'downloaded'
+
+def inventory(data_dir) -> dict[str, int]:
+    "{dataset: how many of its files `data_dir` holds} for every dataset kept in files (0: missing)."
+    src = Path(data_dir)
+    return {n: 0 if missing_files(src, s) else len(spec_files(src, s)) for n, s in DATASETS.items() if s.files}
+
+def fetch_data(dest, corpus: str | None = None, settings=None, download=None) -> Path:
+    "Clone both repositories into `dest` and, if `corpus` names a source, download the corpus; print what `dest` holds and the data_dir to pass."
+    settings, dest = settings or load_settings(), Path(dest).expanduser().resolve()
+    fetch_repos(dest, settings)
+    if corpus:
+        path, status = fetch_corpus(dest, corpus, settings, download)
+        print(f"corpus: {status}, {path} ({path.stat().st_size / 1e6:,.1f} MB)")
+    for name, n in inventory(dest).items():
+        print(f"  {name:24} {f'{n} file(s)' if n else 'missing: ' + how_to_get(name, dest)}")
+    print(f"data_dir = {dest}\n(pass it as data_dir in a notebook's parameters, or `gaokerena run --data-dir {dest}`)")
+    return dest
+
+def load_everything(where) -> tuple[dict, dict]:
+    "Every dataset `where` holds, loaded ({name: LoadResult}), and those it lacks ({name: how to get it})."
+    src = where_from(where)
+    if src == 'sample': return {n: load_rows(n) for n in SAMPLE_NAMES}, {}
+    have = inventory(src)
+    return {n: load_rows(n, src) for n, k in have.items() if k}, {n: how_to_get(n, src) for n, k in have.items() if not k}
 
 # %% ../nbs/00_data.ipynb #bcf1db22
 SAMPLE_FILES = {'corpus': 'corpus.jsonl', 'qa': 'qa.jsonl', 'mcq': 'mcq.jsonl', 'forum_noise': 'forum_noise.jsonl'}
@@ -631,8 +901,9 @@ def translate_from_settings(ctx: RunContext, questions: list[dict], name: str = 
 # %% ../nbs/00_data.ipynb #a516bd43
 PREPARED = {'corpus': ('corpus',), 'qa_train': ('mf3qa/train',), 'qa_test': ('mf3qa/test',),
             'mcq': (*(f'mmlu/{s}' for s in SUBJECTS), 'ibmsee'), 'kopp_larger': ('kopp_larger',), 'kqa': ('kqa',),
-            'medmcqa': ('medmcqa/filtered',), 'pairs': ('pairs/published',)}
-STAND_INS = {'corpus': 'sample', 'mf3qa/train': 'mf3qa/dev'}
+            'medmcqa': ('medmcqa/filtered',), 'pairs': ('pairs/published',), 'persianmedqa': ('persianmedqa',)}
+STAND_INS = {'corpus': 'sample', 'mf3qa/train': 'mf3qa/dev'}  # used only when the profile allows stand-ins
+OPTIONAL = {'persianmedqa': 'persianmedqa_questions'}  # prepared only when this profile setting is not 0
 NORMALISED = ('corpus', 'qa_train')  # training text is normalised; evaluation sets stay verbatim (the papers' prompts)
 TEXT_FIELDS = {'corpus': ('text',), 'qa': ('question', 'answer')}
 
@@ -642,24 +913,30 @@ def pool(name: str, results: list[LoadResult]) -> LoadResult:
     for r in results: res.rows += r.rows; res.quarantined += r.quarantined; res.warnings += r.warnings; res.where += r.where
     return res
 
+def dataset_or_stand_in(ctx: RunContext, name: str) -> LoadResult:
+    "Dataset `name` from the run's source; when data_dir lacks it, its STAND_INS entry if the profile allows stand-ins, else a DataError saying how to get it."
+    src, stand_in = where_from(ctx), STAND_INS.get(name)
+    missing = missing_files(src, DATASETS[name]) if isinstance(src, Path) else []
+    if not missing: return load_rows(name, ctx)
+    if stand_in and ctx.settings.profile.allow_stand_ins:
+        res = load_rows(name, 'sample') if stand_in == 'sample' else load_rows(stand_in, ctx)
+        res.source += f' (standing in for {name}, which data_dir lacks)'
+        return res
+    other = 'the bundled sample' if stand_in == 'sample' else stand_in
+    raise DataError(f"{src/missing[0]}: missing, and profile {ctx.settings.profile.name!r} uses no stand-ins. {how_to_get(name, src)}"
+                    + (f" Or set profile.allow_stand_ins = true to use {other} instead (not the papers' data)." if stand_in else ''))
+
 def prepared_dataset(ctx: RunContext, pname: str) -> LoadResult | None:
-    "One prepared dataset (a PREPARED name) from the run's source, training text normalised; None where the source lacks it."
+    "One prepared dataset (a PREPARED name) from the run's source, training text normalised; None where the source lacks it or the profile leaves it out."
     src, names = where_from(ctx), PREPARED[pname]
-    if src == 'sample' and not set(names) <= set(SAMPLE_NAMES): return None
-    if src == 'hub' and any(DATASETS[n].hub is None for n in names): return None
-    results = []
-    for n in names:
-        if isinstance(src, Path) and not DATASETS[n].files:
-            stand_in = STAND_INS[n]
-            results.append(load_rows(n, 'sample') if stand_in == 'sample' else load_rows(stand_in, ctx))
-            results[-1].source += f' (standing in for {n}, which is only on the hub)'
-        else: results.append(load_rows(n, ctx))
-    res = pool(pname, results)
+    if pname in OPTIONAL and not getattr(ctx.settings.profile, OPTIONAL[pname]): return None
+    if src == 'sample' and not all(n in SAMPLE_NAMES or not DATASETS[n].files for n in names): return None
+    res = pool(pname, [dataset_or_stand_in(ctx, n) for n in names])
     if pname in NORMALISED: res.rows = [{**r, **{f: normalise(r[f]) for f in TEXT_FIELDS[res.kind]}} for r in res.rows]
     return res
 
 def prepared_datasets(ctx: RunContext) -> dict[str, LoadResult]:
-    "The datasets a run prepares (PREPARED names), from its source; with data_dir, hub-only sets use STAND_INS."
+    "The datasets a run prepares (PREPARED names), from its source (a GPU profile reads what only the repositories hold from clones)."
     return {p: res for p in PREPARED if (res := prepared_dataset(ctx, p)) is not None}
 
 # %% ../nbs/00_data.ipynb #a516bd44
@@ -701,13 +978,14 @@ def word_ngrams(text: str, n: int = 13) -> set[int]:
     return {hash(tuple(words[i:i + n])) for i in range(len(words) - n + 1)}
 
 def contamination(train: dict[str, tuple[str, list]], benchmarks: dict[str, tuple[str, list]], n: int = 13,
-                  template_rows: int = 3) -> dict:
-    "{training set: {benchmark: share of its rows sharing a word n-gram with the set}}; n-grams in `template_rows` or more benchmark rows are ignored."
+                  template_rows: int = 3, min_shared: int = 2) -> dict:
+    "{training set: {benchmark: share of its rows sharing `min_shared` word n-grams with the set}}; an n-gram in `template_rows` or more benchmark rows, or distinct texts of the set, is a template and ignored."
     bench = {b: [word_ngrams(row_text(r, kind), n) for r in rows] for b, (kind, rows) in benchmarks.items()}
     df = Counter(g for grams in bench.values() for row in grams for g in row)
     bench = {b: [{g for g in row if df[g] < template_rows} for row in grams] for b, grams in bench.items()}
-    out = {}
+    wanted, out = {g for grams in bench.values() for row in grams for g in row}, {}
     for t, (kind, rows) in train.items():
-        seen = set().union(*(word_ngrams(row_text(r, kind), n) for r in rows))
-        out[t] = {b: sum(bool(g & seen) for g in grams) / max(len(grams), 1) for b, grams in bench.items()}
+        found = Counter(g for text in dict.fromkeys(row_text(r, kind) for r in rows) for g in word_ngrams(text, n) & wanted)
+        seen = {g for g, k in found.items() if k < template_rows}
+        out[t] = {b: sum(len(g & seen) >= min_shared for g in grams) / max(len(grams), 1) for b, grams in bench.items()}
     return out

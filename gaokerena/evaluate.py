@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from tqdm.auto import tqdm
-from .data import BENCHMARKS, LETTERS, SUBJECTS, DataError, drop_partial_line, iter_jsonl, load_prepared, where_from
+from .data import BENCHMARKS, DATASETS, LETTERS, SUBJECTS, DataError, drop_partial_line, iter_jsonl, load_prepared, where_from
 
 # %% auto #0
 __all__ = ['STRAIGHT_PROMPT', 'COT_PROMPT', 'PROMPTS', 'VERIFIER_PROMPT', 'PASSAGE_NAMES', 'NON_ANSWERS', 'OPTION_FORMS',
@@ -795,13 +795,19 @@ def spread_limit(groups: dict, limit: int) -> dict:
     return {g: rows for g, rows in taken.items() if rows}
 
 def load_benchmarks(ctx, limit: int = 0) -> dict:
-    "The run's multiple-choice benchmarks as chapter 1 prepared them, benchmark id -> rows, `limit` spread over them."
+    "The run's multiple-choice benchmarks as chapter 1 prepared them, benchmark id -> rows, `limit` spread over them; PersianMedQA's specialties after them when the profile asks."
     groups = defaultdict(list)
     for q in load_prepared(ctx, 'mcq'): groups[q['subject']].append(q)
-    return spread_limit({b: groups[b] for b in [*BENCHMARKS, *sorted(set(groups) - set(BENCHMARKS))] if b in groups}, limit)
+    out = spread_limit({b: groups[b] for b in [*BENCHMARKS, *sorted(set(groups) - set(BENCHMARKS))] if b in groups}, limit)
+    if ctx.settings.profile.persianmedqa_questions:
+        extra = defaultdict(list)
+        for q in load_prepared(ctx, 'persianmedqa'): extra[q['subject']].append(q)
+        out |= spread_limit(dict(sorted(extra.items())), ctx.settings.profile.persianmedqa_questions)
+    return out
 
 def load_freeform(ctx, limit: int = 0) -> dict:
-    "The free-form QA test sets, name -> rows: MF3QA test and K-QA fa (the sample has only its held-out QA)."
-    sets = {'mf3qa': load_prepared(ctx, 'qa_test')}
-    if where_from(ctx) != 'sample': sets['kqa'] = load_prepared(ctx, 'kqa')
-    return spread_limit(sets, limit)
+    "The free-form QA test sets, each question once: MF3QA test's forum questions, and K-QA fa (the released test set holds it; else its own file)."
+    test, kqa = load_prepared(ctx, 'qa_test'), DATASETS['kqa'].site
+    sets = {'mf3qa': [r for r in test if r['source'] != kqa], 'kqa': [r for r in test if r['source'] == kqa]}
+    if not sets['kqa'] and where_from(ctx) != 'sample': sets['kqa'] = load_prepared(ctx, 'kqa')
+    return spread_limit({n: rows for n, rows in sets.items() if rows}, limit)

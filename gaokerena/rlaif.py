@@ -290,7 +290,7 @@ def extractor_readings(pairs: list[dict]) -> dict:
     return {side: dict(Counter(reading(p, side) for p in pairs)) for side in ('chosen', 'rejected')}
 
 def published_pairs(ctx: RunContext) -> tuple[list[dict], dict]:
-    "The authors' published pairs (parts 1, 2, 22), and a report: counts per part, repeated ids, rows set aside, readings."
+    "The authors' published pairs (every part), and a report: counts per part, repeated ids, rows set aside, readings."
     res = load_rows('pairs/published', ctx)
     per_id = Counter(r['id'] for r in res.rows)
     return res.rows, {'pairs': len(res.rows), 'per_part': dict(Counter(r['part'] for r in res.rows)),

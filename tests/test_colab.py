@@ -11,7 +11,7 @@ from gaokerena.report import expected_costs
 
 REGENERATE = ('run `python -m gaokerena.colab` and commit colab/ and README.md (generated files; on a merge conflict '
               'take either side and rerun it)')
-SETUP_IDS = ['colab-setup', 'colab-install', 'colab-gpu-check', 'colab-secrets', 'colab-drive']
+SETUP_IDS = ['colab-setup', 'colab-install', 'colab-gpu-check', 'colab-secrets', 'colab-drive', 'colab-data']
 SECRETS = ('HF_TOKEN', 'DEEPSEEK_API_KEY', 'OPENAI_API_KEY')   # the GPU profiles' secrets: hub, teacher, judge
 
 
@@ -55,6 +55,8 @@ def test_edition_has_badge_install_gpu_check_secrets_and_drive(ch):
     else: assert "extras = ''" in install and 'accelerator' not in nb['metadata']
     assert f"profile = pick_profile(profile, '{ch}')" in cells['colab-gpu-check']
     assert 'load_colab_secrets(profile, overrides)' in cells['colab-secrets'] and 'run_dir = drive_run_dir(run_dir, profile)' in cells['colab-drive']
+    corpus = "'gdrive'" if ch in colab.CORPUS_CHAPTERS else 'None'
+    assert f'data_dir = drive_data_dir(data_dir, profile, corpus={corpus}, overrides=overrides)' in cells['colab-data']
     own = [c for c in nb['cells'] if not c['id'].startswith('colab-')]
     assert [c['id'] for c in own] == [c['id'] for c in chapter['cells']], 'every chapter cell, in order'
     unfold = lambda c: _src(c).removeprefix(colab.SOLUTIONS_TITLE + '\n') if c['metadata'].get('cellView') == 'form' else _src(c)
@@ -65,7 +67,7 @@ def test_edition_has_badge_install_gpu_check_secrets_and_drive(ch):
     params = [c for c in own if 'parameters' in c['metadata'].get('tags', [])]
     assert len(params) == 1 and _src(params[0]).startswith('profile = "auto"')
     order = [c['id'] for c in nb['cells']]
-    assert order[0] == 'colab-badge' and order[order.index(params[0]['id']) + 1:][:5] == SETUP_IDS
+    assert order[0] == 'colab-badge' and order[order.index(params[0]['id']) + 1:][:6] == SETUP_IDS
     assert all(not c['outputs'] and c['execution_count'] is None for c in nb['cells'] if c['cell_type'] == 'code')
 
 
@@ -74,12 +76,12 @@ def _freeze() -> str:
 
 
 def test_setup_cells_do_nothing_outside_colab(tmp_path):
-    "Run an edition's first cells, up to the Drive cell, headless with papermill: nothing installed, mounted or written."
+    "Run an edition's first cells, up to the data cell, headless with papermill: nothing installed, mounted or written."
     nb = _edition('02_eval')
     ids = [c['id'] for c in nb['cells']]
-    probe = colab._cell('code', 'probe', "import json, os\nprint('STATE', json.dumps({'profile': profile, 'run_dir': run_dir, "
+    probe = colab._cell('code', 'probe', "import json, os\nprint('STATE', json.dumps({'profile': profile, 'run_dir': run_dir, 'data_dir': data_dir, "
                                          f"'secrets': sorted(k for k in {SECRETS!r} if k in os.environ)}}))")
-    (tmp_path/'setup.ipynb').write_text(json.dumps({**nb, 'cells': nb['cells'][:ids.index('colab-drive') + 1] + [probe]}))
+    (tmp_path/'setup.ipynb').write_text(json.dumps({**nb, 'cells': nb['cells'][:ids.index('colab-data') + 1] + [probe]}))
     work = tmp_path/'work'
     work.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in SECRETS}
@@ -92,7 +94,7 @@ def test_setup_cells_do_nothing_outside_colab(tmp_path):
                   for o in c.get('outputs', []))
     assert 'not on Colab: nothing to install' in out and colab.NO_GPU in out
     state = json.loads(out.split('STATE ', 1)[1].splitlines()[0])
-    assert state == {'profile': 'tiny', 'run_dir': 'my-run', 'secrets': []}
+    assert state == {'profile': 'tiny', 'run_dir': 'my-run', 'data_dir': None, 'secrets': []}
     assert list(work.iterdir()) == [] and not Path('/content/gaokerena').exists() and not Path('/content/drive').exists()
     assert _freeze() == before
 
@@ -137,6 +139,20 @@ def test_colab_branch_secrets_and_drive(stand_in_colab, tmp_path, capsys):
     assert colab.drive_run_dir(None, 'colab-l4', mount_point=drive) == run_dir and len(mounts) == 1
     assert colab.drive_run_dir(str(tmp_path/'local'), 'colab-l4', mount_point=drive) == str(tmp_path/'local')
     assert 'NOT on Google Drive' in capsys.readouterr().out
+
+
+def test_colab_branch_fetches_the_data_onto_drive(stand_in_colab, tmp_path, capsys):
+    "On Colab a GPU profile gets the authors' repositories on Drive (local git repositories stand in for GitHub); tiny keeps its sample."
+    from test_data_fetch import git_repo
+    _, _, drive = stand_in_colab
+    colab.drive_run_dir(None, 'colab-l4', mount_point=drive)  # the cell before mounts Drive
+    urls = {'sources.repo_v': git_repo(tmp_path/'v', {'dataset/KOPP/kopp.xlsx': b'x'}), 'sources.repo_r': git_repo(tmp_path/'r', {'README.md': b'r'})}
+    data_dir = colab.drive_data_dir(None, 'colab-l4', None, urls, mount_point=drive)
+    assert data_dir == str(drive/'MyDrive'/'gaokerena'/'data') and (Path(data_dir)/'gaokerena-v'/'dataset'/'KOPP'/'kopp.xlsx').is_file()
+    assert f'data_dir = {data_dir}' in capsys.readouterr().out
+    assert colab.drive_data_dir(None, 'colab-l4', None, urls, mount_point=drive) == data_dir
+    assert 'gaokerena-v: present' in capsys.readouterr().out
+    assert colab.drive_data_dir(None, 'tiny', 'gdrive', urls, mount_point=drive) is None
 
 
 def test_constraints_pin_every_dependency_within_its_range():

@@ -158,14 +158,16 @@ def test_unknown_rule_is_refused():
 def test_wrong_folder_unknown_names_and_hub_only(tmp_path, repo):
     with pytest.raises(DataError, match="not a folder of the authors' repositories"): load_rows('ibmsee', tmp_path/'nowhere')
     with pytest.raises(KeyError, match='unknown dataset'): load_rows('mmlu/astrology', repo)
-    with pytest.raises(DataError, match="published on the hub as 'gaokerena/medical_corpus'"): load_rows('corpus', repo)
+    with pytest.raises(DataError, match=r"Medical_Corpus.jsonl: no such file\. Download it with `gaokerena data fetch .* --corpus`"):
+        load_rows('corpus', repo)
+    with pytest.raises(DataError, match=r"train.xlsx: no such file\. A fresh clone .* `gaokerena data fetch"): load_rows('mf3qa/train', repo)
     with pytest.raises(DataError, match='not on the hub'): load_rows('pairs/published', 'hub')
 
 
 def test_hub_offline_names_the_dataset_and_what_to_do():
     with pytest.raises(DataError) as e: load_rows('mf3qa/train', 'hub')
     msg = str(e.value)
-    assert "'gaokerena/MF3QA'" in msg and "'train'" in msg and 'HF_HUB_OFFLINE' in msg and 'data_dir' in msg
+    assert "'gaokerena/MF3QA' (mf3qa/train)" in msg and 'HF_HUB_OFFLINE' in msg and 'gaokerena data fetch' in msg
 
 
 def test_hub_path_converts_rows_from_a_local_dataset(tmp_path):
@@ -231,3 +233,98 @@ def test_fetch_repos_clones_both_and_skips_present_ones(tmp_path):
     assert fetch_repos(dest, dataclasses.replace(s, sources={**s.sources, 'repo_v': 'file:///nowhere'})) == dest  # present: skipped
     with pytest.raises(DataError, match='could not clone file:///nowhere'):
         fetch_repos(tmp_path/'other', dataclasses.replace(s, sources={**s.sources, 'repo_v': 'file:///nowhere'}))
+
+
+def test_parts_are_found_by_pattern_in_part_order(repo):
+    "Every part the folder holds, part2 before part10: never a fixed list of parts."
+    base = ['q', 'a', 'b', 'c', 'd', 'توضیح', 0, 'single', 'Anatomy', None, 5, 5]
+    for p in (10, 1, 2):
+        write_xlsx(repo/MED.format(p), MED_HEAD, [[f'id{p}', *base]])
+    res = load_rows('medmcqa/translated', repo)
+    assert [r['id'] for r in res.rows] == ['id1', 'id2', 'id10'] and [Path(f).name for f, _ in res.where][-1] == 'translated_qas_part10.xlsx'
+    with pytest.raises(DataError, match=r'filtered_qas_part\*\.xlsx: no such file'): load_rows('medmcqa/filtered', repo)
+
+
+def test_pair_ids_holding_question_text_are_joined_to_the_question(repo):
+    "Pair parts 2-11 hold the question's text in `id`: the pair gets the id of the translated question with that text and options."
+    opts = ('الف', 'ب', 'ج', 'د')
+    write_xlsx(repo/MED.format(1), MED_HEAD, [
+        ['m1', 'سرفه چیست؟', *opts, '', 0, 'single', 'x', None, 5, 5],         # "What is a cough?"
+        ['m2', 'سرفه چیست؟', 'یک', 'دو', 'سه', 'چهار', '', 1, 'single', 'x', None, 5, 5],  # the same text, other options
+        ['m3', 'تب چیست؟', *opts, '', 2, 'single', 'x', None, 5, 5]])          # "What is a fever?"
+    prompt = lambda q, o: f'## پرسش\n{q} \n\n## گزینه ها\n' + '\n'.join(f'[{k}] : {v}' for k, v in zip(LETTERS, o)) + ' \n'
+    head = ['id', 'prompt', 'correct_choice', 'prefered_answer', 'rejected_answer']
+    write_xlsx(repo/PAIRS.format(1), head, [['m3', prompt('تب چیست؟', opts), 'C', 'خوب', 'بد']])
+    write_xlsx(repo/PAIRS.format(2), head, [['سرفه چیست؟', prompt('سرفه چیست؟', ('یک', 'دو', 'سه', 'چهار')), 'B', 'خوب', 'بد'],
+                                            ['سرفه چیست؟', prompt('سرفه چیست؟', opts), 'A', 'خوب', 'بد'],
+                                            ['سردرد چیست؟', prompt('سردرد چیست؟', opts), 'A', 'خوب', 'بد']])  # "What is a headache?"
+    res = load_rows('pairs/published', repo)
+    assert [r['id'] for r in res.rows] == ['m3', 'm2', 'm1', 'سردرد چیست؟']
+    notes = [(w['row'], w['rule'], w['problem']) for w in res.warnings if w['rule'] == 'question_as_id']
+    assert notes == [(2, 'question_as_id', 'the id column holds the question text: joined to m2'),
+                     (3, 'question_as_id', 'the id column holds the question text: joined to m1'),
+                     (4, 'question_as_id', 'the id column holds question text, but no question has that text: kept as the id')]
+    assert not [w for w in res.warnings if w['rule'] == 'repeated_id']
+
+
+def test_gold_numbered_by_the_other_convention_is_refused(repo):
+    write_xlsx(repo/MMLU, MMLU_HEAD, [mcq(f'س {i}', gold=i % 4) for i in range(8)])  # 0-3 where the benchmark numbers 1-4
+    with pytest.raises(DataError, match=r"mmlu-anatomy_fa.xlsx: column 'answer' holds \[0, 1, 2, 3\]: answers numbered from 0"):
+        load_rows('mmlu/anatomy', repo)
+
+
+def stand_in_repo(repo):
+    "A data folder with MF3QA's dev and test sets, and neither the corpus nor train.xlsx (like a copy without large files)."
+    for split in ('dev', 'test'):
+        write_xlsx(repo/f'gaokerena-v/dataset/MF3QA/{split}.xlsx', ['Question', 'Answer', 'Source'], [[f'{split}؟', 'پاسخ', 'niniban.com']])
+    return repo
+
+
+def test_a_real_profile_stops_where_data_dir_lacks_a_dataset(repo, tmp_path):
+    from gaokerena.data import prepare_data, prepared_dataset
+    ctx = run_context('h100', tmp_path/'run', stand_in_repo(repo))
+    with pytest.raises(DataError) as e: prepared_dataset(ctx, 'qa_train')
+    msg = str(e.value)
+    assert "MF3QA/train.xlsx: missing, and profile 'h100' uses no stand-ins" in msg and '`gaokerena data fetch' in msg
+    assert 'Or set profile.allow_stand_ins = true to use mf3qa/dev instead' in msg
+    with pytest.raises(DataError, match=r"Medical_Corpus.jsonl: missing.*--corpus.*allow_stand_ins = true to use the bundled sample"):
+        prepare_data(ctx)
+    assert not (tmp_path/'run'/'data'/'corpus.jsonl').exists(), 'a real run never trains on the bundled sample by accident'
+
+
+def test_stand_ins_only_when_allowed_and_named_as_such(repo, tmp_path):
+    from gaokerena.data import prepared_dataset
+    ctx = run_context('h100', tmp_path/'run', stand_in_repo(repo), {'profile.allow_stand_ins': 'true'})
+    qa = prepared_dataset(ctx, 'qa_train')
+    assert [r['question'] for r in qa.rows] == ['dev؟'] and qa.source.endswith('(standing in for mf3qa/train, which data_dir lacks)')
+    corpus = prepared_dataset(ctx, 'corpus')
+    assert len(corpus.rows) == len(load_sample('corpus')) and 'standing in for corpus' in corpus.source
+    assert run_context('tiny', tmp_path/'run').settings.profile.allow_stand_ins
+    assert not run_context('colab-l4', tmp_path/'run').settings.profile.allow_stand_ins
+
+
+def test_mf3qa_train_xlsx_is_what_phase_1_trains_on(repo, tmp_path):
+    "With train.xlsx in data_dir (Question, Answer, Source) it is the instruction-tuning set, normalised, whatever the profile."
+    from gaokerena.data import prepared_dataset
+    write_xlsx(stand_in_repo(repo)/DATASETS['mf3qa/train'].files[0], ['Question', 'Answer', 'Source'],
+               [['سر درد دارم، چکار کنم؟', 'مي توانيد استراحت کنید.', 'drhast.com'],   # "I have a headache, what do I do?" "You can rest."
+                ['گلو درد؟', 'غرغره کنید.', 'niniban.com']])                          # "Sore throat?" "Gargle."
+    for profile in ('h100', 'tiny'):
+        qa = prepared_dataset(run_context(profile, tmp_path/'run', repo), 'qa_train')
+        assert qa.source == str(repo) and [r['source'] for r in qa.rows] == ['drhast.com', 'niniban.com']
+        assert qa.rows[0]['answer'] == 'می‌توانید استراحت کنید.'  # Arabic yeh and a space before the verb prefix, normalised
+
+
+def test_kqa_is_judged_once(repo, tmp_path):
+    "MF3QA's released test set already holds K-QA's questions: the free-form sets split it, and never add K-QA's own file beside it."
+    from gaokerena.evaluate import load_freeform
+    write_xlsx(repo/'gaokerena-v/dataset/MF3QA/test.xlsx', ['Question', 'Answer', 'Source'],
+               [['تب دارم؟', 'استراحت کنید.', 'doctor-yab.ir'], ['سرفه دارم؟', 'آب بنوشید.', 'kqa'], ['کمردرد؟', 'ورزش کنید.', 'isovisit.com']])
+    # "I have a fever?" "Rest." / "I cough?" "Drink water." / "Back pain?" "Exercise."
+    kqa = repo/DATASETS['kqa'].files[0]
+    kqa.parent.mkdir(parents=True)
+    kqa.write_text(json.dumps({'Question': 'سرفه دارم؟', 'Free_form_answer': 'آب بنوشید.'}, ensure_ascii=False) + '\n', encoding='utf-8')
+    sets = load_freeform(run_context('tiny', tmp_path/'run', repo))
+    assert {n: [r['question'] for r in rows] for n, rows in sets.items()} == {'mf3qa': ['تب دارم؟', 'کمردرد؟'], 'kqa': ['سرفه دارم؟']}
+    sample = load_freeform(run_context('tiny', tmp_path/'run2'))
+    assert list(sample) == ['mf3qa'] and len(sample['mf3qa']) == len(load_rows('mf3qa/test').rows)

@@ -327,8 +327,9 @@ def test_inputs_and_settings_fail_clearly(tmp_path):
     from gaokerena.data import DataError
     tiny = rlaif_questions(run_context('tiny', tmp_path))
     assert len(tiny) == 8 and all(q['explanation'] and q['gold'] in 'ABCD' for q in tiny)
-    gpu = run_context('colab-a100', tmp_path)
-    with pytest.raises(DataError, match='data_dir'): rlaif_questions(gpu)
+    gpu = run_context('colab-a100', tmp_path, overrides={'sources.repos_cache': str(tmp_path/'repos'), 'sources.repo_v': 'file:///nowhere'})
+    with pytest.raises(DataError, match="(?s)only in the authors' repositories, and cloning them .* failed: could not clone .*data_dir"):
+        rlaif_questions(gpu)
     with pytest.raises(DataError, match='data_dir'): published_pairs(gpu)
     with pytest.raises(SettingsError, match="rlaif_student: 'gaokerena-v' is not one of base, phase1"):
         run_context('tiny', tmp_path, overrides={'profile.rlaif_student': 'gaokerena-v'})

@@ -10,24 +10,24 @@ from gaokerena.rlaif import TEACHER_REWRITE, published_pairs, rlaif_questions, t
 
 def test_published_pairs_counts_and_repeated_ids(real_data, tmp_path):
     rows, report = published_pairs(run_context('tiny', tmp_path, real_data))
-    assert report['pairs'] == len(rows) == 1717
-    assert report['per_part'] == {'part1': 497, 'part2': 466, 'part22': 754}
+    assert report['pairs'] == len(rows) == 11163 and report['quarantined'] == 2
+    assert len(report['per_part']) == 22 and report['per_part']['part22'] == 754 and sum(report['per_part'].values()) == 11163
     per_id = Counter(r['id'] for r in rows)
-    assert report['duplicated_ids'] == sum(n > 1 for n in per_id.values()) == 194
-    assert report['rows_with_a_duplicated_id'] == 388 and report['quarantined'] == 0
+    assert report['duplicated_ids'] == sum(n > 1 for n in per_id.values()) == 203
+    assert report['rows_with_a_duplicated_id'] == 406
     repeated = Counter(r['part'] for r in rows if per_id[r['id']] > 1)
-    assert repeated == {'part22': 386, 'part2': 2}
-    twins = [r for r in rows if per_id[r['id']] > 1 and r['part'] == 'part22']
+    assert repeated['part22'] == 386 and sum(repeated.values()) == 406
     by_id = {}
-    for r in twins: by_id.setdefault(r['id'], []).append(r)
-    assert all(a['prompt'] == b['prompt'] and a['chosen'] != b['chosen'] for a, b in by_id.values())
+    for r in rows:
+        if per_id[r['id']] > 1: by_id.setdefault(r['id'], []).append(r)
+    assert all(a['prompt'] == b['prompt'] and a['chosen'] != b['chosen'] for a, b in by_id.values()), 'two pairs, one question'
     assert {r['gold'] for r in rows} == set(LETTERS)
     ex = report['extractor']
-    assert sum(ex['chosen'].values()) == sum(ex['rejected'].values()) == 1717
-    assert ex['chosen']['gold'] > 1717 / 2 > ex['rejected'].get('gold', 0)
-    # read with the question and options of each prompt: 1555 chosen texts reach gold; from the text alone, 1191
+    assert sum(ex['chosen'].values()) == sum(ex['rejected'].values()) == 11163
+    assert ex['chosen']['gold'] > 11163 / 2 > ex['rejected'].get('gold', 0)
+    # read with the question and options of each prompt: 10,442 chosen texts reach gold; from the text alone, 9,174
     alone = sum(extract_choice(r['chosen']) == r['gold'] for r in rows)
-    assert ex['chosen']['gold'] > 0.9 * 1717 and ex['chosen']['gold'] - alone > 300
+    assert ex['chosen']['gold'] > 0.9 * 11163 and ex['chosen']['gold'] - alone > 1000
     head = COT_PROMPT.strip().split('\n')[0]
     assert all(r['prompt'].strip().startswith(head) for r in rows)
 
@@ -52,12 +52,12 @@ def test_dpo_on_a_sample_of_the_published_pairs_with_the_tiny_model(real_data, t
     assert r.returncode == 0, r.stderr[-3000:]
     out = tmp_path/'runs'/'tiny'/'03_rlaif'
     m = json.loads((out/'metrics.json').read_text(encoding='utf-8'))
-    assert m['source'] == 'published' and m['pairs']['pairs'] == 1717 and m['pairs']['duplicated_ids'] == 194
+    assert m['source'] == 'published' and m['pairs']['pairs'] == 11163 and m['pairs']['duplicated_ids'] == 203
     assert m['pairs']['sampled'] == 8 and m['pairs_for_dpo'] + m['dropped_by_max_length'] == 8 and m['pairs_for_dpo'] >= 4
     tokens = m['pairs']['tokens']
-    assert set(tokens) == {'prompt', 'chosen', 'rejected'} and tokens['rejected'] > tokens['chosen'] > tokens['prompt'] > 1717 * 50
+    assert set(tokens) == {'prompt', 'chosen', 'rejected'} and tokens['rejected'] > tokens['chosen'] > tokens['prompt'] > 11163 * 50
     assert (out/'dpo'/'adapter'/'adapter_config.json').exists() and (out/'dpo_curves.png').exists()
     assert not (out/'pairs.jsonl').exists()
     printed = ''.join(''.join(o.get('text', '')) for c in json.loads((tmp_path/'out.ipynb').read_text())['cells']
                       for o in c.get('outputs', []))
-    assert '1717 published pairs; 194 ids repeat' in printed and 'tokens' in printed
+    assert '11163 published pairs; 203 ids repeat' in printed and 'tokens' in printed
