@@ -215,3 +215,19 @@ def test_chapter_alone_with_defaults_learns(tmp_path):
     rows = [json.loads(l) for l in (run_dir/'ledger.jsonl').read_text().splitlines()]
     assert [(x['stage'], x['status']) for x in rows] == [('05_grpo.before', 'ok'), ('05_grpo.train', 'ok'), ('05_grpo.after', 'ok')]
     assert rows[1]['extra']['steps'] == 60 and rows[1]['tokens'] > 0
+
+
+def test_real_medmcqa_minus_the_real_benchmarks(real_data, tmp_path):
+    "The authors' 17,885 filtered MedMCQA questions against the real benchmarks: none leaks; one that quotes an MMLU question is caught."
+    from gaokerena.evaluate import load_benchmarks
+    from gaokerena.rlaif import medmcqa_questions
+    ctx = run_context('colab-a100', tmp_path/'run', real_data)
+    bench = load_benchmarks(ctx)
+    kept, report = grpo_questions(ctx, bench)
+    assert report == {'phase-2 questions': len(kept), 'evaluated here': 0, 'sharing a 13-gram with a benchmark': 0, 'kept': len(kept)}
+    assert 17_800 < len(kept) <= 17_885
+    leak = {**kept[0], 'id': 'leak', 'question': bench['professional_medicine'][5]['question']}     # an MMLU question, verbatim
+    write_jsonl(kept[:300] + [leak], ctx.stage_dir('data')/'medmcqa.jsonl')                        # what 00_data would have prepared
+    assert len(medmcqa_questions(ctx)) == 301
+    few, report = grpo_questions(ctx, bench)
+    assert [q['id'] for q in few] == [q['id'] for q in kept[:300]] and report['sharing a 13-gram with a benchmark'] == 1
