@@ -20,7 +20,7 @@ from .config import RunContext, Settings, SettingsError, processes
 from .data import LETTERS, SUBJECTS, contamination
 from .evaluate import (ResultStore, bootstrap_ci, extract_choice, prompt_lengths, published, render_prompt,
                                 vllm_available)
-from .passk import negative_marking, pool, sample_table, self_consistency
+from .passk import pool, sample_table, score_samples, self_consistency
 from .rlaif import load_rlaif_base, medmcqa_questions
 from .sft import StageResult, lora_config, train_stage, training_kwargs
 
@@ -151,13 +151,11 @@ def load_grpo_model(ctx: RunContext) -> tuple:
 # %% ../nbs/05_grpo.ipynb #gr-measure
 def overall(run: dict, names, settings: Settings) -> dict:
     "Accuracy (3-of-5 vote) with and without negative marking, pass@1 and the readable share (%) over every question of `names` in a `cot_evaluation` run."
-    table = pool(run['tables'], names)
-    vote = negative_marking([self_consistency(t['answers'], settings.eval.vote_threshold, settings.eval.count_non_answers)
-                             for t in table.values()], [t['gold'] for t in table.values()], settings.eval.negative_mark)
-    answers = [(a, t['gold']) for t in table.values() for a in t['answers']]
+    e, table = settings.eval, pool(run['tables'], names)
+    scored = score_samples(table, {}, e.vote_threshold, e.count_non_answers, e.negative_mark)
+    vote, answers = scored['scores']['self-consistency'], [a for t in table.values() for a in t['answers']]
     return {'questions': len(table), 'accuracy': vote['accuracy'], 'negative_marking': vote['negative_marking'],
-            'pass@1': 100 * sum(a == g for a, g in answers) / len(answers),
-            'readable': 100 * sum(a in LETTERS for a, _ in answers) / len(answers)}
+            'pass@1': 100 * scored['pass_at_k'][1], 'readable': 100 * sum(a in LETTERS for a in answers) / len(answers)}
 
 def reward_trend(history: list[dict], key: str = 'reward') -> tuple[float, float]:
     "The mean of `key` over the first and over the last quarter of the logged steps (one step at least)."
