@@ -95,12 +95,12 @@ def run_chapters(profile: str = 'tiny', run_dir=None, data_dir=None, only=None, 
 
 # %% ../nbs/94_cli.ipynb #cff457cf
 def run_summary(run_dir) -> str:
-    "The main tables of every chapter that ran, then the cost ledger, as text."
+    "The main numbers of every chapter that ran (its `metrics.json`, or `summary.json`), then the cost ledger, as text."
     from gaokerena.ledger import ledger_summary
     run_dir, parts = Path(run_dir), []
     for ch in CHAPTERS:
-        m = run_dir/ch/'metrics.json'
-        if m.exists(): parts.append(f'## {ch}\n' + json.dumps(json.loads(m.read_text()), indent=1, ensure_ascii=False))
+        m = next((f for f in (run_dir/ch/'metrics.json', run_dir/ch/'summary.json') if f.exists()), None)
+        if m: parts.append(f'## {ch}\n' + json.dumps(json.loads(m.read_text()), indent=1, ensure_ascii=False))
     if (run_dir/'ledger.jsonl').exists(): parts.append('## cost ledger\n' + ledger_summary(run_dir).to_string())
     return '\n\n'.join(parts)
 

@@ -68,7 +68,7 @@ def test_summary_printed(tiny_run, capsys):
     run_dir, _ = tiny_run
     assert main(['run', '--run-dir', str(run_dir), '--only', '00_data']) == 0
     out = capsys.readouterr().out
-    assert 'skipped' in out and '## 02_eval' in out and 'cost ledger' in out
+    assert 'skipped' in out and '## 02_eval' in out and '## 05_grpo' in out and '"reward_end"' in out and 'cost ledger' in out
 
 
 def test_unknown_chapter_is_an_error(tmp_path):
