@@ -18,18 +18,21 @@ from .data import BENCHMARKS, DATASETS, LETTERS, SUBJECTS, DataError, drop_parti
 
 # %% auto #0
 __all__ = ['STRAIGHT_PROMPT', 'COT_PROMPT', 'PROMPTS', 'VERIFIER_PROMPT', 'PASSAGE_NAMES', 'NON_ANSWERS', 'OPTION_FORMS',
-           'CALLED_TRUE', 'EXCEPT_QUESTION', 'ANSWER_CUES', 'EXCEPT_CUE', 'NONE_OF', 'ALL_OF', 'NAMED_BEST',
-           'PAPER_SYSTEMS', 'PUBLISHED', 'JUDGE_PROMPT', 'VERDICTS', 'OUTCOMES', 'render_options', 'render_prompt',
-           'prompt_question', 'render_verifier_prompt', 'normalise_answer_text', 'Mention', 'option_letter',
-           'option_mentions', 'mask_options', 'mark_negated', 'cue_window', 'verdict', 'option_by_text', 'Evidence',
-           'answer_evidence', 'extract_choice', 'published_generations', 'extract_all', 'same_outcome',
-           'extraction_agreement', 'disagreement_kind', 'result_key', 'ResultStore', 'chat_prompts', 'encode_chat',
-           'prompt_lengths', 'letter_ids', 'letter_logprobs', 'grouped_sdpa', 'decoding_mask', 'BufferedLayer',
-           'buffered_cache', 'fast_decoding', 'generate', 'vllm_available', 'vllm_weights', 'VLLMGenerator',
-           'make_generator', 'run_batches', 'evaluate_mcq', 'bootstrap_ci', 'score_rows', 'score_table', 'published',
-           'compare_published', 'save_published_comparison', 'plot_accuracy', 'render_judge_prompt', 'parse_verdict',
-           'generate_answers', 'reference_answers', 'judge_pairs', 'new_spend', 'make_judge', 'pairwise_outcomes',
-           'win_rates', 'comparison_models', 'load_eval_model', 'spread_limit', 'load_benchmarks', 'load_freeform']
+           'CALLED_TRUE', 'EXCEPT_QUESTION', 'ANSWER_CUES', 'EMPTY_ANSWER', 'EXCEPT_CUES', 'NONE_OF', 'ALL_OF',
+           'NAMED_BEST', 'RULE_TIERS', 'PAPER_SYSTEMS', 'CELL', 'MEDMOBILE', 'TRUSTED_READINGS', 'EXTRACT_PROMPT',
+           'PUBLISHED', 'JUDGE_PROMPT', 'VERDICTS', 'OUTCOMES', 'render_options', 'render_prompt', 'prompt_question',
+           'render_verifier_prompt', 'normalise_answer_text', 'Mention', 'option_letter', 'option_mentions',
+           'mask_options', 'mark_negated', 'cue_window', 'verdict', 'option_by_text', 'opening_list', 'Evidence',
+           'answer_evidence', 'deciding', 'decide', 'extract_choice', 'published_generations', 'extract_all',
+           'same_outcome', 'extraction_agreement', 'disagreement_kind', 'all_evidence', 'select_tiers', 'reading_kind',
+           'trusted_readings', 'render_extract_prompt', 'parse_choice', 'llm_choice', 'extract_with_llm',
+           'leave_one_out', 'result_key', 'ResultStore', 'chat_prompts', 'encode_chat', 'prompt_lengths', 'letter_ids',
+           'letter_logprobs', 'grouped_sdpa', 'decoding_mask', 'BufferedLayer', 'buffered_cache', 'fast_decoding',
+           'generate', 'vllm_available', 'vllm_weights', 'VLLMGenerator', 'make_generator', 'run_batches',
+           'evaluate_mcq', 'bootstrap_ci', 'score_rows', 'score_table', 'published', 'compare_published',
+           'save_published_comparison', 'plot_accuracy', 'render_judge_prompt', 'parse_verdict', 'generate_answers',
+           'reference_answers', 'judge_pairs', 'new_spend', 'make_judge', 'pairwise_outcomes', 'win_rates',
+           'comparison_models', 'load_eval_model', 'spread_limit', 'load_benchmarks', 'load_freeform']
 
 # %% ../nbs/02_eval.ipynb #4cb281b1
 STRAIGHT_PROMPT = ("\nبه پرسش زیر به پاسخ بدهید و تنها از زبان فارسی استفاده کنید!\n## پرسش\n{question} \n\n\n"
@@ -84,9 +87,9 @@ def normalise_answer_text(text: str) -> str:
     return text.translate(_ANSWER_CHARS)
 
 # %% ../nbs/02_eval.ipynb #ex-c05
-_FA = r'\u0600-\u06FF'                                       # the Arabic-script block
+_FA = r'\u0620-\u064A\u066E-\u06D3\u06D5\u06FA-\u06FF'         # Arabic-script letters: not its punctuation (، ؛ ؟) or digits
 _WORD = r'(?:گزینه|(?i:option|choice))(?:\s*ی)?[\s*]*'     # "option", also گزینه‌ی and **bold**
-_PERSIAN_LETTER = {'الف': 'A', 'ب': 'B', 'ج': 'C', 'د': 'D'}
+_PERSIAN_LETTER = {'الف': 'A', 'آ': 'A', 'ب': 'B', 'ج': 'C', 'د': 'D'}   # آ: a translated answer's transliterated A
 _ORDINAL = {'اول': 'A', 'نخست': 'A', 'دوم': 'B', 'سوم': 'C', 'چهارم': 'D'}
 _DIGIT = {'1': 'A', '2': 'B', '3': 'C', '4': 'D'}
 OPTION_FORMS = {   # name: (pattern with the option in group x, example naming option C)
@@ -94,8 +97,8 @@ OPTION_FORMS = {   # name: (pattern with the option in group x, example naming o
     'option word + digit':   (rf'{_WORD}[\[(]?\s*(?P<x>[1-4])(?![0-9{_FA}])\s*[\])]?', 'گزینه ۳'),
     'option word + letter':  (rf'{_WORD}[\[(]?\s*(?P<x>الف|ب|ج|د)(?![{_FA}A-Za-z0-9])\s*[\])]?', 'گزینه ج'),
     'option word + A-D':     (rf'{_WORD}[\[(«"]?\s*(?P<x>[A-Da-d])(?![A-Za-z0-9])\s*[\])»"]?', 'option C'),
-    'bracketed':             (r'\[\s*(?P<x>[A-Da-d]|الف|ب|ج|د)\s*\]', '[c]'),
-    'parenthesised':         (r'(?<![A-Za-z])\(\s*(?P<x>[A-Da-d]|الف|ب|ج|د)\s*\)', '(ج)'),
+    'bracketed':             (r'\[\s*(?P<x>[A-Da-d]|الف|آ|ب|ج|د)\s*\]', '[c]'),
+    'parenthesised':         (r'(?<![A-Za-z])\(\s*(?P<x>[A-Da-d]|الف|آ|ب|ج|د)\s*\)', '(ج)'),
     'quoted':                (r'[«"]\s*(?P<x>[A-D])\s*[»"]', '«C»'),
     'bold':                  (r'\*\*\s*["«]?(?P<x>[A-Da-d])(?=\s*\*\*|\s*[:)]|\s|\.\s)', '**C**'),
     'closing bracket':       (r'(?<![\[\w])(?P<x>[A-D])\]', '**C] : ...**'),
@@ -133,46 +136,60 @@ def mask_options(text: str, options: dict | None) -> str:
     return text
 
 _NEGATED_AFTER = re.compile(rf'(?:(?! است)[^.\n؛;]){{0,60}}?(?<![{_FA}])(?:نادرست|غلط|اشتباه|نیست|نمی باشد|نمیباشد|صحیح نمی'
-                            r'|رد (?:شد|می|کرد|کنیم)|حذف (?:شد|می)|(?i:not\b|incorrect))')
-_NEGATED_BEFORE = re.compile(rf'(?<![{_FA}])(?:نه|به جز|بجز|جز|غیر از)[\s*]*$')
+                            r'|رد (?:شد|می|کرد|کنیم)|حذف (?:شد|می)|نامناسب|نامرتبط|غیر ?(?:معتبر|مرتبط|منطقی)'   # rejected, removed, unsuitable, unrelated, invalid
+                            r'|کمتر (?:محتمل|احتمال|مناسب|مرتبط)|(?i:not\b|incorrect|unlikely|less likely))')   # less likely / suitable / related
+_NEGATED_BEFORE = re.compile(rf'(?<![{_FA}])(?:نه|به جز|بجز|جز|غیر از)[\s*]*$'          # «نه [A]» (not A), «به جز [B]» (except B)
+                             rf'|(?<![{_FA}])(?:اگرچه|اگر چه|هرچند|هر چند|گرچه|با اینکه)[^.\n،,؛;:]{{0,40}}$')  # «اگرچه [B] ...» (although B ...)
 _JOINED = re.compile(r'[\s،,*]*(?:و|یا|(?i:and|or))?[\s،,*]*')
 CALLED_TRUE = re.compile(r'[^.\n؛;]{0,100}?(?:صحیح|درست|صادق) (?:است|می باشد)')
-_ITEM = r'[ \t]*(?:[-*•]|\d+[.)])?[ \t*]*(?:\[[A-D]\]|\(?[A-D]\)|گزینه)[^\n]*'       # a list item naming an option
-_OTHERS_REJECTED = re.compile(   # «گزینه‌های دیگر را رد می‌کنیم:» and the list of options below it (blank lines only between bullets)
-    rf'(?m)^[^\n]*(?:(?:سایر|بقیه|دیگر)(?: ی)? گزینه|گزینه (?:ها|های) دیگر)[^\n]*?(?<![{_FA}])(?:نادرست|غلط|اشتباه|نیست|نمی|ندار|نداشت|رد )'
+_ITEM = (r'[ \t]*(?:[-*•]|\d+[.)])?[ \t*]*(?:\[[A-D]\]|\(?[A-D]\)|[A-D][:.]|گزینه|\(?(?:الف|ب|ج|د)\))[^\n]*')  # a list item naming an option: - [A], * **A:**, A., (ب)
+_OTHER_OPTIONS = r'(?:(?:سایر|بقیه|دیگر)(?: ی)? (?:گزینه|موارد)|گزینه (?:ها|های) (?:دیگر|باقی))'      # «سایر گزینه‌ها», «گزینه‌های دیگر»: the other options
+_REJECTS = rf'(?<![{_FA}])(?:نادرست|غلط|اشتباه|نیست|نمی|ندار|نداشت|رد |کمتر)'   # wrong, false, mistaken, is not, does not, has not, rejected, less
+_OTHERS_REJECTED = re.compile(   # «گزینه‌های دیگر کمتر احتمال دارند:», «گزینه‌های [A] و [D] نادرست‌اند چون:» and the list of options below it
+    rf'(?m)^(?![^\n]*(?:پاسخ|جواب))[^\n]*(?:{_OTHER_OPTIONS}|گزینه (?:ها|های)[^\n]{{0,40}}?{_REJECTS})'
     rf'[^\n]*:[ \t*]*$(?P<list>\s*\n{_ITEM}(?:\n{_ITEM}|\n\s*\n(?=[ \t]*(?:[-*•]|\d+[.)])){_ITEM})*)')
 EXCEPT_QUESTION = re.compile(rf'(?<![{_FA}])(?:نادرست|غلط|اشتباه|(?:به ?|ب)جز|استثنا|نیست|نمی|ندارد|ندارند)'
                              r'|(?i:\bexcept\b|\bnot\b)')
 
-def mark_negated(text: str, mentions: list[Mention]) -> list[Mention]:
-    "`mentions` with `negated` set: «[B] نادرست است», «نه [A]», lists such as «[A] و [B] رد شدند», and the options listed under «سایر گزینه‌ها نادرست‌اند:»."
+def mark_negated(text: str, mentions: list[Mention], exception: bool = False) -> list[Mention]:
+    "`mentions` with `negated` set: «[B] نادرست است», «نه [A]», lists such as «[A] و [B] رد شدند», and the options listed under «سایر گزینه‌ها نادرست‌اند:» (only these when the question asks for the `exception`)."
     rejected = [r.span('list') for r in _OTHERS_REJECTED.finditer(text)]
-    neg = [bool(_NEGATED_AFTER.match(text, m.end)) or bool(_NEGATED_BEFORE.search(text, 0, m.start))
-           or (any(a <= m.start < b for a, b in rejected) and not CALLED_TRUE.match(text, m.end)) for m in mentions]
+    listed = [any(a <= m.start < b for a, b in rejected) and not (CALLED_TRUE.match(text, m.end) and not exception) for m in mentions]
+    if exception: return [m._replace(negated=n) for m, n in zip(mentions, listed)]
+    neg = [bool(_NEGATED_AFTER.match(text, m.end)) or bool(_NEGATED_BEFORE.search(text, 0, m.start)) or l for m, l in zip(mentions, listed)]
     for i in range(len(mentions) - 2, -1, -1):
         if neg[i + 1] and _JOINED.fullmatch(text, mentions[i].end, mentions[i + 1].start): neg[i] = True
     return [m._replace(negated=n) for m, n in zip(mentions, neg)]
 
 # %% ../nbs/02_eval.ipynb #ex-c11
 _B = rf'(?<![{_FA}])'                                        # a Persian word starts here
+_LETTER = rf'[\[(«"*]*\s*(?:[A-D]|الف|ب|ج|د)(?![{_FA}A-Za-z0-9])'     # an option's letter (A-D or الف/ب/ج/د), bare or marked
 _ADJ = rf'(?:صحیح|درست|دقیق|بهینه|نهایی|مناسب|صحیح تر|درست تر|بهتر|برتر|منتخب|مورد نظر|ما|من)(?![{_FA}])'
 ANSWER_CUES = {   # name: (pattern, example)
     'answer is':     (rf'{_B}(?:پاسخ|جواب|گزینه|انتخاب)(?:\s*ی)?[\s*]*{_ADJ}', 'پاسخ صحیح گزینه [B] است.'),
-    'answer:':       (rf'{_B}(?:پاسخ|جواب)(?:\s+(?!نادرست|غلط|اشتباه)[{_FA}]+){{0,2}}?[\s*]*[:=]|{_B}گزینه[\s*]*[:=]', 'پاسخ =C'),
+    'answer:':       (rf'{_B}(?:پاسخ|جواب)(?:\s+(?!نادرست|غلط|اشتباه)[{_FA}]+){{0,2}}?[\s*]*[:=]|{_B}(?<!هر )گزینه[\s*]*[:=]', 'پاسخ =C'),   # not «هر گزینه:» (each option:)
+    'answer is X':   (rf'{_B}(?:پاسخ|جواب)(?:\s+(?:این|درست|صحیح|نهایی|احتمالی|سوال|پرسش))*(?:\s+(?:است|می باشد|خواهد بود|باید باشد)[\s*:=]*'
+                      rf'|[\s*]*[:=][\s*:=]*|\s+(?=حرف\s)|\s+(?=[*\s]*(?:گزینه[\s*]*)?{_LETTER}[\])»"*]*\s+(?:است|می باشد)(?![{_FA}])))(?:حرف\s*)?(?={_LETTER})', 'بنابراین پاسخ این است C .'),   # "therefore the answer is C"; also «پاسخ C است», «پاسخ حرف ب» (the answer is letter B)
     'answer to it':  (rf'(?<!برای ){_B}پاسخ (?:به )?(?:این |شما )?(?:پرسش|سوال|سؤال)(?: شما)?\s*(?:عبارت است از|[:=])',
                       'پاسخ این پرسش عبارت است از [D].'),
     'is defined as': (rf'{_B}عبارت(?: است| اند)? از', 'حرکت غیرفعال عبارت است از **گزینه ب**.'),
     'choice':        (rf'{_B}انتخاب (?:من|نهایی)', 'انتخاب نهایی من (A) است.'),
     'best option':   (rf'{_B}(?!بد|کم)\S+ترین (?:گزینه|پاسخ|انتخاب)', 'منطقی‌ترین گزینه ۳ است.'),   # not بدترین (worst)
+    'the one that':  (rf'{_B}(?:تنها )?گزینه ای که(?:(?!{_REJECTS})[^.\n،,؛;]){{1,150}}[،,]', 'تنها گزینه‌ای که در شکم است، **گزینه C** است.'),   # "the only option that is in the abdomen is C"
     'heading':       (r'(?m)^[#*\s]*(?:پاسخ|جواب|نتیجه|انتخاب)(?:\s*(?:نهایی|گیری))?[*\s:]*$', '## پاسخ\n\n**[D]**'),
     'true:':         (r'(?m)^[\s*]*(?:صحیح|درست) است', 'صحیح است [B]: ...'),
-    'english':       (r'(?i:(?:the\s+)?(?:correct|final|best)\s+(?:answer|option|choice)|answer\s*(?:is|:))', 'The answer is (C).'),
+    'english':       (r'(?i:(?:the\s+)?(?:correct|final|best)\s+(?:answer|option|choice)|answer\s*(?:is|[:=]))', 'The answer is (C).'),
     'therefore':     (rf'{_B}(?:بنابراین|در نتیجه|در پایان|بدین ترتیب|به این ترتیب|نتیجه (?:می )?گرفت|نتیجه (?:می |ب)?گیریم|در نهایت|لذا|پس(?! از)[،,]?\s)',
                       'بنابراین گزینه د درست است.'),
     'conclusion':    (rf'{_B}نتیجه(?:\s*گیری)?(?:\s*نهایی)?[\s*]*:', '**نتیجه‌گیری:** گزینه دوم'),
     'given':         (rf'{_B}(?:با توجه به|بر ?اساس|با در نظر گرفتن)', 'با توجه به موارد بالا، گزینه [A] درست است.'),
 }
-EXCEPT_CUE = (r'(?:گزینه|عبارت|مورد)(?:\s*ی)?[\s*]*(?:نادرست|غلط|اشتباه)', 'گزینه نادرست [B] است.')
+EMPTY_ANSWER = (rf'{_B}(?:پاسخ|جواب)(?:\s+(?:این|درست|صحیح|نهایی|سوال|پرسش))*(?:\s+(?:است|خواهد بود|می باشد))?(?:\s+که)?\s*[:=]'
+                r'[\s*]*(?:پایان)?[\s.!<>*]*\Z', 'بنابراین پاسخ این است: پایان .')   # an answer slot left empty: "therefore the answer is: END."
+EXCEPT_CUES = {   # read only when the question asks for the exception
+    'the false one is':    (r'(?:گزینه|عبارت|مورد)(?:\s*ی)?[\s*]*(?:نادرست|غلط|اشتباه)', 'گزینه نادرست [B] است.'),   # "the false option is B"
+    'the one that is not': (rf'{_B}(?:تنها )?گزینه ای که[^.\n،,؛;]{{0,150}}?{_REJECTS}[^.\n،,؛;]{{0,40}}[،,]',
+                            'گزینه‌ای که در شکم نیست، گزینه [B] است.')}   # "the option that is not in the abdomen is B"
 _CUES = [(n, re.compile(p)) for n, (p, _) in ANSWER_CUES.items()]
 NONE_OF = re.compile(r'هیچ\s*(?:یک|کدام)?\s*(?:از)?\s*(?:گزینه|موارد|پاسخ)|(?:گزینه|پاسخ)[ ی]*(?:صحیح|درست|نادرست|مناسب)? ?وجود ندارد'
                      r'|(?i:none of)')
@@ -207,10 +224,11 @@ def verdict(text: str, span: tuple[int, int], mentions: list[Mention]) -> str | 
 
 # %% ../nbs/02_eval.ipynb #ex-c13
 _BUT = rf'(?<![{_FA}])(?:ولی|اما|بلکه)(?![{_FA}])'             # «..., ولی ...»: a new clause about something else
-NAMED_BEST = re.compile(rf'(?:(?!{_BUT})[^.\n؛;]){{0,200}}?(?<!نه )(?<![{_FA}])(?:پاسخ (?:صحیح|درست|نهایی)|گزینه (?:صحیح|درست)|به نظر می رسد'
-                        r'|انتخاب می|پاسخ است|پاسخ می باشد|(?:به|صحیح|درست|مناسب|دقیق|منطقی|محتمل|نزدیک|معقول|کامل|جامع|واضح'
+NAMED_BEST = re.compile(   # «[C] ... بهترین/صحیح‌ترین گزینه است» (the best/most correct option), «... انتخاب می‌کنیم» (we choose), «... باقی می‌ماند» (remains)
+    rf'(?:(?!{_BUT})[^.\n؛;]){{0,200}}?(?<!نه )(?<![{_FA}])(?:پاسخ (?:صحیح|درست|نهایی)|گزینه (?:صحیح|درست)|به نظر می رسد'
+                        r'|انتخاب می (?:کنم|کنیم|شود)|را انتخاب (?:کنید|کنیم|کنم)|باقی می ماند|پاسخ است|پاسخ می باشد|(?:به|صحیح|درست|مناسب|دقیق|منطقی|محتمل|نزدیک|معقول|کامل|جامع|واضح'
                         rf'|موثر|مرتبط|اصلی|مهم|شایع|بهینه) ?ترین)(?![{_FA}])')
-_EXCEPT_CUE = re.compile(EXCEPT_CUE[0])
+_EXCEPT_CUES, _EMPTY_ANSWER = [(n, re.compile(p)) for n, (p, _) in EXCEPT_CUES.items()], re.compile(EMPTY_ANSWER[0])
 _OPENING = re.compile(r'[\s*#]*(?:[^\n]*:[\s*]*\n[\s*]*)?')   # a first line ending in ':' restates the question
 _SEP = re.compile(r'[^\w\s]|_')
 
@@ -224,9 +242,28 @@ def option_by_text(span: str, options: dict) -> str | None:
     best = [k for k, (a, b) in hits.items() if not any(a2 <= a and b <= b2 and b2 - a2 > b - a for a2, b2 in hits.values())]
     return best[0] if len(best) == 1 else None
 
+_ITEM_HEAD = re.compile(r'[ \t*\-•]*(?:\d+[.)][ \t*]*)?')
+
+def opening_list(text: str, mentions: list[Mention]) -> set[str]:
+    "The letters of the options a text opens by listing one per line (one letter when its first line names one option)."
+    line = lambda m: text.rfind('\n', 0, m.start) + 1
+    heads = {line(m): m.letter for m in mentions if not m.negated and _ITEM_HEAD.fullmatch(text, line(m), m.start)}
+    out, i = set(), line(mentions[0])
+    while i < len(text):
+        j = text.find('\n', i) % (len(text) + 1)
+        if text[i:j].strip():
+            if i not in heads: break
+            out.add(heads[i])
+        i = j + 1
+    return out
+
 class Evidence(NamedTuple):
     "One reading of a generation's answer: its tier (0 strongest), position, rule and answer."
     tier: int; pos: int; rule: str; answer: str
+
+RULE_TIERS = {   # rule -> tier (0 strongest); None turns a rule off. `select_tiers` re-derives these from the hand labels.
+    **dict.fromkeys([*ANSWER_CUES, *EXCEPT_CUES, 'empty answer', 'named best', 'opens with'], 0),
+    'called true': 1, 'called false': 1, 'only option named': 2, 'first sentence': 3, 'option text': 4, 'opening option text': 4}
 
 def answer_evidence(text: str, question: str | None = None, options: dict | None = None) -> list[Evidence]:
     "Every reading of the answer in `text`, by tier: 0 cued, 1 called true, 2 only option, 3 first sentence, 4 option text."
@@ -234,32 +271,41 @@ def answer_evidence(text: str, question: str | None = None, options: dict | None
     raw = normalise_answer_text(text)
     t = mask_options(raw, options)
     except_q = bool(question) and bool(EXCEPT_QUESTION.search(normalise_answer_text(question)))
-    ms = [m._replace(negated=False) for m in option_mentions(t)] if except_q else mark_negated(t, option_mentions(t))
+    ms = mark_negated(t, option_mentions(t), except_q)
     cues = [(name, c) for name, r in _CUES for c in r.finditer(t)]
-    if except_q: cues += [('the false one is', c) for c in _EXCEPT_CUE.finditer(t)]
-    ev = [Evidence(0, c.start(), name, v) for name, c in cues if (v := verdict(t, cue_window(t, c.end(), ms), ms))]
-    ev += [Evidence(0, m.start, 'named best', m.letter) for m in ms if not m.negated and NAMED_BEST.match(t, m.end)]
+    if except_q: cues += [(name, c) for name, r in _EXCEPT_CUES for c in r.finditer(t)]
+    found = [(name, c.start(), v) for name, c in cues if (v := verdict(t, cue_window(t, c.end(), ms), ms))]
+    found += [('named best', m.start, m.letter) for m in ms if not m.negated and NAMED_BEST.match(t, m.end)]
+    found += [('empty answer', e.start(), 'invalid') for e in _EMPTY_ANSWER.finditer(raw)]
     lead = _OPENING.match(raw).end()
-    if ms and ms[0].start <= lead + 2 and not ms[0].negated and not (except_q and CALLED_TRUE.match(t, ms[0].end)):
-        ev.append(Evidence(0, -1, 'opens with', ms[0].letter))
+    opens = bool(ms) and ms[0].start <= lead + 2 and not ms[0].negated
+    review = opens and len(listed := opening_list(t, ms)) == 4   # an opening that lists all four options reviews them, it answers nothing
+    if opens and not review and not (except_q and CALLED_TRUE.match(t, ms[0].end)):   # one option: the answer; two or three: several
+        found.append(('opens with', -1, ms[0].letter if len(listed) < 2 else 'multiple'))
     called = _NEGATED_AFTER if except_q else CALLED_TRUE
-    ev += [Evidence(1, m.start, 'called false' if except_q else 'called true', m.letter)
-           for m in ms if not m.negated and called.match(t, m.end)]
-    if len(named := {m.letter for m in ms if not m.negated}) == 1: ev.append(Evidence(2, 0, 'only option named', named.pop()))
-    first = _STOP.split(_LINE.match(raw, lead).group())[0]
+    found += [('called false' if except_q else 'called true', m.start, m.letter) for m in ms if not m.negated and called.match(t, m.end)]
+    if len(named := {m.letter for m in ms if not m.negated}) == 1: found.append(('only option named', 0, named.pop()))
+    first = '' if review else _STOP.split(_LINE.match(raw, lead).group())[0]
     if len(opening := {m.letter for m in ms if lead <= m.start < lead + len(first) and not m.negated}) == 1:
-        ev.append(Evidence(3, 0, 'first sentence', opening.pop()))
+        found.append(('first sentence', 0, opening.pop()))
     if options:
-        spans = [(c.start(), cue_window(t, c.end(), ms)) for _, c in cues] + [(-1, (lead, lead + len(first)))]
-        ev += [Evidence(4, pos, 'option text', k) for pos, (a, b) in spans if (k := option_by_text(raw[a:b], options))]
-    return ev
+        found += [('option text', c.start(), k) for _, c in cues if (k := option_by_text(raw[slice(*cue_window(t, c.end(), ms))], options))]
+        if k := option_by_text(first, options): found.append(('opening option text', -1, k))
+    return [Evidence(RULE_TIERS[rule], pos, rule, answer) for rule, pos, answer in found]
 
-def extract_choice(text: str, question: str | None = None, options: dict | None = None) -> str:
+def deciding(evidence: list[Evidence], tiers: dict = RULE_TIERS) -> Evidence | None:
+    "The reading that decides under `tiers` (rule -> tier, None: off): the last of the strongest tier; None when nothing is read."
+    on = [e._replace(tier=tiers[e.rule]) for e in evidence if tiers.get(e.rule) is not None]
+    return max(on, key=lambda e: (-e.tier, e.pos, e.answer)) if on else None
+
+def decide(evidence: list[Evidence], tiers: dict = RULE_TIERS) -> str:
+    "The answer `evidence` gives under `tiers`: the deciding reading's, or 'invalid' when nothing is read."
+    e = deciding(evidence, tiers)
+    return e.answer if e else 'invalid'
+
+def extract_choice(text: str, question: str | None = None, options: dict | None = None, tiers: dict = RULE_TIERS) -> str:
     "The option a generation chooses ('A'-'D'), or why there is none: 'none', 'multiple' or 'invalid'."
-    ev = answer_evidence(text, question, options)
-    if not ev: return 'invalid'
-    tier = min(e.tier for e in ev)
-    return max((e.pos, e.answer) for e in ev if e.tier == tier)[1]
+    return decide(answer_evidence(text, question, options), tiers)
 
 # %% ../nbs/02_eval.ipynb #ex-c19
 PAPER_SYSTEMS = ('gaokerena-v', 'gaokerena-r', 'aya-expanse-8b', 'qwen2.5-7b')
@@ -273,11 +319,11 @@ def published_generations(data_dir, models=PAPER_SYSTEMS) -> pd.DataFrame:
                                                        sheet=str(s.path.relative_to(data_dir)))
                       for s in tqdm(list(sheets.itertuples()), desc='published sheets')], ignore_index=True)
 
-def extract_all(df: pd.DataFrame) -> pd.Series:
-    "`extract_choice` on each row's `generation`, given its `question` and `options` when the frame has them."
+def extract_all(df: pd.DataFrame, extract=extract_choice) -> pd.Series:
+    "`extract` (default `extract_choice`) on each row's `generation`, given its `question` and `options` when the frame has them."
     q = df['question'] if 'question' in df else [None] * len(df)
     o = df['options'] if 'options' in df else [None] * len(df)
-    return pd.Series([extract_choice(g, qq, oo) for g, qq, oo in tqdm(zip(df.generation, q, o), total=len(df), desc='extract')],
+    return pd.Series([extract(g, qq, oo) for g, qq, oo in tqdm(zip(df.generation, q, o), total=len(df), desc='extract')],
                      index=df.index, name='extracted')
 
 def same_outcome(label: str, extracted: str) -> bool:
@@ -305,6 +351,117 @@ def disagreement_kind(label: str, extracted: str) -> str:
     if label in NON_ANSWERS: return 'label says no answer, text names one'
     if extracted in LETTERS: return 'different letter'
     return {'multiple': 'text names several options', 'none': 'text says no option is right'}.get(extracted, 'no answer read')
+
+# %% ../nbs/02_eval.ipynb #ex-gen
+CELL = ('style', 'model', 'benchmark')                            # one agreement figure per prompt style, model and benchmark
+MEDMOBILE = ('medmobile-gemma2b', 'medmobile-parsinlu')          # translate -> English medical model -> translate back
+
+def all_evidence(df: pd.DataFrame) -> list[list[Evidence]]:
+    "`answer_evidence` of each row's `generation`, given its `question` and `options` when the frame has them."
+    q = df['question'] if 'question' in df else [None] * len(df)
+    o = df['options'] if 'options' in df else [None] * len(df)
+    return [answer_evidence(g, qq, oo) for g, qq, oo in tqdm(zip(df.generation, q, o), total=len(df), desc='evidence')]
+
+def select_tiers(evidence: list, labels: list, cells: list, start: dict = RULE_TIERS, rounds: int = 3) -> dict:
+    "Tiers chosen on hand-labelled rows: rule by rule, the tier 0-4 or off (None) that most raises the mean per-cell agreement, until none does."
+    tiers, labels = dict(start), list(labels)
+    cell = pd.factorize(pd.Series([str(c) for c in cells]))[0]
+    size = np.bincount(cell)
+    score = lambda ok: float(np.mean(np.bincount(cell, ok, len(size)) / size))
+    agree = lambda rows, t: [same_outcome(labels[i], decide(evidence[i], t)) for i in rows]
+    ok = np.array(agree(range(len(labels)), tiers), dtype=float)
+    uses = defaultdict(list)                    # a rule's tier changes only the rows where it reads something
+    for i, ev in enumerate(evidence):
+        for r in {e.rule for e in ev}: uses[r].append(i)
+    for _ in range(rounds):
+        changed = False
+        for rule, rows in sorted(uses.items()):
+            best = (score(ok), tiers[rule])
+            for tier in (0, 1, 2, 3, 4, None):
+                trial = ok.copy()
+                trial[rows] = agree(rows, {**tiers, rule: tier})
+                if score(trial) > best[0] + 1e-12: best = (score(trial), tier)
+            if best[1] != tiers[rule]:
+                tiers[rule], changed = best[1], True
+                ok[rows] = agree(rows, tiers)
+        if not changed: break
+    return tiers
+
+def reading_kind(evidence: list[Evidence], tiers: dict = RULE_TIERS) -> str:
+    "The rule that decides, marked '(conflicting)' when its tier also reads another answer; 'nothing read' without evidence."
+    e = deciding(evidence, tiers)
+    if e is None: return 'nothing read'
+    return e.rule + (' (conflicting)' if len({x.answer for x in evidence if tiers.get(x.rule) == e.tier}) > 1 else '')
+
+def trusted_readings(evidence: list, labels: list, tiers: dict = RULE_TIERS, level: float = 0.95, min_rows: int = 20) -> list[str]:
+    "The kinds of reading that agree with the hand labels on at least `level` of at least `min_rows` rows; the rest are ambiguous."
+    seen = defaultdict(list)
+    for ev, l in zip(evidence, labels): seen[reading_kind(ev, tiers)].append(same_outcome(l, decide(ev, tiers)))
+    return sorted(k for k, v in seen.items() if len(v) >= min_rows and np.mean(v) >= level)
+
+# %% ../nbs/02_eval.ipynb #ex-llm
+TRUSTED_READINGS = (   # trusted_readings() on the four visible benchmarks' hand labels, shipped tiers
+    'answer is', 'answer is (conflicting)', 'answer is X', 'answer:', 'answer: (conflicting)', 'best option', 'conclusion',
+    'english', 'given', 'heading', 'is defined as', 'named best', 'opens with', 'option text', 'the false one is',
+    'the one that', 'the one that is not', 'therefore')
+EXTRACT_PROMPT = """Below are a multiple-choice question, its four options and an answer someone wrote (in Persian, maybe mixed with English).
+Which option does the answer choose? Reply with one word: A, B, C or D; none if it says no option is right;
+multiple if it chooses more than one; invalid if it chooses nothing or cannot be read.
+
+## Question
+{question}
+
+## Options
+{options}
+
+## Answer
+{answer}"""
+_REPLY = re.compile(r'\b(A|B|C|D|none|multiple|invalid)\b', re.I)
+
+def render_extract_prompt(text: str, question: str | None, options: dict | None) -> str:
+    "The extractor LLM's prompt for one generation."
+    return EXTRACT_PROMPT.format(question=question or '(not given)', options=render_options(options) if options else '(not given)',
+                                 answer=text)
+
+def parse_choice(reply: str) -> str:
+    "The first answer word of an extractor LLM's reply (A-D, none, multiple or invalid); 'invalid' when there is none."
+    m = _REPLY.search(reply or '')
+    return 'invalid' if m is None else m[1].upper() if len(m[1]) == 1 else m[1].lower()
+
+def llm_choice(chat, text: str, question: str | None = None, options: dict | None = None, max_tokens: int = 8) -> str:
+    "What `chat` (a `gaokerena.llm.ChatBackend`, cached on disk when it has a cache_dir) reads as the chosen option."
+    prompt = render_extract_prompt(text, question, options)
+    return parse_choice(chat.chat([{'role': 'user', 'content': prompt}], temperature=0.0, max_tokens=max_tokens).text)
+
+def extract_with_llm(chat, text: str, question: str | None = None, options: dict | None = None,
+                     trusted=TRUSTED_READINGS) -> str:
+    "`extract_choice`, except that `chat` reads the texts whose reading is not `trusted` (an empty text stays 'invalid')."
+    ev = answer_evidence(text, question, options)
+    if reading_kind(ev) in trusted or not isinstance(text, str) or not text.strip(): return decide(ev)
+    return llm_choice(chat, text, question, options)
+
+# %% ../nbs/02_eval.ipynb #ex-loo
+def leave_one_out(df: pd.DataFrame, evidence: list, by: str = 'benchmark', llm=None) -> tuple[pd.DataFrame, dict]:
+    "Agreement (%) per cell: the rules as shipped (`in_sample`); with tiers (`selected`) and trusted readings chosen without the cell's `by`, the share then `ambiguous`, the agreement on the rest (`clear`), with `llm` reading the ambiguous (`with_llm`) and with a perfect reader (`ceiling`)."
+    labels, cells = list(df.label), list(zip(*(df[c] for c in CELL)))
+    rows, chosen = [], {}
+    for held in sorted(df[by].unique()):
+        train = (df[by] != held).to_numpy()
+        fit = [(e, l, c) for e, l, c, k in zip(evidence, labels, cells, train) if k]
+        tiers = select_tiers(*zip(*fit))
+        trusted = set(trusted_readings([f[0] for f in fit], [f[1] for f in fit]))
+        chosen[held] = {'tiers': {r: t for r, t in tiers.items() if t != RULE_TIERS[r]}, 'trusted': sorted(trusted)}
+        for i in np.flatnonzero(~train):
+            ev, l = evidence[i], labels[i]
+            clear, ok = reading_kind(ev) in trusted, same_outcome(l, decide(ev))
+            rows.append({**dict(zip(CELL, cells[i])), 'in_sample': ok, 'selected': same_outcome(l, decide(ev, tiers)),
+                         'ambiguous': not clear, 'clear': ok if clear else np.nan, 'ceiling': ok or not clear})
+            if llm is not None:
+                read = df.iloc[i]
+                rows[-1]['with_llm'] = ok if clear else same_outcome(l, extract_with_llm(llm, read.generation, read.get('question'),
+                                                                                          read.get('options'), trusted))
+    t = pd.DataFrame(rows).groupby(list(CELL))
+    return (100 * t.mean()).round(1).assign(n=t.size()), chosen
 
 # %% ../nbs/02_eval.ipynb #35c6ea90
 def result_key(row: dict) -> tuple:

@@ -10,6 +10,8 @@ import ast, difflib, importlib.util, json, math, os, re
 from collections import defaultdict
 from pathlib import Path
 import pandas as pd
+from rapidfuzz.distance import Indel
+from rapidfuzz.process import cdist
 from .data import LETTERS, SUBJECTS, DataError, load_rows
 from . import evaluate
 from .evaluate import extract_choice, same_outcome
@@ -18,12 +20,12 @@ from .passk import mean_pass_at_k, negative_marking, self_consistency, verifier_
 # %% auto #0
 __all__ = ['LABELS', 'SHEET_COLUMNS', 'MODELS', 'HISTORY_SHEET', 'COLUMNS', 'PUBLISHED', 'TABLES', 'R_TABLES', 'FIELDS',
            'ANSWER_MODES', 'REVIEWED', 'TITLES', 'normalise_label', 'read_sheet', 'read_output_sheet', 'benchmark_id',
-           'published_sheets', 'read_vote_sheet', 'read_verifier_sheet', 'text_key', 'question_key', 'align_rows',
-           'benchmark_name', 'agrees', 'record', 'accuracy_record', 'sheet_answers', 'agreement', 'PublishedData',
-           'reviewed', 'check_alignment', 'straight_records', 'aligned_runs', 'cot_table', 'cot_records',
-           'note_vote_differences', 'check_vote_sheet', 'cot_tables', 'all_cot_records', 'verifier_records',
-           'reproduce', 'records_frame', 'readme_stats', 'sheets_readme', 'readme_passk', 'readme_findings',
-           'cell_status', 'tables_markdown', 'write_tables', 'reproduce_to']
+           'published_sheets', 'read_vote_sheet', 'read_verifier_sheet', 'text_key', 'question_key', 'most_similar',
+           'align_rows', 'benchmark_name', 'agrees', 'record', 'accuracy_record', 'sheet_answers', 'agreement',
+           'PublishedData', 'reviewed', 'check_alignment', 'straight_records', 'aligned_runs', 'cot_table',
+           'cot_records', 'note_vote_differences', 'check_vote_sheet', 'cot_tables', 'all_cot_records',
+           'verifier_records', 'reproduce', 'records_frame', 'readme_stats', 'sheets_readme', 'readme_passk',
+           'readme_findings', 'cell_status', 'tables_markdown', 'write_tables', 'reproduce_to']
 
 # %% ../nbs/95_reproduce.ipynb #rp-labels
 LABELS = {**{k: k for k in LETTERS}, 'none': 'none', 'invalid': 'invalid', 'multiple_choice': 'multiple', '': 'invalid'}
@@ -163,11 +165,24 @@ def question_key(question, options: dict) -> str:
     return '\x1f'.join([text_key(question), *(text_key(options[k]) for k in LETTERS)])
 
 def _similar(a: str, b: str) -> float:
-    "Similarity of two keys in [0, 1]."
+    "Similarity of two keys in [0, 1]: difflib's ratio 2M/(|a|+|b|), M the characters in its matching blocks."
     return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
 
-def align_rows(sheet: pd.DataFrame, bench: list[dict], cutoff: float = 0.75) -> pd.DataFrame:
-    "For each sheet row, the index of its benchmark question (or -1) and how it was matched."
+def most_similar(key: str, keys: list[str], cutoff: float, screen: bool = True) -> int | None:
+    "Position in `keys` of the key most `_similar` to `key` (the first of equals) if it reaches `cutoff`, else None."
+    if screen:   # rapidfuzz's Indel ratio 2·LCS/(|a|+|b|) is >= difflib's: keys it puts below cutoff or below the best cannot win
+        bound = cdist([key], keys, scorer=Indel.normalized_similarity, score_cutoff=cutoff - 1e-9)[0] if keys else []
+        order = sorted((j for j, b in enumerate(bound) if b > 0), key=lambda j: (-bound[j], j))
+    else: order = range(len(keys))
+    best, best_j = -1.0, None
+    for j in order:
+        if screen and bound[j] < best - 1e-9: break
+        s = _similar(key, keys[j])
+        if s > best or (s == best and j < best_j): best, best_j = s, j
+    return best_j if best_j is not None and best >= cutoff else None
+
+def align_rows(sheet: pd.DataFrame, bench: list[dict], cutoff: float = 0.75, screen: bool = True) -> pd.DataFrame:
+    "For each sheet row, the index of its benchmark question (or -1) and how it was matched (`screen=False`: difflib on every candidate)."
     bkeys = [question_key(b['question'], b['options']) for b in bench]
     bopts = [k.split('\x1f', 1)[1] for k in bkeys]
     first = {}
@@ -181,14 +196,14 @@ def align_rows(sheet: pd.DataFrame, bench: list[dict], cutoff: float = 0.75) -> 
     for i, k in enumerate(skeys):
         if index[i] >= 0: continue
         opts = k.split('\x1f', 1)[1]
-        if i < len(bench) and i not in taken and (bopts[i] == opts or _similar(k, bkeys[i]) >= cutoff):
+        if i < len(bench) and i not in taken and (bopts[i] == opts or most_similar(k, [bkeys[i]], cutoff, screen) is not None):
             index[i], how[i] = i, 'position'
         elif len(same := [j for j, o in enumerate(bopts) if o == opts]) == 1 and same[0] not in taken:
             index[i], how[i] = same[0], 'options'
         else:
             free = [j for j in range(len(bench)) if j not in taken]
-            best = max(free, key=lambda j: _similar(k, bkeys[j]), default=None)
-            if best is not None and _similar(k, bkeys[best]) >= cutoff: index[i], how[i] = best, 'fuzzy'
+            best = most_similar(k, [bkeys[j] for j in free], cutoff, screen)
+            if best is not None: index[i], how[i] = free[best], 'fuzzy'
         if index[i] >= 0: taken.add(index[i])
     return pd.DataFrame({'bench_index': index, 'how': how})
 

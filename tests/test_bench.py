@@ -121,3 +121,12 @@ def test_update_settings_refuses_cpu_results(tmp_path):
     with pytest.raises(SystemExit, match='refusing'):
         gpu.main(['--update-settings', str(fake_gpu_result(tmp_path/'gpu.json', 'cpu')), '--settings', str(settings)])
     assert settings.read_text() == text
+
+
+def test_reproduce(tmp_path):
+    pairs, r = run_quick('reproduce', tmp_path)
+    assert set(pairs) == {'screen_speedup'} and float(pairs['screen_speedup']) > 0
+    assert set(r['seconds']) == {'difflib', 'screened'} and all(len(t) == r['settings']['rounds'] for t in r['seconds'].values())
+    assert r['sheets'] == {'medical_genetics': 39 if r['data'] == 'authors' else 17}   # the first question skipped
+    how = r['matched_how']['medical_genetics']
+    assert how.get('fuzzy', 0) > how.get('unmatched', 0) and 'exact' not in how and 'position' not in how
