@@ -12,7 +12,7 @@ from _common import data_dir, finish, median_ratio, parser, timed
 from gaokerena.config import run_context
 from gaokerena.data import BENCHMARKS, SUBJECTS, load_rows
 from gaokerena.evaluate import ResultStore, evaluate_mcq, make_generator, vllm_available
-from gaokerena.models import load_model_and_tokenizer
+from gaokerena.models import ModelRecipe, load_model_and_tokenizer
 
 # Median length, in the tiny tokenizer's tokens, of the authors' published generations of the papers' own models
 # (aya-expanse-8b, gaokerena-v, gaokerena-r): straight answers and CoT samples. `published_lengths` measures them from
@@ -79,7 +79,8 @@ def measure(args, run_dir: str) -> tuple[dict, dict]:
         'cot_batched': (cot_questions, dict(batch_size=args.batch_size, **cot)),
     }
     if vllm_available():      # vLLM on the GPU (the other arms run on the CPU): it takes each arm's questions at once
-        vllm = make_generator(run_context('tiny', run_dir, overrides={'profile.use_vllm': 'true'}), model, tokenizer, 'tiny')
+        # an engine in its own process serving the tiny base (the transformers model stays on the CPU); closed below
+        vllm = make_generator(run_context('tiny', run_dir, overrides={'profile.use_vllm': 'true'}), ModelRecipe('tiny'))
         arms['straight_vllm'] = (questions, dict(mode='generate', batch_size=len(questions), generator=vllm, **straight))
         arms['cot_vllm'] = (cot_questions, dict(batch_size=len(cot_questions) * args.cot_samples, generator=vllm, **cot))
     for qs, kw in arms.values(): time_arm(model, tokenizer, qs[:2], **{**kw, 'samples': 1})   # warm-up, not timed
@@ -89,6 +90,7 @@ def measure(args, run_dir: str) -> tuple[dict, dict]:
             wall, c = time_arm(model, tokenizer, qs, **kw)
             times[name].append(wall); cpu[name].append(c)
             print(f'round {r + 1}/{args.rounds} {name}: {wall:.2f} s ({c:.2f} s CPU)', flush=True)
+    if 'cot_vllm' in arms: vllm.close()
     units = {name: len(qs) * kw.get('samples', 1) for name, (qs, kw) in arms.items()}
     per_s = {name: units[name] * len(ts) / sum(ts) for name, ts in times.items()}
     for name, v in per_s.items(): print(f"{name}: {v:.2f} {'samples' if name.startswith('cot') else 'questions'}/s")

@@ -22,7 +22,7 @@ from gaokerena.config import find_settings, load_settings, run_context
 from gaokerena.data import load_rows
 from gaokerena.evaluate import VLLMGenerator, generate, letter_logprobs, render_prompt, vllm_available
 from gaokerena.ledger import estimate_cost, peak_memory_gb, throughput_for
-from gaokerena.models import build_tiny_model, build_tokenizer, load_model_and_tokenizer, sample_texts
+from gaokerena.models import ModelRecipe, build_tiny_model, build_tokenizer, load_model_and_tokenizer, sample_texts
 from gaokerena.sft import load_for_training, make_trainer, pack_blocks, pretrain_config, tokenize_documents
 
 # config.json of CohereLabs/aya-expanse-8b on the hub (transformers 5 spells rope_theta as rope_parameters).
@@ -138,18 +138,17 @@ def generation_arms(ctx, prompts: list[str], new_tokens: dict, device: str) -> d
     return out
 
 
-def vllm_arm(ctx, folder: Path, tokenizer, prompts: list[str], new_tokens: dict) -> dict:
+def vllm_arm(ctx, folder: Path, prompts: list[str], new_tokens: dict) -> dict:
     "Tokens/s of vLLM (gaokerena.evaluate.VLLMGenerator) on the same prompts, or why it was not timed."
     if not vllm_available(): return {'skipped': 'vLLM not installed or no GPU'}
     s = ctx.settings
-    generator = VLLMGenerator(str(folder), tokenizer, s)
-    generator(prompts[:2], 2)                                                            # warm-up, not timed
     out = {}
-    for style, temperature in (('straight', s.eval.straight_temperature), ('cot', s.eval.cot_temperature)):
-        _, sec = timed(generator, prompts, new_tokens[style], temperature, s.eval.seed)
-        out[style] = dict(batch=len(prompts), new_tokens=new_tokens[style], seconds=sec,
-                          tokens_per_s=len(prompts) * new_tokens[style] / sec, s_per_unit=sec / len(prompts))
-    del generator
+    with VLLMGenerator(ctx, ModelRecipe(str(folder))) as generator:    # its own process; needs no transformers model on the GPU
+        generator(prompts[:2], 2)                                                        # warm-up, not timed
+        for style, temperature in (('straight', s.eval.straight_temperature), ('cot', s.eval.cot_temperature)):
+            _, sec = timed(generator, prompts, new_tokens[style], temperature, s.eval.seed)
+            out[style] = dict(batch=len(prompts), new_tokens=new_tokens[style], seconds=sec,
+                              tokens_per_s=len(prompts) * new_tokens[style] / sec, s_per_unit=sec / len(prompts))
     return out
 
 
@@ -194,7 +193,7 @@ def measure(args) -> dict:
         questions, questions_from = benchmark_questions(args.gen_batch, 0)
         gen = generation_arms(ctx('gen'), [render_prompt(q) for q in questions], args.new_tokens, device)
         gen['questions_from'] = questions_from
-        gen['vllm'] = vllm_arm(ctx('vllm'), folder, tokenizer, [render_prompt(q) for q in questions], args.new_tokens)
+        gen['vllm'] = vllm_arm(ctx('vllm'), folder, [render_prompt(q) for q in questions], args.new_tokens)
     finally: shutil.rmtree(work, ignore_errors=True)
     best_sft = max((a['tokens_per_s'] for a in sft.values() if 'tokens_per_s' in a))
     fastest = {style: min(g[style]['s_per_unit'] for g in (gen, gen['vllm']) if style in g) for style in ('straight', 'cot')}

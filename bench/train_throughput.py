@@ -24,8 +24,9 @@ from gaokerena.evaluate import render_prompt
 from gaokerena.models import load_model_and_tokenizer
 from gaokerena.ledger import peak_memory_gb
 from gaokerena.rlaif import dpo_rows, dpo_trainer, fit_rows
+from gaokerena.stores import fingerprint, keyed_folder
 from gaokerena.sft import (chat_dataset, instruct_config, make_trainer, pack_blocks, padding_share, pretrain_config,
-                           tokenize_documents, train_stage)
+                           stage_spec, tokenize_documents, train_stage)
 
 
 # The paper's DPO pairs average ~2M chosen and ~2.5M rejected tokens over ~11k pairs.
@@ -92,7 +93,8 @@ def dpo_arm(ctx, pairs: list[dict], device: str) -> dict:
     rows, fit = fit_rows(dpo_rows(paper_sized_pairs(pairs, tokenizer, s.dpo.max_steps * per_step)), tokenizer, s.dpo.max_length)
     reset_peak(device)
     clock = StepClock()
-    trainer = dpo_trainer(model, tokenizer, rows, s, ctx.run_dir/'dpo')
+    out = keyed_folder(ctx.run_dir/'dpo', stage_spec(s.dpo, s, {'model': s.profile.model_id}, fingerprint(rows)))   # train_stage's folder
+    trainer = dpo_trainer(model, tokenizer, rows, s, out)
     trainer.add_callback(clock)
     train_stage(trainer)
     sec, tokens, rate = clock.rate()

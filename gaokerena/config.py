@@ -94,6 +94,9 @@ class EvalSettings:
     judge_max_tokens: int = 1024
     judge_workers: int = 8
     count_non_answers: bool = False
+    top_k: int = 50
+    top_p: float = 1.0
+    answer_prefix: str = 'پاسخ صحیح گزینه ['   # "the correct answer option [": how Gaokerena-V's straight answers open
 
 @dataclass(frozen=True)
 class Profile:
@@ -272,7 +275,7 @@ RULES = {
     'max_usd': _NONNEG, 'round_size': _COUNT, 'student_batch_size': _COUNT, 'teacher_workers': _COUNT,
     'max_new_tokens': _COUNT, 'straight_temperature': _NONNEG, 'cot_temperature': _NONNEG, 'cot_samples': _COUNT,
     'vote_threshold': _COUNT, 'negative_mark': _NONNEG, 'passk_max_k': _COUNT, 'batch_size': _COUNT,
-    'bootstrap_samples': _COUNT, 'judge_max_tokens': _COUNT, 'judge_workers': _COUNT,
+    'bootstrap_samples': _COUNT, 'judge_max_tokens': _COUNT, 'judge_workers': _COUNT, 'top_k': _NONNEG, 'top_p': '(0, 1]',
     'eval_limit': _NONNEG, 'rlaif_limit': _NONNEG, 'persianmedqa_questions': _NONNEG, 'tiny_vocab_size': _COUNT, 'tiny_hidden_size': _COUNT,
     'timeout': _POSITIVE, 'max_retries': _NONNEG, 'usd_per_million_input': _NONNEG, 'usd_per_million_output': _NONNEG,
     'temperature': _NONNEG, 'max_tokens': _COUNT, 'min_rating': '[0, 5]', 'grid_intensity': _NONNEG,

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 import gaokerena
 from .config import RunContext, load_settings
+from .stores import check_spec, file_digest, fingerprint, write_json
 
 # %% auto #0
 __all__ = ['SAMPLE_DIR', 'LETTERS', 'REQUIRED', 'MAY_BE_EMPTY', 'PROBLEMS', 'NOTES', 'SUBJECTS', 'BENCHMARKS', 'V', 'R',
@@ -29,8 +30,8 @@ __all__ = ['SAMPLE_DIR', 'LETTERS', 'REQUIRED', 'MAY_BE_EMPTY', 'PROBLEMS', 'NOT
            'load_sample_rows', 'normalise', 'answer_problem', 'question_key', 'shingles', 'clean_forum', 'keep_scores',
            'mcq_json', 'translation_messages', 'referee_messages', 'parse_translation', 'parse_rating',
            'referee_filter', 'translate_one', 'translate_mcqs', 'translation_clients', 'translate_from_settings',
-           'pool', 'dataset_or_stand_in', 'prepared_dataset', 'prepared_datasets', 'count_tokens', 'prepare_data',
-           'load_prepared', 'word_ngrams', 'contamination']
+           'pool', 'dataset_or_stand_in', 'prepared_dataset', 'prepared_datasets', 'count_tokens', 'data_spec',
+           'prepare_data', 'load_prepared', 'prepared_digest', 'word_ngrams', 'contamination']
 
 # %% ../nbs/00_data.ipynb #f57a0a85
 SAMPLE_DIR = Path(gaokerena.__file__).parent/'sample'
@@ -945,11 +946,21 @@ def count_tokens(texts: list[str], tokenizer) -> int:
     return sum(len(ids) for i in range(0, len(texts), 512)
                for ids in tokenizer(texts[i:i + 512], add_special_tokens=False)['input_ids'])
 
+def data_spec(ctx: RunContext) -> dict:
+    "What this run's prepared data is made from: the sample (its files' digests), a data folder or the hub (its datasets, places, columns), and the optional sets and stand-ins the profile asks for."
+    s, src = ctx.settings, where_from(ctx)
+    asks = {'allow_stand_ins': s.profile.allow_stand_ins, **{k: bool(getattr(s.profile, v)) for k, v in OPTIONAL.items()}}
+    if src == 'sample': where = {'source': 'sample', 'sample': {k: file_digest(SAMPLE_DIR/f) for k, f in SAMPLE_FILES.items()}}
+    elif src == 'hub': where = {'source': 'hub', 'sources': {k: v for k, v in s.sources.items() if k != 'repos_cache'},
+                                'hub': s.hub, 'hub_columns': s.hub_columns}
+    else: where = {'source': str(src)}
+    return {**where, 'asks': asks}
+
 def prepare_data(ctx: RunContext, tokenizer=None) -> dict:
-    "Load, validate and write the run's datasets to `run_dir/data`; returns the summary."
-    out, summary = ctx.stage_dir('data'), {}
+    "Load, validate and write the run's datasets to `run_dir/data` with where they came from and their digests; returns the summary."
+    out, summary, digests = ctx.stage_dir('data'), {}, {}
     for name, res in prepared_datasets(ctx).items():
-        write_jsonl(res.rows, out/f'{name}.jsonl')
+        digests[name] = file_digest(write_jsonl(res.rows, out/f'{name}.jsonl'))
         for part in ('quarantined', 'warnings'):
             entries, path = getattr(res, part), out/f'{name}.{part}.jsonl'
             if entries: write_jsonl(entries, path)
@@ -958,18 +969,34 @@ def prepare_data(ctx: RunContext, tokenizer=None) -> dict:
         summary[name] = {**res.summary(), 'normalised': name in NORMALISED, 'tokens': tokens}
         if res.kind == 'pairs' and tokenizer:
             for side in ('chosen', 'rejected'): summary[name][f'tokens_{side}'] = count_tokens([r[side] for r in res.rows], tokenizer)
+    for name in set(PREPARED) - set(digests): (out/f'{name}.jsonl').unlink(missing_ok=True)   # another source's leftovers
+    write_json(out/'digests.json', digests)
+    write_json(out/'spec.json', data_spec(ctx))
     (out/'summary.json').write_text(json.dumps(summary, ensure_ascii=False, indent=1), encoding='utf-8')
     return summary
 
+def _checked(ctx: RunContext) -> Path:
+    "The run's data folder, if what it holds came from this run's source (else StaleArtifact naming what changed)."
+    folder = ctx.run_dir/'data'
+    check_spec(folder/'spec.json', data_spec(ctx), str(folder),
+               "run chapter 00_data again with this run's settings (it rewrites run_dir/data), or use another run_dir")
+    return folder
+
 def load_prepared(ctx: RunContext, name: str) -> list[dict]:
-    "A dataset that `prepare_data` wrote for this run, else the same dataset read from the run's source (sample, data_dir or hub)."
+    "A dataset that `prepare_data` wrote for this run (from this run's source), else the same dataset read from the source."
     path = ctx.run_dir/'data'/f'{name}.jsonl'
-    if path.exists(): return read_jsonl(path)
+    if path.exists(): return read_jsonl(_checked(ctx)/f'{name}.jsonl')
     if name not in PREPARED: raise DataError(f"{path}: not prepared, and {name!r} is not a prepared dataset (have: {', '.join(PREPARED)})")
     res = prepared_dataset(ctx, name)
     if res is None: raise DataError(f"{path}: not prepared, and the run's source ({where_from(ctx)}) has no {name!r}: "
                                     "run chapter 00_data with data_dir first")
     return res.rows
+
+def prepared_digest(ctx: RunContext, name: str) -> str:
+    "The digest of a prepared dataset (what a training stage's fingerprint names its data by): recorded by `prepare_data`, else computed."
+    path = ctx.run_dir/'data'/f'{name}.jsonl'
+    if path.exists(): return json.loads((_checked(ctx)/'digests.json').read_text(encoding='utf-8'))[name]
+    return fingerprint(load_prepared(ctx, name))
 
 # %% ../nbs/00_data.ipynb #7e000006
 def word_ngrams(text: str, n: int = 13) -> set[int]:

@@ -6,33 +6,38 @@ Docs: https://github.com/gaokerena-kit/gaokerena/eval.html.md"""
 
 # %% ../nbs/02_eval.ipynb #075127d1
 from __future__ import annotations
-import json, math, os, re
+import json, math, os, re, shutil, tempfile
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial
 from pathlib import Path
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 from .data import BENCHMARKS, DATASETS, LETTERS, SUBJECTS, DataError, drop_partial_line, iter_jsonl, load_prepared, where_from
+from .llm import VLLMEngine, decoding_kwargs, decoding_spec, vllm_lora_rank, vllm_sampling_kwargs
+from .models import (ModelRecipe, combine_adapters, load_recipe, load_tokenizer, loaded_models, recipe_identity,
+                              tiny_base_dir)
+from .stores import changed_keys, fingerprint, model_identity
 
 # %% auto #0
 __all__ = ['STRAIGHT_PROMPT', 'COT_PROMPT', 'PROMPTS', 'VERIFIER_PROMPT', 'PASSAGE_NAMES', 'NON_ANSWERS', 'OPTION_FORMS',
            'CALLED_TRUE', 'EXCEPT_QUESTION', 'ANSWER_CUES', 'EMPTY_ANSWER', 'EXCEPT_CUES', 'NONE_OF', 'ALL_OF',
            'NAMED_BEST', 'RULE_TIERS', 'PAPER_SYSTEMS', 'CELL', 'MEDMOBILE', 'TRUSTED_READINGS', 'EXTRACT_PROMPT',
            'PUBLISHED', 'JUDGE_PROMPT', 'VERDICTS', 'OUTCOMES', 'render_options', 'render_prompt', 'prompt_question',
-           'render_verifier_prompt', 'normalise_answer_text', 'Mention', 'option_letter', 'option_mentions',
-           'mask_options', 'mark_negated', 'cue_window', 'verdict', 'option_by_text', 'opening_list', 'Evidence',
-           'answer_evidence', 'deciding', 'decide', 'extract_choice', 'published_generations', 'extract_all',
-           'same_outcome', 'extraction_agreement', 'disagreement_kind', 'all_evidence', 'select_tiers', 'reading_kind',
-           'trusted_readings', 'render_extract_prompt', 'parse_choice', 'llm_choice', 'extract_with_llm',
-           'leave_one_out', 'result_key', 'ResultStore', 'chat_prompts', 'encode_chat', 'prompt_lengths', 'letter_ids',
-           'letter_logprobs', 'grouped_sdpa', 'decoding_mask', 'BufferedLayer', 'buffered_cache', 'fast_decoding',
-           'generate', 'vllm_available', 'vllm_weights', 'VLLMGenerator', 'make_generator', 'run_batches',
-           'evaluate_mcq', 'bootstrap_ci', 'score_rows', 'score_table', 'published', 'compare_published',
+           'passage_name', 'render_verifier_prompt', 'normalise_answer_text', 'Mention', 'option_letter',
+           'option_mentions', 'mask_options', 'mark_negated', 'cue_window', 'verdict', 'option_by_text', 'opening_list',
+           'Evidence', 'answer_evidence', 'deciding', 'decide', 'extract_choice', 'published_generations',
+           'extract_all', 'same_outcome', 'extraction_agreement', 'disagreement_kind', 'all_evidence', 'select_tiers',
+           'reading_kind', 'trusted_readings', 'render_extract_prompt', 'parse_choice', 'llm_choice',
+           'extract_with_llm', 'leave_one_out', 'result_key', 'row_spec', 'ResultStore', 'chat_prompts', 'encode_chat',
+           'prompt_lengths', 'answer_contexts', 'letter_logprobs', 'grouped_sdpa', 'decoding_mask', 'BufferedLayer',
+           'buffered_cache', 'fast_decoding', 'generate', 'vllm_available', 'use_vllm', 'TransformersGenerator',
+           'vllm_engine_kwargs', 'VLLMGenerator', 'make_generator', 'run_batches', 'evaluate_mcq', 'bootstrap_ci',
+           'score_rows', 'score_table', 'letter_agreement', 'published', 'compare_published',
            'save_published_comparison', 'plot_accuracy', 'render_judge_prompt', 'parse_verdict', 'generate_answers',
            'reference_answers', 'judge_pairs', 'new_spend', 'make_judge', 'pairwise_outcomes', 'win_rates',
-           'comparison_models', 'load_eval_model', 'spread_limit', 'load_benchmarks', 'load_freeform']
+           'comparison_models', 'eval_model_recipe', 'load_eval_model', 'spread_limit', 'load_benchmarks',
+           'load_freeform']
 
 # %% ../nbs/02_eval.ipynb #4cb281b1
 STRAIGHT_PROMPT = ("\nبه پرسش زیر به پاسخ بدهید و تنها از زبان فارسی استفاده کنید!\n## پرسش\n{question} \n\n\n"
@@ -63,13 +68,18 @@ def prompt_question(prompt: str) -> tuple[str | None, dict | None]:
 # %% ../nbs/02_eval.ipynb #a87f1e7b
 VERIFIER_PROMPT = ("\nپنج متن پزشکی به زبان فارسی به شما داده شده است. کدام پاسخ کمترین اطلاعات غلط راارائه میدهد؟\n\n"
                    "{passages}\n\n")
-PASSAGE_NAMES = ('یک', 'دو', 'سه', 'چهار', 'پنج')
+PASSAGE_NAMES = ('یک', 'دو', 'سه', 'چهار', 'پنج', 'شش', 'هفت', 'هشت', 'نه', 'ده', 'یازده', 'دوازده', 'سیزده', 'چهارده',
+                 'پانزده', 'شانزده', 'هفده', 'هجده', 'نوزده', 'بیست')   # one ... twenty
+
+def passage_name(k: int) -> str:
+    "The Persian name of passage number `k` (1-based): a number word up to twenty, Persian digits after."
+    return PASSAGE_NAMES[k - 1] if k <= len(PASSAGE_NAMES) else str(k).translate(str.maketrans('0123456789', '۰۱۲۳۴۵۶۷۸۹'))
 
 def render_verifier_prompt(passages: list[str]) -> str:
-    "The verifier's prompt for the five chain-of-thought passages of one question (in run order)."
-    if len(passages) != len(PASSAGE_NAMES):
-        raise ValueError(f"the verifier reads {len(PASSAGE_NAMES)} passages, got {len(passages)}")
-    return VERIFIER_PROMPT.format(passages=''.join(f'## متن شماره {n}\n{p} \n\n\n' for n, p in zip(PASSAGE_NAMES, passages)))
+    "The verifier's prompt for one question's chain-of-thought passages (in run order): the paper's for five, the count changed otherwise."
+    if not passages: raise ValueError("the verifier needs at least one passage")
+    head = VERIFIER_PROMPT if len(passages) == 5 else VERIFIER_PROMPT.replace('پنج متن', f'{passage_name(len(passages))} متن', 1)
+    return head.format(passages=''.join(f'## متن شماره {passage_name(k)}\n{p} \n\n\n' for k, p in enumerate(passages, 1)))
 
 # %% ../nbs/02_eval.ipynb #ex-c02
 from typing import NamedTuple
@@ -465,8 +475,12 @@ def leave_one_out(df: pd.DataFrame, evidence: list, by: str = 'benchmark', llm=N
 
 # %% ../nbs/02_eval.ipynb #35c6ea90
 def result_key(row: dict) -> tuple:
-    "The identity of a result row: (model, benchmark, task, qid, sample)."
-    return (row['model'], row['benchmark'], row.get('task', ''), str(row['qid']), int(row.get('sample', 0)))
+    "The identity of a result row: (model, benchmark, task, qid, sample, spec)."
+    return (row['model'], row['benchmark'], row.get('task', ''), str(row['qid']), int(row.get('sample', 0)), row.get('spec', ''))
+
+def row_spec(setup: dict, prompt: str) -> str:
+    "The fingerprint of a row made with `setup` (model identity, decoding settings) from `prompt`."
+    return fingerprint({**setup, 'prompt': prompt})
 
 class ResultStore:
     "An append-only JSONL file of results with one row per `result_key`; a restart resumes from it."
@@ -510,6 +524,14 @@ class ResultStore:
         if missing: raise KeyError(f"{self.path}: {len(missing)} results missing, e.g. {missing[0]}")
         return [index[k] for k in keys]
 
+    def made_otherwise(self, keys: list[tuple], setup: dict) -> list[str]:
+        "Which settings differ for the stored rows that share `keys`' identity but not their spec (`prompt` when only it changed)."
+        want, changed = {k[:5] for k in keys}, set()
+        for r in self.rows:
+            if result_key(r)[:5] in want and result_key(r) not in keys:
+                changed |= set(changed_keys(r.get('setup', {}), setup) or ['prompt'])
+        return sorted(changed)
+
 # %% ../nbs/02_eval.ipynb #32ecd9e3
 def chat_prompts(tokenizer, prompts: list[str]) -> list[str]:
     "Prompts as a user turn in the model's chat template, ready for the answer (as-is for a model without one)."
@@ -526,21 +548,27 @@ def prompt_lengths(tokenizer, prompts: list[str]) -> list[int]:
     "How many tokens each chat prompt takes (what a batch of them is padded to the longest of)."
     return [len(ids) for ids in encode_chat(tokenizer, prompts, return_tensors=None, padding=False)['input_ids']]
 
-def letter_ids(tokenizer) -> list[int]:
-    "Token ids of the letters A-D, each of which must be a single token."
-    ids = {l: tokenizer.encode(l, add_special_tokens=False) for l in LETTERS}
-    bad = [l for l, i in ids.items() if len(i) != 1 or i[0] == tokenizer.unk_token_id]
-    if bad: raise ValueError(f"{tokenizer.name_or_path}: the letters {bad} are not single tokens of the vocabulary; "
-                             "log-likelihood scoring reads one token per option")
-    return [ids[l][0] for l in LETTERS]
+def answer_contexts(tokenizer, prompts: list[str], answer_prefix: str = '') -> tuple[list[list[int]], list[list[int]]]:
+    "Per prompt: the token ids an option letter follows (chat prompt + `answer_prefix`) and the ids of A-D continuing them."
+    contexts, letters = [], []
+    for text in chat_prompts(tokenizer, prompts):
+        full = [tokenizer(text + answer_prefix + l, add_special_tokens=tokenizer.chat_template is None)['input_ids'] for l in LETTERS]
+        n = len(os.path.commonprefix(full))
+        if any(len(f) != n + 1 or f[n] == tokenizer.unk_token_id for f in full):
+            raise ValueError(f"{tokenizer.name_or_path}: after the answer prefix {answer_prefix!r} the letters A-D are not one token "
+                             f"each ({[tokenizer.convert_ids_to_tokens(f[n:]) for f in full]}); log-likelihood scoring reads one "
+                             "token per option: choose another eval.answer_prefix")
+        contexts.append(full[0][:n]); letters.append([f[n] for f in full])
+    return contexts, letters
 
 @torch.no_grad()
-def letter_logprobs(model, tokenizer, prompts: list[str]) -> torch.Tensor:
-    "Log-probabilities of the letters A-D as the answer's first token: one forward pass, one row per prompt."
-    enc = encode_chat(tokenizer, prompts).to(model.device)
+def letter_logprobs(model, tokenizer, prompts: list[str], answer_prefix: str = '') -> torch.Tensor:
+    "Log-probabilities of the letters A-D right after `answer_prefix` in the answer turn: one forward pass, one row per prompt."
+    contexts, letters = answer_contexts(tokenizer, prompts, answer_prefix)
+    enc = tokenizer.pad({'input_ids': contexts}, padding=True, padding_side='left', return_tensors='pt').to(model.device)
     positions = (enc['attention_mask'].cumsum(-1) - 1).clamp(min=0)
     logits = model(**enc, position_ids=positions, logits_to_keep=1).logits[:, -1, :].float()
-    return torch.log_softmax(logits, -1)[:, letter_ids(tokenizer)].cpu()
+    return torch.log_softmax(logits, -1).gather(1, torch.tensor(letters, device=logits.device)).cpu()
 
 # %% ../nbs/02_eval.ipynb #b666eef1
 from contextlib import contextmanager
@@ -606,10 +634,10 @@ def fast_decoding(model):
 
 @torch.no_grad()
 def generate(model, tokenizer, prompts: list[str], max_new_tokens: int, temperature: float = 0.0,
-             seed: int | None = None) -> list[str]:
-    "Batched generation from chat prompts; temperature 0 decodes greedily, a seed makes sampling repeatable."
+             seed: int | None = None, top_k: int = 50, top_p: float = 1.0) -> list[str]:
+    "Batched generation from chat prompts: greedy at temperature 0, else sampling with `top_k`/`top_p`; a seed makes it repeatable."
     enc = encode_chat(tokenizer, prompts).to(model.device)
-    sampling = dict(do_sample=True, temperature=temperature, top_p=1.0, top_k=0) if temperature > 0 else dict(do_sample=False)
+    sampling = decoding_kwargs(temperature, top_k, top_p)    # the model's own generation_config cannot change a token
     cuda = [model.device] if model.device.type == 'cuda' else []
     cache = buffered_cache(model, enc['input_ids'].shape[1] + max_new_tokens)
     with torch.random.fork_rng(devices=cuda, enabled=seed is not None), fast_decoding(model):
@@ -624,86 +652,141 @@ def vllm_available() -> bool:
     import importlib.util
     return importlib.util.find_spec('vllm') is not None and torch.cuda.is_available()
 
-def vllm_weights(model, tokenizer, folder) -> str:
-    "A folder or hub id vLLM can load for `model`: LoRA adapters are merged and saved to `folder` first."
-    if not hasattr(model, 'peft_config'): return model.name_or_path
-    folder = Path(folder)
-    if not (folder/'config.json').exists():
-        merged = model.merge_and_unload()
-        tmp = folder.with_name(folder.name + '.tmp')
-        merged.save_pretrained(tmp); tokenizer.save_pretrained(tmp)
-        os.replace(tmp, folder)
-    return str(folder)
-
-class VLLMGenerator:
-    "Generation with vLLM on a GPU, called like `generate` without the model: (prompts, max_new_tokens, temperature, seed)."
-    def __init__(self, weights: str, tokenizer, settings, max_model_len: int = 4096):
-        from vllm import LLM
-        p, (free, total) = settings.profile, torch.cuda.mem_get_info()
-        self.tokenizer = tokenizer
-        self.llm = LLM(model=weights, dtype='bfloat16' if p.bf16 else 'float16', seed=settings.eval.seed,
-                       quantization='bitsandbytes' if p.load_in_4bit else None, max_model_len=max_model_len,
-                       tensor_parallel_size=p.tensor_parallel_size,
-                       gpu_memory_utilization=round(0.9 * free / total, 2))
-
-    def __call__(self, prompts: list[str], max_new_tokens: int, temperature: float = 0.0, seed: int | None = None) -> list[str]:
-        from vllm import SamplingParams
-        ids = encode_chat(self.tokenizer, prompts)
-        requests = [{'prompt_token_ids': row[mask.bool()].tolist()} for row, mask in zip(ids['input_ids'], ids['attention_mask'])]
-        params = [SamplingParams(temperature=temperature, top_p=1.0, max_tokens=max_new_tokens,
-                                 seed=None if seed is None else seed * 100_003 + i) for i in range(len(prompts))]
-        return [o.outputs[0].text for o in self.llm.generate(requests, params, use_tqdm=False)]
-
-def make_generator(ctx, model, tokenizer, name: str):
-    "The generation backend of a run: vLLM where installed and allowed on a GPU, else batched `transformers`."
-    use = ctx.settings.profile.use_vllm
-    if use != 'false' and vllm_available():
-        weights = vllm_weights(model, tokenizer, ctx.stage_dir('02_eval')/'merged'/name.replace('/', '_'))
-        return VLLMGenerator(weights, tokenizer, ctx.settings)
+def use_vllm(settings) -> bool:
+    "Whether this run generates with vLLM: `use_vllm = auto` where installed on a GPU, `true` insists, `false` never."
+    use = settings.profile.use_vllm
+    if use == 'false': return False
+    if vllm_available(): return True
     if use == 'true': raise RuntimeError("profile.use_vllm = true, but vLLM or a CUDA GPU is missing: "
                                         "install it on a GPU machine with pip install 'gaokerena[vllm]'")
-    return partial(generate, model, tokenizer)
+    return False
+
+class TransformersGenerator:
+    "`generate` on a loaded model, called `(prompts, max_new_tokens, temperature, seed)`, with the model's identity and sampling settings."
+    def __init__(self, model, tokenizer, top_k: int = 50, top_p: float = 1.0, batch_size: int | None = 8):
+        self.model, self.tokenizer, self.top_k, self.top_p, self.batch_size = model, tokenizer, top_k, top_p, batch_size
+        self.identity = fingerprint(model_identity(model))
+
+    def __call__(self, prompts: list[str], max_new_tokens: int, temperature: float = 0.0, seed: int | None = None) -> list[str]:
+        return generate(self.model, self.tokenizer, prompts, max_new_tokens, temperature, seed, self.top_k, self.top_p)
+
+    def close(self): self.model = None
+    def __enter__(self): return self
+    def __exit__(self, *exc): self.close()
+
+def vllm_engine_kwargs(ctx, base: str, lora: Path | None, max_model_len: int = 4096) -> dict:
+    "`vllm.LLM` arguments: the base weights, dtype, seed, GPUs, 4-bit where the profile says, the LoRA's rank, no generation_config of the model's."
+    p = ctx.settings.profile
+    kw = dict(model=str(tiny_base_dir(ctx)) if base == 'tiny' else base, dtype='bfloat16' if p.bf16 else 'float16',
+              seed=ctx.settings.eval.seed, max_model_len=max_model_len, gpu_memory_utilization=0.9, generation_config='vllm',
+              tensor_parallel_size=p.tensor_parallel_size)
+    if p.load_in_4bit: kw['quantization'] = 'bitsandbytes'
+    if lora is not None:
+        rank = json.loads((Path(lora)/'adapter_config.json').read_text(encoding='utf-8'))['r']
+        kw.update(enable_lora=True, max_loras=1, max_lora_rank=vllm_lora_rank(rank))
+    return kw
+
+class VLLMGenerator:
+    "vLLM in a process of its own for a `ModelRecipe` (adapters served unmerged as one LoRA), called like `TransformersGenerator`."
+    batch_size = None   # every prompt of a call goes to the engine at once
+
+    def __init__(self, ctx, recipe: ModelRecipe):
+        busy = loaded_models('cuda')
+        if busy: raise RuntimeError(f"{len(busy)} transformers model(s) hold GPU memory ({type(busy[0]).__name__}): release them "
+                                    "(del model; models.release_memory()) before starting a vLLM engine")
+        s, self.engine, self.lora_dir = ctx.settings, None, None
+        self.top_k, self.top_p = s.eval.top_k, s.eval.top_p
+        self.identity = fingerprint(recipe_identity(ctx, recipe))
+        self.tokenizer = load_tokenizer(ctx, recipe.base, inference=True)
+        try:
+            lora = None
+            if recipe.merged or recipe.adapters:   # local disk, never run_dir (Drive on Colab); deleted by close()
+                self.lora_dir = tempfile.mkdtemp(prefix='gaokerena-lora-')
+                lora = combine_adapters([*recipe.merged, *recipe.adapters], self.lora_dir)
+            self.engine = VLLMEngine(vllm_engine_kwargs(ctx, recipe.base, lora), None if lora is None else str(lora))
+        except BaseException:
+            self.close()
+            raise
+
+    def __call__(self, prompts: list[str], max_new_tokens: int, temperature: float = 0.0, seed: int | None = None) -> list[str]:
+        ids = encode_chat(self.tokenizer, prompts, return_tensors=None, padding=False)['input_ids']
+        params = [vllm_sampling_kwargs(temperature, self.top_k, self.top_p, max_new_tokens, None if seed is None else seed * 100_003 + i)
+                  for i in range(len(prompts))]
+        return self.engine.generate(ids, params)
+
+    def close(self):
+        "End the engine's process and delete the served adapter."
+        if self.engine is not None: self.engine.close()
+        if self.lora_dir is not None: shutil.rmtree(self.lora_dir, ignore_errors=True)
+        self.engine = self.lora_dir = None
+
+    def __enter__(self): return self
+    def __exit__(self, *exc): self.close()
+
+def make_generator(ctx, recipe: ModelRecipe, model=None, tokenizer=None):
+    "The run's generator for `recipe`: vLLM in its own process where the profile allows it, else `generate` on `model` (loaded if not given)."
+    if use_vllm(ctx.settings): return VLLMGenerator(ctx, recipe)
+    if model is None: model, tokenizer = load_recipe(ctx, recipe)
+    e = ctx.settings.eval
+    return TransformersGenerator(model, tokenizer, e.top_k, e.top_p, e.batch_size)
 
 # %% ../nbs/02_eval.ipynb #d809c2b1
 def run_batches(items: list, keys: list[tuple], store: ResultStore, compute, batch_size: int, desc: str,
-                lengths: list[int] | None = None) -> list[dict]:
-    "`compute(batch, index) -> rows` over fixed batches of `items` (similar `lengths` together), skipping stored ones; the rows of `keys`."
+                lengths=None, setup: dict | None = None, prompts: list[str] | None = None) -> list[dict]:
+    "`compute(batch, index) -> rows` over fixed batches of `items` (similar `lengths` together), skipping rows stored with this spec; the rows of `keys`."
     if len(items) != len(keys): raise ValueError(f"{len(items)} items but {len(keys)} keys")
+    specs = [row_spec(setup, p) for p in prompts] if setup is not None else [''] * len(keys)
+    keys = [(*k, sp) for k, sp in zip(keys, specs)]
+    if store.keys.issuperset(keys): return store.select(keys)
+    if (changed := store.made_otherwise(keys, setup or {})):
+        print(f"{desc}: stored rows were made with other settings (changed: {', '.join(changed)}): computing them again "
+              f"(the old rows stay in {store.path.name})")
+    lengths = lengths() if callable(lengths) else lengths
+    order = list(range(len(items)))
     if lengths is not None:
         if len(lengths) != len(items): raise ValueError(f"{len(items)} items but {len(lengths)} lengths")
-        order = sorted(range(len(items)), key=lengths.__getitem__)
-        items, work = [items[i] for i in order], [keys[i] for i in order]
-    else: work = keys
+        order = sorted(order, key=lengths.__getitem__)
+    work = [keys[i] for i in order]
     starts = range(0, len(items), batch_size)
     todo = [i for i in starts if any(k not in store.keys for k in work[i:i + batch_size])]
     for i in tqdm(todo, desc=desc, total=len(starts), initial=len(starts) - len(todo), disable=not todo):
-        store.append(compute(items[i:i + batch_size], i // batch_size))
+        rows = compute([items[j] for j in order[i:i + batch_size]], i // batch_size)
+        store.append([{**r, 'spec': k[5], 'setup': setup or {}} for r, k in zip(rows, work[i:i + batch_size], strict=True)])
     return store.select(keys)
 
 def evaluate_mcq(model, tokenizer, questions: list[dict], store: ResultStore, model_name: str, benchmark: str,
                  mode: str = 'loglik', style: str = 'straight', samples: int = 1, temperature: float = 0.0,
-                 max_new_tokens: int = 1024, batch_size: int = 8, seed: int = 0, generator=None) -> list[dict]:
-    "Answer `questions` by log-likelihood or generation (`samples` each), resuming from `store`; one row per key."
+                 max_new_tokens: int = 1024, batch_size: int = 8, seed: int = 0, generator=None, answer_prefix: str = '',
+                 identity: str | None = None) -> list[dict]:
+    "Answer `questions` by log-likelihood (the letter after `answer_prefix`) or generation (`samples` each), resuming from `store`."
     if mode not in ('loglik', 'generate'): raise ValueError(f"mode must be 'loglik' or 'generate', not {mode!r}")
     if mode == 'loglik' and samples != 1: raise ValueError("log-likelihood scoring is deterministic: samples must be 1")
-    generator, task = generator or partial(generate, model, tokenizer), f'{mode}/{style}'
+    task = f'{mode}/{style}'
     items = [(q, s) for s in range(samples) for q in questions]
     keys = [(model_name, benchmark, task, str(q['id']), s) for q, s in items]
-    done = store.keys.issuperset(keys)         # a finished run needs neither model nor tokenizer
-    lengths = None if done else prompt_lengths(tokenizer, [render_prompt(q, style) for q in questions]) * samples
+    prompts = [render_prompt(q, style) for q, _ in items]
+    if mode == 'loglik':
+        setup = {'model': identity or fingerprint(model_identity(model)), 'task': task, 'answer_prefix': answer_prefix}
+    else:   # no model and no generator: every row must be stored already, under `identity`
+        generator = generator or (TransformersGenerator(model, tokenizer, batch_size=batch_size) if model is not None else None)
+        top_k, top_p = (generator.top_k, generator.top_p) if generator else (50, 1.0)
+        setup = {'model': identity or generator.identity, 'task': task, **decoding_spec(temperature, top_k, top_p),
+                 'max_new_tokens': max_new_tokens, 'seed': seed if temperature > 0 else None}
+        batch_size = (generator.batch_size if generator else batch_size) or len(items)
 
     def compute(batch, b):
         rows = [{'model': model_name, 'benchmark': benchmark, 'task': task, 'qid': str(q['id']), 'sample': s,
                  'subject': q['subject'], 'gold': q['gold']} for q, s in batch]
         prompts = [render_prompt(q, style) for q, _ in batch]
         if mode == 'loglik':
-            lp = letter_logprobs(model, tokenizer, prompts)
+            lp = letter_logprobs(model, tokenizer, prompts, answer_prefix)
             return [{**r, 'logprobs': dict(zip(LETTERS, map(float, l))), 'answer': LETTERS[int(l.argmax())]}
                     for r, l in zip(rows, lp)]
         texts = generator(prompts, max_new_tokens, temperature, seed + b)
         return [{**r, 'generation': t, 'answer': extract_choice(t, q['question'], q['options'])}
                 for r, (q, _), t in zip(rows, batch, texts)]
-    return run_batches(items, keys, store, compute, batch_size, f'{model_name} · {benchmark} · {task}', lengths)
+    lengths = lambda: prompt_lengths(tokenizer or generator.tokenizer, prompts)
+    return run_batches(items, keys, store, compute, batch_size, f'{model_name} · {benchmark} · {task}', lengths, setup, prompts)
 
 # %% ../nbs/02_eval.ipynb #8d59eb50
 def bootstrap_ci(num, den=None, n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
@@ -738,6 +821,22 @@ def score_table(rows: list[dict], by: str = 'benchmark', n_boot: int = 2000, see
     table['pooled'] = score_rows(rows, n_boot, seed)
     return table
 
+# %% ../nbs/02_eval.ipynb #ev-agreement
+def letter_agreement(scored: list[dict], written: list[dict]) -> pd.DataFrame:
+    "Per benchmark and pooled: how often the letter log-likelihood scoring picks is the option the written answer names."
+    wrote = {(r['benchmark'], str(r['qid'])): r['answer'] for r in written}
+    pairs = [(r['benchmark'], r['answer'], wrote[k]) for r in scored if (k := (r['benchmark'], str(r['qid']))) in wrote]
+    def line(rows):
+        named = [(s, w) for _, s, w in rows if w in LETTERS]
+        agree = sum(s == w for s, w in named)
+        return {'questions': len(rows), 'written option': len(named), 'agree': agree,
+                'agreement %': 100 * agree / len(named) if named else math.nan,
+                'no option written %': 100 * (len(rows) - len(named)) / len(rows) if rows else math.nan}
+    groups = defaultdict(list)
+    for p in pairs: groups[p[0]].append(p)
+    table = {b: line(groups[b]) for b in [*BENCHMARKS, *sorted(set(groups) - set(BENCHMARKS))] if b in groups}
+    return pd.DataFrame.from_dict({**table, 'all': line(pairs)}, orient='index')
+
 # %% ../nbs/02_eval.ipynb #8164f744
 _V_COLUMNS = (*SUBJECTS, 'mmlu_avg', 'ibmsee')
 _V_STRAIGHT = {  # Gaokerena-V (arXiv 2505.16000), straight prompt
@@ -769,7 +868,7 @@ def compare_published(scores: dict, table: str, model: str):
     rows = {b: {**{k: s[k] for k in ('n', 'correct', 'unanswered', 'accuracy', 'ci_low', 'ci_high')}, 'published': pub.get(b)}
             for b, s in scores.items() if b != 'pooled'}
     df = pd.DataFrame.from_dict(rows, orient='index')
-    df['published_in_ci'] = (df.published >= df.ci_low) & (df.published <= df.ci_high)
+    df['published_in_ci'] = [None if pd.isna(p) else bool(lo <= p <= hi) for p, lo, hi in zip(df.published, df.ci_low, df.ci_high)]
     return df.round(2)
 
 # %% ../nbs/02_eval.ipynb #4efc808c
@@ -830,16 +929,19 @@ def parse_verdict(text: str) -> str:
 def generate_answers(model, tokenizer, questions: list[dict], store: ResultStore, model_name: str, benchmark: str,
                      max_new_tokens: int = 1024, temperature: float = 0.0, batch_size: int = 8, seed: int = 0,
                      generator=None) -> list[dict]:
-    "Free-form answers of a model to QA rows (the question alone as the user turn), resuming from `store`."
-    generator = generator or partial(generate, model, tokenizer)
+    "Free-form answers of a model (or `generator`) to QA rows (the question alone as the user turn), resuming from `store`."
+    generator = generator or TransformersGenerator(model, tokenizer, batch_size=batch_size)
     keys = [(model_name, benchmark, 'answer', str(q['id']), 0) for q in questions]
+    prompts = [q['question'] for q in questions]
+    setup = {'model': generator.identity, 'task': 'answer', **decoding_spec(temperature, generator.top_k, generator.top_p),
+             'max_new_tokens': max_new_tokens, 'seed': seed if temperature > 0 else None}
 
     def compute(batch, b):
         texts = generator([q['question'] for q in batch], max_new_tokens, temperature, seed + b)
         return [{'model': model_name, 'benchmark': benchmark, 'task': 'answer', 'qid': str(q['id']), 'sample': 0,
                  'generation': t} for q, t in zip(batch, texts)]
-    lengths = None if store.keys.issuperset(keys) else prompt_lengths(tokenizer, [q['question'] for q in questions])
-    return run_batches(questions, keys, store, compute, batch_size, f'{model_name} · {benchmark} · answers', lengths)
+    return run_batches(questions, keys, store, compute, generator.batch_size or len(questions),
+                       f'{model_name} · {benchmark} · answers', lambda: prompt_lengths(generator.tokenizer, prompts), setup, prompts)
 
 def reference_answers(questions: list[dict]) -> dict:
     "The dataset's own answers as a system to compare with: question id -> answer."
@@ -855,12 +957,14 @@ def judge_pairs(judge, questions: list[dict], answers: dict, store: ResultStore,
         if missing: raise KeyError(f"no answer of '{name}' to {len(missing)} questions of {benchmark}, e.g. {missing[0]}")
     items = [(q, order) for q in questions for order in (0, 1)]
     keys = [(pair, benchmark, task, str(q['id']), order) for q, order in items]
+    def prompt_of(q, order):
+        (first, second), qid = (a, b) if order == 0 else (b, a), str(q['id'])
+        return render_judge_prompt(q['question'], answers[first][qid], answers[second][qid])
 
     def one(item):
         q, order = item
         qid, (first, second) = str(q['id']), (a, b) if order == 0 else (b, a)
-        prompt = render_judge_prompt(q['question'], answers[first][qid], answers[second][qid])
-        res = judge.chat([{'role': 'user', 'content': prompt}], temperature=0, max_tokens=max_tokens)
+        res = judge.chat([{'role': 'user', 'content': prompt_of(q, order)}], temperature=0, max_tokens=max_tokens)
         verdict = parse_verdict(res.text)
         return {'model': pair, 'benchmark': benchmark, 'task': task, 'qid': qid, 'sample': order, 'first': first,
                 'second': second, 'verdict': verdict, 'winner': {'A': first, 'B': second}.get(verdict, verdict),
@@ -869,7 +973,8 @@ def judge_pairs(judge, questions: list[dict], answers: dict, store: ResultStore,
 
     def compute(batch, _):
         with ThreadPoolExecutor(max(1, workers)) as pool: return list(pool.map(one, batch))
-    return run_batches(items, keys, store, compute, batch_size, f'{pair} · {benchmark} · {task}')
+    return run_batches(items, keys, store, compute, batch_size, f'{pair} · {benchmark} · {task}',
+                       setup={'judge': judge.cache_name, 'max_tokens': max_tokens}, prompts=[prompt_of(q, o) for q, o in items])
 
 def new_spend(rows: list[dict], paid: set) -> float:
     "Dollars of the `rows` whose key was not in `paid` (the store's keys before this run): what this run spent."
@@ -879,7 +984,8 @@ def make_judge(ctx, model=None, tokenizer=None, name: str = 'local'):
     "The run's judge: the settings' API model ([llm] judge_*), or with profile judge = local the given model (offline)."
     from gaokerena.llm import LocalChat, OpenAIChat
     cache, l = ctx.stage_dir('02_eval')/'judge_cache', ctx.settings.llm
-    if ctx.settings.profile.judge == 'local': return LocalChat(model, tokenizer, cache, name=f'local-{name}')
+    if ctx.settings.profile.judge == 'local':
+        return LocalChat(model, tokenizer, cache, name=f'local-{name}', top_k=ctx.settings.eval.top_k, top_p=ctx.settings.eval.top_p)
     return OpenAIChat.from_endpoint(l.judge_endpoint, l.timeout, l.max_retries, cache)
 
 # %% ../nbs/02_eval.ipynb #f06f5775
@@ -926,19 +1032,19 @@ def comparison_models(settings) -> dict:
         out[name] = model_id
     return out
 
-def load_eval_model(ctx, model_id: str) -> tuple:
-    "(model, tokenizer) to evaluate: the tiny model, a hub id or folder, or a LoRA adapter put on its base model."
-    from peft import PeftConfig, PeftModel
+def eval_model_recipe(model_id: str, name: str = '') -> ModelRecipe:
+    "The recipe of a model to evaluate: the tiny model, a hub id or folder, or a LoRA adapter repository on its base model."
+    from peft import PeftConfig
     from gaokerena.llm import get_secret
-    from gaokerena.models import load_model_and_tokenizer
     if model_id != 'tiny':
         try: adapter = PeftConfig.from_pretrained(model_id, token=get_secret('HF_TOKEN'))
         except (ValueError, OSError): adapter = None
-        if adapter is not None:
-            model, tokenizer = load_model_and_tokenizer(ctx, adapter.base_model_name_or_path, inference=True)
-            return PeftModel.from_pretrained(model, model_id).eval(), tokenizer
-    model, tokenizer = load_model_and_tokenizer(ctx, model_id, inference=True)
-    return model.eval(), tokenizer
+        if adapter is not None: return ModelRecipe(adapter.base_model_name_or_path, adapters=(model_id,), name=name or model_id)
+    return ModelRecipe(model_id, name=name or model_id)
+
+def load_eval_model(ctx, model_id: str) -> tuple:
+    "(model, tokenizer) to evaluate, in eval mode: `eval_model_recipe(model_id)` loaded for inference."
+    return load_recipe(ctx, eval_model_recipe(model_id), inference=True)
 
 # %% ../nbs/02_eval.ipynb #8ba4fef9
 def spread_limit(groups: dict, limit: int) -> dict:

@@ -12,23 +12,24 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 from datasets import Dataset
-from peft import PeftModel
 from transformers import set_seed
 from trl import GRPOConfig, GRPOTrainer
 from trl.rewards import get_soft_overlong_punishment
 from .config import RunContext, Settings, SettingsError, processes
-from .data import LETTERS, SUBJECTS, contamination
-from .evaluate import (ResultStore, bootstrap_ci, extract_choice, prompt_lengths, published, render_prompt,
-                                vllm_available)
-from .passk import pool, sample_table, score_samples, self_consistency
-from .rlaif import load_rlaif_base, medmcqa_questions
-from .sft import StageResult, lora_config, train_stage, training_kwargs
+from .data import LETTERS, contamination
+from .evaluate import extract_choice, prompt_lengths, published, render_prompt, use_vllm
+from .models import ModelRecipe, recipe_identity
+from .passk import pool, score_samples
+from .rlaif import load_rlaif_base, medmcqa_questions, student_base_recipe
+from .sft import StageResult, lora_config, stage_spec, train_stage, training_kwargs
+from .stores import fingerprint, keyed_folder, keyed_path
 
 # %% auto #0
 __all__ = ['GRPO_CURVES', 'PAPER_STUDENTS', 'METHOD_STAGES', 'completion_text', 'readings', 'correctness_reward', 'format_reward',
            'grpo_rewards', 'group_advantages', 'token_logps', 'grpo_loss', 'grpo_questions', 'grpo_rows', 'fit_prompts',
-           'grpo_dir', 'grpo_vllm', 'grpo_config', 'grpo_trainer', 'train_grpo', 'load_grpo_student', 'load_grpo_model',
-           'overall', 'reward_trend', 'plot_grpo', 'stored_tables', 'students_table', 'equal_cost']
+           'grpo_dir', 'grpo_start', 'grpo_spec', 'grpo_folder', 'grpo_vllm', 'grpo_config', 'grpo_trainer',
+           'train_grpo', 'load_grpo_student', 'grpo_recipe', 'overall', 'reward_trend', 'plot_grpo', 'vote_scores',
+           'pooled_accuracy', 'students_table', 'equal_cost']
 
 # %% ../nbs/05_grpo.ipynb #gr-rewards
 def completion_text(completion) -> str:
@@ -105,16 +106,29 @@ def fit_prompts(rows: list[dict], tokenizer, g) -> tuple[list[dict], dict]:
 
 # %% ../nbs/05_grpo.ipynb #gr-train
 def grpo_dir(ctx: RunContext) -> Path:
-    "Where the GRPO checkpoints and adapter of this run live."
+    "The folder holding this run's GRPO adapters, one keyed folder per spec (checkpoints, adapter, log)."
     return ctx.stage_dir('05_grpo')/'grpo'
 
+def grpo_start(ctx: RunContext) -> ModelRecipe:
+    "The model GRPO starts from: `profile.grpo_student` 'phase1' (the base with this run's Phase-1 adapters merged in) or 'base'."
+    return student_base_recipe(ctx, ctx.settings.profile.grpo_student)
+
+def grpo_spec(ctx: RunContext, rows: list[dict]) -> dict:
+    "What this run's GRPO adapter is made from: the `[grpo]` settings, the student it starts from, its questions."
+    s = ctx.settings
+    return stage_spec(s.grpo, s, recipe_identity(ctx, grpo_start(ctx)), fingerprint(rows))
+
+def grpo_folder(ctx: RunContext, rows: list[dict]) -> Path:
+    "The keyed folder GRPO trains in for these settings, student and questions (created, with its spec)."
+    return keyed_folder(grpo_dir(ctx), grpo_spec(ctx, rows))
+
 def grpo_vllm(settings: Settings) -> bool:
-    "Whether GRPO samples with colocated vLLM: `use_vllm` auto (where installed on a GPU) or true, never on 4-bit weights."
+    "Whether GRPO samples with colocated vLLM: where the evaluation would (`evaluate.use_vllm`), never on 4-bit weights."
     p = settings.profile
-    if p.use_vllm == 'true' and (p.load_in_4bit or not vllm_available()):
-        raise SettingsError(f"[profile:{p.name}] use_vllm = true: GRPO cannot sample with vLLM "
-                            + ("on 4-bit weights (trl merges the adapter into them)" if p.load_in_4bit else "without vLLM and a CUDA GPU"))
-    return p.use_vllm != 'false' and vllm_available() and not p.load_in_4bit
+    if not p.load_in_4bit: return use_vllm(settings)
+    if p.use_vllm == 'true': raise SettingsError(f"[profile:{p.name}] use_vllm = true: GRPO cannot sample with vLLM on 4-bit "
+                                                 "weights (trl merges the adapter into them before each generation)")
+    return False
 
 def grpo_config(settings: Settings, out, use_vllm: bool = False) -> GRPOConfig:
     "trl's GRPOConfig from the `[grpo]` settings and the profile (colocated vLLM when `use_vllm`)."
@@ -140,19 +154,19 @@ def train_grpo(model, tokenizer, rows: list[dict], settings: Settings, out, use_
     return result
 
 def load_grpo_student(ctx: RunContext) -> tuple:
-    "(model, tokenizer, name) GRPO starts from: the Phase-1 model merged (`profile.grpo_student = phase1`), or the base."
+    "(model, tokenizer, name) of `grpo_start`, loaded for training."
     return load_rlaif_base(ctx, ctx.settings.profile.grpo_student)
 
-def load_grpo_model(ctx: RunContext) -> tuple:
-    "(model, tokenizer, name): the GRPO student of this run (its starting model with the trained adapter)."
-    model, tokenizer, name = load_grpo_student(ctx)
-    return PeftModel.from_pretrained(model, str(grpo_dir(ctx)/'adapter')), tokenizer, f'{name}+grpo'
+def grpo_recipe(ctx: RunContext, rows: list[dict]) -> ModelRecipe:
+    "The GRPO student of these settings and questions: its starting model with the adapter of `grpo_spec` on top."
+    start = grpo_start(ctx)
+    return ModelRecipe(start.base, start.merged, (keyed_path(grpo_dir(ctx), grpo_spec(ctx, rows))/'adapter',), f'{start.name}+grpo')
 
 # %% ../nbs/05_grpo.ipynb #gr-measure
 def overall(run: dict, names, settings: Settings) -> dict:
     "Accuracy (3-of-5 vote) with and without negative marking, pass@1 and the readable share (%) over every question of `names` in a `cot_evaluation` run."
     e, table = settings.eval, pool(run['tables'], names)
-    scored = score_samples(table, {}, e.vote_threshold, e.count_non_answers, e.negative_mark)
+    scored = score_samples(table, {}, e.vote_threshold, e.count_non_answers, e.negative_mark, 1, e.bootstrap_samples, e.seed)
     vote, answers = scored['scores']['self-consistency'], [a for t in table.values() for a in t['answers']]
     return {'questions': len(table), 'accuracy': vote['accuracy'], 'negative_marking': vote['negative_marking'],
             'pass@1': 100 * scored['pass_at_k'][1], 'readable': 100 * sum(a in LETTERS for a in answers) / len(answers)}
@@ -183,24 +197,20 @@ def plot_grpo(history: list[dict]):
 PAPER_STUDENTS = ('aya-expanse-8b', 'gaokerena-v', 'gaokerena-r')
 METHOD_STAGES = {'RLAIF-DPO': ('03_rlaif.pairs', '03_rlaif.dpo'), 'GRPO': ('05_grpo.train',)}
 
-def stored_tables(store: ResultStore, model_name: str, names) -> dict:
-    "The CoT sample tables an earlier evaluation stored for `model_name`, by benchmark of `names`, Persian MMLU pooled."
-    rows = [r for r in store.rows if r['model'] == model_name and r['task'] == 'generate/cot']
-    tables = {b: sample_table(mine) for b in names if (mine := [r for r in rows if r['benchmark'] == b])}
-    if mmlu := [b for b in SUBJECTS if b in tables]: tables['mmlu_avg'] = pool(tables, mmlu)
-    return tables
+def vote_scores(scores: dict) -> dict:
+    "{benchmark: self-consistency score} from the per-benchmark scores of a `cot_evaluation` (its results) or chapter 5's metrics."
+    return {b: (s['scores'] if 'scores' in s else s)['self-consistency'] for b, s in scores.items()}
 
-def students_table(tables: dict, settings: Settings, names=('mmlu_avg', 'ibmsee')) -> list[dict]:
-    "CoT self-consistency accuracy (%) by benchmark: the papers' students as published, then `tables` {student: sample tables} with our 95% interval."
+def pooled_accuracy(votes: dict, names) -> float:
+    "Self-consistency accuracy (%) over every question of the benchmarks `names`, from `vote_scores`' counts."
+    return 100 * sum(votes[b]['correct'] for b in names) / sum(votes[b]['n'] for b in names)
+
+def students_table(students: dict, names=('mmlu_avg', 'ibmsee')) -> list[dict]:
+    "CoT self-consistency accuracy (%) by benchmark: the papers' students as published, then `students` {name: vote_scores} with our 95% interval."
     rows = [{'student': f'{m} (published)', **{b: published('r_cot', m).get(b) for b in names}} for m in PAPER_STUDENTS]
-    e = settings.eval
-    for student, by_benchmark in tables.items():
-        row = {'student': student}
-        for b in (b for b in names if b in by_benchmark):
-            right = [self_consistency(t['answers'], e.vote_threshold, e.count_non_answers) == t['gold'] for t in by_benchmark[b].values()]
-            lo, hi = bootstrap_ci(right, n_boot=e.bootstrap_samples, seed=e.seed)
-            row |= {b: 100 * sum(right) / len(right), f'{b} 95% interval': f'{100 * lo:.1f} to {100 * hi:.1f}'}
-        rows.append(row)
+    for student, votes in students.items():
+        rows.append({'student': student, **{k: v for b in names if b in votes for k, v in
+                                            ((b, votes[b]['accuracy']), (f'{b} 95% interval', '{:.1f} to {:.1f}'.format(*votes[b]['accuracy_ci'])))}})
     return rows
 
 def equal_cost(ledger: pd.DataFrame, gains: dict) -> pd.DataFrame:

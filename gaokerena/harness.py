@@ -33,10 +33,11 @@ def task_yaml(benchmark: str, data: Path, style: str, settings: Settings) -> str
     if style == 'straight':
         return head + ('output_type: multiple_choice\ndoc_to_text: !function utils.straight_prompt\n'
                        'doc_to_choice: ["A", "B", "C", "D"]\ndoc_to_target: !function utils.gold_index\ntarget_delimiter: ""\n'
-                       'metric_list:\n  - metric: acc\n    aggregation: mean\n    higher_is_better: true\n')
+                       'metric_list:\n  - metric: acc\n    aggregation: mean\n    higher_is_better: true\n'
+                       + (f'gen_prefix: {json.dumps(e.answer_prefix)}\n' if e.answer_prefix else ''))   # opens the answer turn
     return head + ('output_type: generate_until\ndoc_to_text: !function utils.cot_prompt\ndoc_to_target: gold\n'
                    f'generation_kwargs:\n  until: []\n  max_gen_toks: {e.max_new_tokens}\n'
-                   f'  do_sample: true\n  temperature: {e.cot_temperature}\n  top_p: 1.0\n  top_k: 0\n'
+                   f'  do_sample: true\n  temperature: {e.cot_temperature}\n  top_p: {e.top_p}\n  top_k: {e.top_k}\n'
                    'filter_list:\n  - name: extracted\n    filter:\n      - function: custom\n'
                    '        filter_fn: !function utils.extract_answers\n      - function: take_first\n'
                    'metric_list:\n  - metric: exact_match\n    aggregation: mean\n    higher_is_better: true\n')

@@ -11,10 +11,12 @@ from dataclasses import asdict, dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from urllib.parse import urlsplit
+from .stores import fingerprint, model_identity
 
 # %% auto #0
-__all__ = ['LOCAL_HOSTS', 'LOCAL_PARAMS', 'get_secret', 'ChatResult', 'LLMError', 'cache_key', 'cache_path', 'ChatBackend',
-           'OpenAIChat', 'LocalChat']
+__all__ = ['LOCAL_HOSTS', 'PINNED', 'SAMPLING_PINNED', 'LOCAL_PARAMS', 'VLLM_LORA_RANKS', 'get_secret', 'ChatResult', 'LLMError',
+           'cache_key', 'cache_path', 'ChatBackend', 'OpenAIChat', 'decoding_spec', 'decoding_kwargs',
+           'vllm_sampling_kwargs', 'LocalChat', 'vllm_lora_rank', 'vllm_worker', 'VLLMEngine']
 
 # %% ../nbs/93_llm.ipynb #986d942b
 def get_secret(name: str) -> str | None:
@@ -55,6 +57,11 @@ class ChatBackend(abc.ABC):
     name: str
     cache_dir: Path | None
 
+    @property
+    def cache_name(self) -> str:
+        "The model's name in cache keys: its `name` (a local model adds its weights' identity)."
+        return self.name
+
     @abc.abstractmethod
     def _complete(self, messages: list[dict], **params) -> tuple:
         "Ask the model: (text, prompt tokens, completion tokens) and optionally a 4th item, the reasoning trace."
@@ -76,13 +83,13 @@ class ChatBackend(abc.ABC):
 
     def chat(self, messages: list[dict], **params) -> ChatResult:
         "Answer `messages` with `params` (temperature, max_tokens, seed, …): from the cache, else the model."
-        key = cache_key(self.name, messages, params)
+        key = cache_key(self.cache_name, messages, params)
         entry = self._read_cache(key)
         if entry is not None: return ChatResult(**entry['result'], cached=True)
         start = time.perf_counter()
         text, prompt_tokens, completion_tokens, *reasoning = self._complete(messages, **params)
         result = ChatResult(text, prompt_tokens, completion_tokens, False, time.perf_counter() - start, *reasoning)
-        self._write_cache(key, {'model': self.name, 'messages': messages, 'params': params,
+        self._write_cache(key, {'model': self.cache_name, 'messages': messages, 'params': params,
                                 'result': {k: v for k, v in asdict(result).items() if k != 'cached'}})
         return result
 
@@ -175,29 +182,62 @@ class OpenAIChat(ChatBackend):
         "Dollars `result` cost: its tokens at the configured prices, or nothing if it came from the cache."
         return 0.0 if result.cached else self.cost_usd_tokens(result.prompt_tokens, result.completion_tokens)
 
+# %% ../nbs/93_llm.ipynb #llm-decoding
+PINNED = dict(num_beams=1, num_return_sequences=1, repetition_penalty=1.0, encoder_repetition_penalty=1.0,
+              no_repeat_ngram_size=0, encoder_no_repeat_ngram_size=0, bad_words_ids=None, min_length=0, min_new_tokens=None,
+              suppress_tokens=None, begin_suppress_tokens=None, sequence_bias=None, forced_bos_token_id=None,
+              forced_eos_token_id=None, exponential_decay_length_penalty=None, penalty_alpha=None, dola_layers=None,
+              guidance_scale=None, watermarking_config=None)
+SAMPLING_PINNED = dict(min_p=None, typical_p=1.0, epsilon_cutoff=0.0, eta_cutoff=0.0, top_h=None)
+
+def decoding_spec(temperature: float, top_k: int = 50, top_p: float = 1.0) -> dict:
+    "What a decoding request changes in the text: the temperature, and `top_k`/`top_p` only when it samples."
+    return {'temperature': float(temperature), 'top_k': int(top_k), 'top_p': float(top_p)} if temperature > 0 else {'temperature': 0.0}
+
+def decoding_kwargs(temperature: float, top_k: int = 50, top_p: float = 1.0) -> dict:
+    "`model.generate` arguments: sampling with `top_k`/`top_p` (temperature 0: greedy), every other sampling and penalty parameter pinned."
+    if temperature > 0: return {**PINNED, **SAMPLING_PINNED, 'do_sample': True, 'temperature': temperature, 'top_k': top_k, 'top_p': top_p}
+    return {**PINNED, 'do_sample': False}
+
+def vllm_sampling_kwargs(temperature: float, top_k: int, top_p: float, max_tokens: int, seed: int | None = None) -> dict:
+    "vLLM `SamplingParams` arguments asking for what `decoding_kwargs` asks transformers for (no top-k is -1, greedy is T = 0)."
+    spec = decoding_spec(temperature, top_k, top_p)
+    return dict(n=1, max_tokens=max_tokens, seed=seed, temperature=spec['temperature'], top_k=spec.get('top_k') or -1,
+                top_p=spec.get('top_p', 1.0), min_p=0.0, repetition_penalty=1.0, presence_penalty=0.0, frequency_penalty=0.0)
+
 # %% ../nbs/93_llm.ipynb #5f34ad03
-LOCAL_PARAMS = ('temperature', 'max_new_tokens', 'max_tokens', 'top_p', 'seed', 'prefill')
+LOCAL_PARAMS = ('temperature', 'max_new_tokens', 'max_tokens', 'top_k', 'top_p', 'seed', 'prefill')
 
 class LocalChat(ChatBackend):
-    "A transformers causal LM and its tokenizer behind the chat interface."
+    "A transformers causal LM and its tokenizer behind the chat interface, cached under the model's identity."
     _generating = threading.Lock()   # one generation at a time in the process: torch's random generator is global
 
-    def __init__(self, model, tokenizer, cache_dir=None, name: str = 'local'):
-        self.model, self.tokenizer, self.name = model, tokenizer, name
+    def __init__(self, model, tokenizer, cache_dir=None, name: str = 'local', top_k: int = 50, top_p: float = 1.0):
+        self.model, self.tokenizer, self.name, self.top_k, self.top_p = model, tokenizer, name, top_k, top_p
         self.cache_dir = None if cache_dir is None else Path(cache_dir)
+        self.identity = fingerprint(model_identity(model))
+
+    @property
+    def cache_name(self) -> str:
+        "`name@identity`: a model retrained under the same name gets cache entries of its own."
+        return f'{self.name}@{self.identity}'
 
     def __repr__(self):
         return f"LocalChat(name={self.name!r}, model={type(self.model).__name__}, cache_dir={str(self.cache_dir) if self.cache_dir else None!r})"
 
-    def _complete(self, messages, **params):
-        import torch
+    def chat(self, messages: list[dict], **params) -> ChatResult:
+        "Answer `messages`: `top_k`/`top_p` default to the constructor's, and only what changes the text enters the cache key."
         unknown = sorted(set(params) - set(LOCAL_PARAMS))
         if unknown: raise TypeError(f"LocalChat({self.name}): unknown parameter '{unknown[0]}' (known: {', '.join(LOCAL_PARAMS)})")
+        spec = decoding_spec(params.get('temperature', 1.0), params.get('top_k', self.top_k), params.get('top_p', self.top_p))
+        return super().chat(messages, **{k: v for k, v in params.items() if k not in ('temperature', 'top_k', 'top_p')}, **spec)
+
+    def _complete(self, messages, **params):
+        import torch
         tok, prefill = self.tokenizer, params.get('prefill', '')
         ids = tok.apply_chat_template(messages, add_generation_prompt=True, return_dict=True, return_tensors='pt')['input_ids']
         if prefill: ids = torch.cat([ids, tok(prefill, add_special_tokens=False, return_tensors='pt')['input_ids']], dim=1)
-        temperature = params.get('temperature', 1.0)
-        sampling = dict(do_sample=True, temperature=temperature, top_p=params.get('top_p', 1.0), top_k=0) if temperature else dict(do_sample=False)
+        sampling = decoding_kwargs(params['temperature'], params.get('top_k', 0), params.get('top_p', 1.0))
         device, seed = self.model.device, params.get('seed')
         cuda = [device] if device.type == 'cuda' else []
         with self._generating, torch.random.fork_rng(devices=cuda, enabled=seed is not None), torch.inference_mode():
@@ -207,3 +247,77 @@ class LocalChat(ChatBackend):
                                       pad_token_id=tok.pad_token_id, **sampling)
         new = out[0, ids.shape[1]:]
         return prefill + tok.decode(new, skip_special_tokens=True), ids.shape[1], len(new)
+
+# %% ../nbs/93_llm.ipynb #llm-vllm
+VLLM_LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)
+
+def vllm_lora_rank(rank: int) -> int:
+    "The smallest `max_lora_rank` vLLM accepts that holds an adapter of rank `rank`."
+    for r in VLLM_LORA_RANKS:
+        if r >= rank: return r
+    raise ValueError(f"a LoRA adapter of rank {rank} is larger than vLLM serves (at most {VLLM_LORA_RANKS[-1]})")
+
+def vllm_worker(conn, engine_kwargs: dict, lora_path: str | None):
+    "The engine's process: build `vllm.LLM`, answer ('generate', token ids, sampling kwargs) until ('stop',)."
+    import traceback
+    try:
+        from vllm import LLM, SamplingParams
+        from vllm.lora.request import LoRARequest
+        llm = LLM(**engine_kwargs)
+        lora = LoRARequest('adapter', 1, lora_path) if lora_path else None
+        conn.send(('ready', None))
+        while (msg := conn.recv())[0] != 'stop':
+            _, ids, params = msg
+            outs = llm.generate([{'prompt_token_ids': i} for i in ids], [SamplingParams(**p) for p in params],
+                                use_tqdm=True, lora_request=lora)
+            conn.send(('ok', [o.outputs[0].text for o in outs]))
+    except BaseException: conn.send(('error', traceback.format_exc()))
+    finally: conn.close()
+
+class VLLMEngine:
+    "A vLLM engine in a process of its own: `generate` sends it token ids, `close` ends the process (and frees its memory)."
+    _running = threading.Lock()   # one engine at a time in this process
+
+    def __init__(self, engine_kwargs: dict, lora_path: str | None = None):
+        import multiprocessing
+        if not VLLMEngine._running.acquire(blocking=False):
+            raise RuntimeError("a vLLM engine is already running in this process: close it first (one engine at a time)")
+        self._open, self.process = True, None
+        try:
+            ctx = multiprocessing.get_context('spawn')
+            self._conn, child = ctx.Pipe()
+            self.process = ctx.Process(target=vllm_worker, args=(child, engine_kwargs, lora_path), daemon=True)
+            self.process.start()
+            child.close()
+            self._answer()
+        except BaseException:
+            self.close()
+            raise
+
+    def _answer(self):
+        "The engine's next answer, or its error raised here."
+        try: kind, value = self._conn.recv()
+        except EOFError: raise RuntimeError(f"the vLLM process ended (exit code {self.process.exitcode})") from None
+        if kind == 'error': raise RuntimeError(f"vLLM failed in its process:\n{value}")
+        return value
+
+    def generate(self, prompt_ids: list[list[int]], params: list[dict]) -> list[str]:
+        "The texts generated for `prompt_ids` (one list of token ids each) with `params` (one `SamplingParams` kwargs dict each)."
+        self._conn.send(('generate', prompt_ids, params))
+        return self._answer()
+
+    def close(self):
+        "Stop the engine's process (it exits, and its GPU memory with it) and free the one-engine slot; harmless when closed."
+        if not self._open: return
+        self._open = False
+        if self.process is not None:
+            try: self._conn.send(('stop',))
+            except (OSError, ValueError): pass
+            self.process.join(timeout=120)
+            if self.process.is_alive(): self.process.kill(); self.process.join()
+            self._conn.close()
+            self.process = None
+        VLLMEngine._running.release()
+
+    def __enter__(self): return self
+    def __exit__(self, *exc): self.close()

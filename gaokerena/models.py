@@ -6,18 +6,24 @@ Docs: https://github.com/gaokerena-kit/gaokerena/models.html.md"""
 
 # %% ../nbs/92_models.ipynb #1f994c31
 from __future__ import annotations
-import os, shutil
+import gc, itertools, json, math, os, shutil, tempfile
+from dataclasses import dataclass
 from pathlib import Path
 import torch
 import trl
+from peft import PeftModel
 from transformers import AutoModelForCausalLM, AutoTokenizer, CohereConfig, CohereForCausalLM, PreTrainedTokenizerFast
 from .config import RunContext, Settings, processes
 from .data import load_sample
+from .stores import IDENTITY_ATTR, SPEC_FILE, file_digest, fingerprint, keyed_folder, write_json
 
 # %% auto #0
-__all__ = ['AYA_TOKENS', 'AYA_EXTRA_TOKENS', 'TINY_AYA_SHAPE', 'aya_chat_template', 'sample_texts', 'build_tokenizer',
-           'build_tiny_model', 'tiny_model_and_tokenizer', 'gated_help', 'device_map', 'hub_load_kwargs',
-           'load_model_and_tokenizer', 'training_memory_gb']
+__all__ = ['AYA_TOKENS', 'AYA_EXTRA_TOKENS', 'TINY_AYA_SHAPE', 'QUANTIZED_CLASSES', 'aya_chat_template', 'sample_texts',
+           'build_tokenizer', 'build_tiny_model', 'tiny_spec', 'tiny_base_dir', 'tiny_model_and_tokenizer',
+           'gated_help', 'device_map', 'hub_load_kwargs', 'load_tokenizer', 'load_model_and_tokenizer',
+           'training_memory_gb', 'ModelRecipe', 'adapter_id', 'recipe_identity', 'resolve_adapter', 'combine_adapters',
+           'QuantizedMergeError', 'quantized_layers', 'merge_adapters', 'load_recipe', 'loaded_models',
+           'release_memory']
 
 # %% ../nbs/92_models.ipynb #069d682d
 AYA_TOKENS = dict(bos_token='<BOS_TOKEN>', eos_token='<|END_OF_TURN_TOKEN|>', pad_token='<PAD>', unk_token='<UNK>')
@@ -67,13 +73,23 @@ def build_tiny_model(tokenizer, hidden_size: int = 64, seed: int = 0) -> CohereF
     return model
 
 # %% ../nbs/92_models.ipynb #f9adebea
+def tiny_spec(settings: Settings) -> dict:
+    "What the tiny base model is made from: vocabulary size, width, seed and the bundled text its tokenizer learns."
+    p = settings.profile
+    return {'vocab_size': p.tiny_vocab_size, 'hidden_size': p.tiny_hidden_size, 'seed': settings.pretrain.seed,
+            'texts': fingerprint(sample_texts())}
+
+def tiny_base_dir(ctx: RunContext) -> Path:
+    "Where the run's tiny base model for these settings lives: `run_dir/tiny-base/<fingerprint>/model`."
+    return keyed_folder(ctx.run_dir/'tiny-base', tiny_spec(ctx.settings))/'model'
+
 def tiny_model_and_tokenizer(ctx: RunContext):
-    "The run's tiny base model and tokenizer, built on first use and cached in `run_dir/tiny-base`."
-    path, p = ctx.run_dir/'tiny-base', ctx.settings.profile
+    "The run's tiny base model and tokenizer, built on first use and cached in `tiny_base_dir(ctx)`."
+    path, p = tiny_base_dir(ctx), ctx.settings.profile
     if not (path/'config.json').exists():
         tokenizer = build_tokenizer(sample_texts(), p.tiny_vocab_size)
         model = build_tiny_model(tokenizer, p.tiny_hidden_size, ctx.settings.pretrain.seed)
-        tmp = path.with_name(f'tiny-base.tmp{os.getpid()}')
+        tmp = path.with_name(f'model.tmp{os.getpid()}')
         model.save_pretrained(tmp); tokenizer.save_pretrained(tmp)
         try: os.replace(tmp, path)
         except OSError: shutil.rmtree(tmp)   # another process of the same launch built it first (the same model)
@@ -105,21 +121,30 @@ def hub_load_kwargs(settings: Settings) -> dict:
                                                        bnb_4bit_compute_dtype=kw['dtype'])
     return kw
 
+def load_tokenizer(ctx: RunContext, model_id: str | None = None, inference: bool = False):
+    "The tokenizer of `model_id` (default the profile's), left-padded; for inference a missing pad token becomes UNK or EOS."
+    model_id = model_id or ctx.settings.profile.model_id
+    if model_id == 'tiny': return AutoTokenizer.from_pretrained(tiny_base_dir(ctx)) if (tiny_base_dir(ctx)/'config.json').exists() \
+        else tiny_model_and_tokenizer(ctx)[1]
+    from huggingface_hub.errors import HFValidationError
+    from gaokerena.llm import get_secret
+    try: tokenizer = AutoTokenizer.from_pretrained(model_id, token=get_secret('HF_TOKEN'), padding_side='left')
+    except (OSError, HFValidationError) as e: raise RuntimeError(gated_help(model_id)) from e
+    if inference and tokenizer.pad_token is None:  # left padding under an attention mask never reads the pad token
+        tokenizer.pad_token = tokenizer.unk_token or tokenizer.eos_token
+    if tokenizer.pad_token is None or (not inference and tokenizer.pad_token_id == tokenizer.eos_token_id):
+        raise ValueError(f"{model_id}: the tokenizer's pad token must exist and differ from EOS")
+    return tokenizer
+
 def load_model_and_tokenizer(ctx: RunContext, model_id: str | None = None, inference: bool = False):
     "The profile's model and tokenizer: the cached tiny aya, or `model_id` (default the profile's) from the hub."
     model_id = model_id or ctx.settings.profile.model_id
     if model_id == 'tiny': return tiny_model_and_tokenizer(ctx)
     from huggingface_hub.errors import HFValidationError
     from gaokerena.llm import get_secret
-    token = get_secret('HF_TOKEN')
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(model_id, token=token, padding_side='left')
-        model = AutoModelForCausalLM.from_pretrained(model_id, token=token, **hub_load_kwargs(ctx.settings))
+    tokenizer = load_tokenizer(ctx, model_id, inference)
+    try: model = AutoModelForCausalLM.from_pretrained(model_id, token=get_secret('HF_TOKEN'), **hub_load_kwargs(ctx.settings))
     except (OSError, HFValidationError) as e: raise RuntimeError(gated_help(model_id)) from e
-    if inference and tokenizer.pad_token is None:  # left padding under an attention mask never reads the pad token
-        tokenizer.pad_token = tokenizer.unk_token or tokenizer.eos_token
-    if tokenizer.pad_token is None or (not inference and tokenizer.pad_token_id == tokenizer.eos_token_id):
-        raise ValueError(f"{model_id}: the tokenizer's pad token must exist and differ from EOS")
     return model, tokenizer
 
 # %% ../nbs/92_models.ipynb #cd615fad
@@ -148,3 +173,115 @@ def training_memory_gb(config, settings: Settings, stage: str) -> dict:
              'logits': tokens * config.vocab_size * (half + 8), 'cuda': 1e9}
     gb = {k: v / 1e9 for k, v in parts.items()}
     return {**gb, 'total': sum(gb.values())}
+
+# %% ../nbs/92_models.ipynb #md-recipe
+@dataclass(frozen=True)
+class ModelRecipe:
+    "A model before it is loaded: its base, adapters merged into it (in order), adapters served on top unmerged, a display name."
+    base: str
+    merged: tuple = ()
+    adapters: tuple = ()
+    name: str = ''
+
+def adapter_id(adapter) -> str:
+    "An adapter's identity: the fingerprint of the keyed folder it was trained in, else its weights' digest, else its hub id."
+    path = Path(adapter)
+    if (path.parent/SPEC_FILE).exists(): return path.parent.name
+    if (path/'adapter_model.safetensors').exists(): return file_digest(path/'adapter_model.safetensors')
+    return str(adapter)
+
+def recipe_identity(ctx: RunContext, recipe: ModelRecipe) -> dict:
+    "What `recipe` loads, as a spec: its base (the tiny model's spec, or a hub id with its precision and 4-bit switch) and its adapters' ids."
+    p = ctx.settings.profile
+    base = ({'model': 'tiny', 'tiny': fingerprint(tiny_spec(ctx.settings))} if recipe.base == 'tiny'
+            else {'model': recipe.base, 'bf16': p.bf16, 'fp16': p.fp16, 'load_in_4bit': p.load_in_4bit})
+    return {'base': base, 'merged': [adapter_id(a) for a in recipe.merged], 'adapters': [adapter_id(a) for a in recipe.adapters]}
+
+def resolve_adapter(adapter) -> Path:
+    "The local folder of an adapter: itself, or the hub repository's files downloaded to the hub cache."
+    if Path(adapter).is_dir(): return Path(adapter)
+    from huggingface_hub import snapshot_download
+    from gaokerena.llm import get_secret
+    return Path(snapshot_download(str(adapter), token=get_secret('HF_TOKEN')))
+
+# %% ../nbs/92_models.ipynb #md-combine
+def _lora_config(path: Path) -> dict:
+    "An adapter's config, refused where `combine_adapters` cannot add it exactly."
+    cfg = json.loads((path/'adapter_config.json').read_text(encoding='utf-8'))
+    unsupported = [k for k in ('use_dora', 'modules_to_save', 'rank_pattern', 'alpha_pattern', 'target_parameters') if cfg.get(k)]
+    if unsupported or cfg.get('bias', 'none') != 'none' or cfg.get('peft_type', 'LORA') != 'LORA':
+        raise ValueError(f"{path}: only plain LoRA adapters can be combined (this one sets {unsupported or cfg.get('bias') or cfg.get('peft_type')})")
+    return cfg
+
+def combine_adapters(adapters, out) -> Path:
+    "One LoRA adapter in `out` whose update is exactly the sum of `adapters`' updates: A stacked, B scaled and stacked, scale 1."
+    from safetensors.torch import load_file, save_file
+    paths = [resolve_adapter(a) for a in adapters]
+    configs = [_lora_config(p) for p in paths]
+    weights = [load_file(p/'adapter_model.safetensors') for p in paths]
+    scales = [c['lora_alpha'] / (math.sqrt(c['r']) if c.get('use_rslora') else c['r']) for c in configs]
+    modules = sorted({k.rsplit('.lora_A.', 1)[0] for w in weights for k in w if '.lora_A.' in k})
+    combined = {}
+    for m in modules:
+        a_in = next(w[f'{m}.lora_A.weight'].shape[1] for w in weights if f'{m}.lora_A.weight' in w)
+        b_out = next(w[f'{m}.lora_B.weight'].shape[0] for w in weights if f'{m}.lora_B.weight' in w)
+        a_parts, b_parts = [], []
+        for w, c, s in zip(weights, configs, scales):
+            a_parts.append(w[f'{m}.lora_A.weight'].float() if f'{m}.lora_A.weight' in w else torch.zeros(c['r'], a_in))
+            b_parts.append(s * w[f'{m}.lora_B.weight'].float() if f'{m}.lora_B.weight' in w else torch.zeros(b_out, c['r']))
+        combined[f'{m}.lora_A.weight'], combined[f'{m}.lora_B.weight'] = torch.cat(a_parts, 0), torch.cat(b_parts, 1).contiguous()
+    rank, out = sum(c['r'] for c in configs), Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    save_file(combined, out/'adapter_model.safetensors')
+    write_json(out/'adapter_config.json', {**configs[0], 'r': rank, 'lora_alpha': rank, 'use_rslora': False, 'lora_dropout': 0.0,
+                                           'target_modules': sorted({m.rsplit('.', 1)[-1] for m in modules})})
+    return out
+
+# %% ../nbs/92_models.ipynb #md-merge
+QUANTIZED_CLASSES = ('Linear4bit', 'Linear8bitLt', 'Params4bit', 'Int8Params', 'QuantLinear', 'HQQLinear', 'WQLinear_GEMM',
+                     'WQLinear_GEMV', 'FP8Linear')
+
+class QuantizedMergeError(ValueError):
+    "A LoRA adapter was about to be merged into quantised weights, which would round its update away."
+
+def quantized_layers(model) -> list[str]:
+    "Names of the adapter layers of `model` whose base layer or weight is quantised (bitsandbytes 4/8-bit and the like), by class name."
+    from peft.tuners.tuners_utils import BaseTunerLayer
+    def kinds(m):
+        base = m.get_base_layer()
+        return {type(m).__name__, type(base).__name__, type(getattr(base, 'weight', None)).__name__}
+    return [n for n, m in model.named_modules() if isinstance(m, BaseTunerLayer) and kinds(m) & set(QUANTIZED_CLASSES)]
+
+def merge_adapters(model):
+    "`model` with its LoRA adapter merged into the weights (peft's `merge_and_unload`), refused where the weights are quantised."
+    layers = quantized_layers(model)
+    if layers or getattr(model, 'is_loaded_in_4bit', False) or getattr(model, 'is_loaded_in_8bit', False):
+        raise QuantizedMergeError(
+            f"refusing to merge a LoRA adapter into quantised weights ({len(layers)} layers, e.g. {layers[:1]}): the merge "
+            "dequantises, adds the update and quantises again, so an update smaller than ~5% of the weights' scale rounds away. "
+            "Serve the adapter unmerged (models.load_recipe puts it on top; vLLM serves it as a LoRA), or use a profile "
+            "with load_in_4bit = false to merge into bf16 weights.")
+    return model.merge_and_unload()
+
+# %% ../nbs/92_models.ipynb #md-load-recipe
+def load_recipe(ctx: RunContext, recipe: ModelRecipe, inference: bool = True) -> tuple:
+    "(model, tokenizer) of `recipe`: its base, its `merged` adapters merged in, its `adapters` as one LoRA on top; the identity recorded."
+    model, tokenizer = load_model_and_tokenizer(ctx, recipe.base, inference)
+    for a in recipe.merged: model = merge_adapters(PeftModel.from_pretrained(model, str(a)))
+    if len(recipe.adapters) == 1: model = PeftModel.from_pretrained(model, str(recipe.adapters[0]))
+    elif recipe.adapters:
+        with tempfile.TemporaryDirectory(prefix='gaokerena-adapter-') as d:
+            model = PeftModel.from_pretrained(model, str(combine_adapters(recipe.adapters, d)))
+    setattr(model.config, IDENTITY_ATTR, recipe_identity(ctx, recipe))
+    return (model.eval() if inference else model), tokenizer
+
+def loaded_models(device: str = 'cuda') -> list:
+    "The transformers models alive in this process with weights on `device` (what a vLLM engine would share the GPU with)."
+    from transformers import PreTrainedModel
+    return [o for o in gc.get_objects() if issubclass(type(o), PreTrainedModel)   # type(): no proxy object's __class__ is asked
+            and any(p.device.type == device for p in itertools.islice(o.parameters(), 1))]
+
+def release_memory():
+    "Collect the objects no longer referenced and give the GPU's cached blocks back (call after `del model`)."
+    gc.collect()
+    if torch.cuda.is_available(): torch.cuda.empty_cache()

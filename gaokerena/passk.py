@@ -6,22 +6,23 @@ Docs: https://github.com/gaokerena-kit/gaokerena/passk.html.md"""
 
 # %% ../nbs/04_passk.ipynb #3b1c47ad
 from __future__ import annotations
-import gc, math, re
+import math, re
 from collections import Counter, defaultdict
 from contextlib import contextmanager
 import pandas as pd
-import torch
 from .data import LETTERS, SUBJECTS
-from .evaluate import (ResultStore, evaluate_mcq, generate, letter_logprobs, make_generator, render_options,
-                                render_verifier_prompt, run_batches)
+from .evaluate import (PASSAGE_NAMES, ResultStore, bootstrap_ci, evaluate_mcq, generate, letter_logprobs, make_generator,
+                                passage_name, render_options, render_verifier_prompt, run_batches, use_vllm)
+from .models import ModelRecipe, load_recipe
+from .stores import fingerprint, model_identity
 
 # %% auto #0
 __all__ = ['QUESTION_CONTEXT', 'LOGLIK_SUFFIX', 'VARIANTS', 'PASSAGE_NUMBERS', 'LEAST_WRONG', 'MOST_WRONG', 'PAPER_METRICS',
            'pass_at_k', 'self_consistency', 'negative_marking', 'sample_table', 'mean_pass_at_k', 'distinct_answers',
            'answer_entropy', 'uncertainty', 'uncertainty_frame', 'verifier_prompt', 'passage_mentions',
            'states_least_wrong', 'parse_passage_choice', 'verifier_answer', 'adapter_layers', 'base_model', 'uncertain',
-           'run_verifier', 'verified_answers', 'pool', 'score_samples', 'plot_passk', 'published_markers', 'paper_rows',
-           'published_passk', 'cot_evaluation']
+           'run_verifier', 'verified_answers', 'pool', 'interval', 'scored', 'score_samples', 'plot_passk',
+           'published_markers', 'paper_rows', 'published_passk', 'cot_evaluation']
 
 # %% ../nbs/04_passk.ipynb #491fe3b3
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -32,11 +33,12 @@ def pass_at_k(n: int, c: int, k: int) -> float:
 
 # %% ../nbs/04_passk.ipynb #81aba62d
 def self_consistency(answers: list[str], threshold: int = 3, count_non_answers: bool = False) -> str:
-    "The option with at least `threshold` votes among `answers`, else 'unanswered'."
+    "The option with at least `threshold` votes and more than any other among `answers`, else 'unanswered' (a tie is no answer)."
     votes = Counter(a if a in LETTERS else 'none' for a in answers)
     if not count_non_answers: votes.pop('none', None)
-    best, n = votes.most_common(1)[0] if votes else (None, 0)
-    return best if n >= threshold else 'unanswered'
+    top = votes.most_common(2)
+    if not top or top[0][1] < threshold or (len(top) > 1 and top[1][1] == top[0][1]): return 'unanswered'
+    return top[0][0]
 
 def negative_marking(final: list[str], gold: list[str], penalty: float = 1 / 3) -> dict:
     "Accuracy with and without negative marking (percent), and the counts behind them."
@@ -86,24 +88,25 @@ def uncertainty_frame(tables: dict) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient='index')
 
 # %% ../nbs/04_passk.ipynb #pk-variants
-QUESTION_CONTEXT = ("\nپنج متن زیر هر کدام با استدلال به این پرسش چندگزینه‌ای پاسخ داده‌اند. در پایان شماره متنی را که "
+QUESTION_CONTEXT = ("\n{count} متن زیر هر کدام با استدلال به این پرسش چندگزینه‌ای پاسخ داده‌اند. در پایان شماره متنی را که "
                     "کمترین اطلاعات غلط را دارد بنویسید.\n## پرسش\n{question} \n\n\n## گزینه ها\n{options} \n")
 LOGLIK_SUFFIX = "## پاسخ\nبا توجه به متن‌ها، پاسخ درست تنها یک حرف از A، B، C یا D است."
 VARIANTS = ('paper', 'question', 'loglik')
 
 def verifier_prompt(variant: str, passages: list[str], question: dict | None = None) -> str:
-    "The verifier prompt of `variant` ('paper', 'question' or 'loglik') for one question's passages."
+    "The verifier prompt of `variant` ('paper', 'question' or 'loglik') for one question's passages (any number of them)."
     if variant == 'paper': return render_verifier_prompt(passages)
     if variant not in VARIANTS: raise ValueError(f"unknown verifier variant '{variant}'; choose from {VARIANTS}")
-    head = QUESTION_CONTEXT.format(question=question['question'], options=render_options(question['options']))
+    head = QUESTION_CONTEXT.format(count=passage_name(len(passages)), question=question['question'],
+                                   options=render_options(question['options']))
     return head + render_verifier_prompt(passages) + (LOGLIK_SUFFIX if variant == 'loglik' else '')
 
 # %% ../nbs/04_passk.ipynb #pk-parse
 PASSAGE_NUMBERS = {'یک': 1, 'يک': 1, 'اول': 1, 'یکم': 1, 'دو': 2, 'دوم': 2, 'سه': 3, 'سوم': 3,
-                   'چهار': 4, 'چهارم': 4, 'پنج': 5, 'پنجم': 5}
-_DIGITS = str.maketrans('۱۲۳۴۵١٢٣٤٥', '1234512345')
+                   'چهار': 4, 'چهارم': 4, 'پنج': 5, 'پنجم': 5,
+                   **{w: k for k, w in enumerate(PASSAGE_NAMES[5:], 6)}, **{w + 'م': k for k, w in enumerate(PASSAGE_NAMES[5:], 6)}}
 _NUMBER = '|'.join(sorted(PASSAGE_NUMBERS, key=len, reverse=True))
-_PASSAGE = re.compile(rf'(?:متن(?![\u200c\w])[\s*]*(?:شماره)?\s*[*«"\'\[\(]*\s*(?:({_NUMBER})(?:ین)?(?!\w)|([1-5۱-۵١-٥])(?!\d))'
+_PASSAGE = re.compile(rf'(?:متن(?![\u200c\w])[\s*]*(?:شماره)?\s*[*«"\'\[\(]*\s*(?:({_NUMBER})(?:ین)?(?!\w)|(\d+)(?!\d))'
                       rf'|({_NUMBER})ین\s+متن(?![\u200c\w]))')
 _CONCLUSION = re.compile(r'بنابراین|در نتیجه|نتیجه|در نهایت|پاسخ نهایی|به طور خلاصه')
 _SENTENCE = re.compile(r'[^.!؟?\n]+[.!؟?]*')
@@ -117,7 +120,7 @@ def passage_mentions(text: str) -> list[tuple[int, int]]:
     out = []
     for m in _PASSAGE.finditer(text):
         word, digit, ordinal = m.groups()
-        out.append((m.start(), PASSAGE_NUMBERS[word or ordinal] if (word or ordinal) else int(digit.translate(_DIGITS))))
+        out.append((m.start(), PASSAGE_NUMBERS[word or ordinal] if (word or ordinal) else int(digit)))   # int() reads ۲ and ٢ too
     return out
 
 def states_least_wrong(text: str, sentence: re.Match, at: int) -> bool:
@@ -126,10 +129,10 @@ def states_least_wrong(text: str, sentence: re.Match, at: int) -> bool:
     return bool(phrases) and not any(_DENIAL.search(text, min(at, p.start()), _NEXT_WORDS.match(text, max(at, p.end())).end())
                                      for p in phrases)
 
-def parse_passage_choice(text: str) -> int | None:
-    "The passage (1-5) a verifier's answer chooses, or None when it names none."
+def parse_passage_choice(text: str, passages: int = 5) -> int | None:
+    "The passage (1 to `passages`) a verifier's answer chooses, or None when it names none."
     if not isinstance(text, str): return None
-    named = passage_mentions(text)
+    named = [(p, n) for p, n in passage_mentions(text) if 1 <= n <= passages]
     if not named: return None
     stated = [inside[0][1] for s in _SENTENCE.finditer(text)
               if (inside := [(p, n) for p, n in named if s.start() <= p < s.end()]) and states_least_wrong(text, s, inside[0][0])]
@@ -142,8 +145,8 @@ def parse_passage_choice(text: str) -> int | None:
 
 def verifier_answer(text: str, answers: list[str]) -> str:
     "The option of the passage the verifier names (`answers` in passage order); 'invalid' when it names none."
-    j = parse_passage_choice(text)
-    if j is None or j > len(answers): return 'invalid'
+    j = parse_passage_choice(text, len(answers))
+    if j is None: return 'invalid'
     return answers[j - 1]
 
 # %% ../nbs/04_passk.ipynb #pk-run-ver
@@ -157,8 +160,8 @@ def base_model(model):
     "The model with its PEFT adapter disabled for the block (a model without one is its own base)."
     if hasattr(model, 'disable_adapter'):
         if not adapter_layers(model):
-            raise RuntimeError("this PEFT model's adapter was merged into its weights (make_generator does this for vLLM): "
-                               "disabling it would not give the base model; reload the model before verifying")
+            raise RuntimeError("this PEFT model's adapter was merged into its weights: disabling it would not give the base model; "
+                               "reload the model (models.load_recipe puts adapters on top, unmerged) before verifying")
         with model.disable_adapter(): yield model
     else: yield model
 
@@ -168,10 +171,13 @@ def uncertain(table: dict, threshold: int = 3, count_non_answers: bool = False) 
 
 def run_verifier(model, tokenizer, table: dict, questions: dict, store: ResultStore, model_name: str, benchmark: str,
                  variant: str = 'paper', max_new_tokens: int = 1024, batch_size: int = 4, threshold: int = 3,
-                 count_non_answers: bool = False) -> dict:
-    "Verdicts {qid: option} for the open questions of `table` with the base model, resuming from `store`."
+                 count_non_answers: bool = False, answer_prefix: str = '') -> dict:
+    "Verdicts {qid: option} for the open questions of `table` with the base model, resuming from `store` rows of the same spec."
     task, qids = f'verifier/{variant}', uncertain(table, threshold, count_non_answers)
     keys = [(model_name, benchmark, task, str(q), 0) for q in qids]
+    prompts = [verifier_prompt(variant, table[q]['generations'], questions.get(q)) for q in qids]
+    setup = {'model': fingerprint(model_identity(model)), 'task': task,
+             **({'answer_prefix': answer_prefix} if variant == 'loglik' else {'max_new_tokens': max_new_tokens})}
 
     def compute(batch, b):
         prompts = [verifier_prompt(variant, table[q]['generations'], questions.get(q)) for q in batch]
@@ -182,12 +188,12 @@ def run_verifier(model, tokenizer, table: dict, questions: dict, store: ResultSt
                 texts = generate(base, tokenizer, prompts, max_new_tokens)
                 return [{**r, 'generation': t, 'passage': parse_passage_choice(t), 'answer': verifier_answer(t, table[q]['answers'])}
                         for r, q, t in zip(rows, batch, texts)]
-            for r, q, lp in zip(rows, batch, letter_logprobs(base, tokenizer, prompts)):
+            for r, q, lp in zip(rows, batch, letter_logprobs(base, tokenizer, prompts, answer_prefix)):
                 voted = [LETTERS.index(a) for a in sorted(set(table[q]['answers'])) if a in LETTERS]
                 r.update(logprobs=dict(zip(LETTERS, map(float, lp))),
                          answer=LETTERS[max(voted, key=lambda j: float(lp[j]))] if voted else 'none')
             return rows
-    rows = run_batches(qids, keys, store, compute, batch_size, f'{model_name} · {benchmark} · {task}')
+    rows = run_batches(qids, keys, store, compute, batch_size, f'{model_name} · {benchmark} · {task}', setup=setup, prompts=prompts)
     return {q: r['answer'] for q, r in zip(qids, rows)}
 
 def verified_answers(table: dict, verdicts: dict, threshold: int = 3, count_non_answers: bool = False) -> dict:
@@ -203,17 +209,30 @@ def pool(by_benchmark: dict, names) -> dict:
     "One table (or verdict dict) of the benchmarks `names` found in `by_benchmark`, ids prefixed '<benchmark>/'."
     return {f'{b}/{q}': v for b in names if b in by_benchmark for q, v in by_benchmark[b].items()}
 
-def score_samples(table: dict, verdicts: dict, threshold: int = 3, count_non_answers: bool = False,
-                  penalty: float = 1 / 3) -> dict:
-    "Scores of one sample table: the vote and each verifier variant of `verdicts` {variant: {qid: option}}, pass@k, uncertainty."
+def interval(values: list[float], n_boot: int = 2000, seed: int = 0, scale: float = 1.0) -> list[float]:
+    "[low, high] of the 95% bootstrap interval of the mean of per-question `values`, times `scale`."
+    return [scale * x for x in bootstrap_ci(values, None, n_boot, seed)]
+
+def scored(final: list[str], gold: list[str], penalty: float = 1 / 3, n_boot: int = 2000, seed: int = 0) -> dict:
+    "`negative_marking` of final answers with 95% intervals of the accuracy and of the negative-marking score (percent)."
+    marks = [1.0 if f == g else 0.0 if f not in LETTERS else -penalty for f, g in zip(final, gold)]
+    return {**negative_marking(final, gold, penalty), 'accuracy_ci': interval([m == 1.0 for m in marks], n_boot, seed, 100),
+            'negative_marking_ci': interval(marks, n_boot, seed, 100)}
+
+def score_samples(table: dict, verdicts: dict, threshold: int = 3, count_non_answers: bool = False, penalty: float = 1 / 3,
+                  max_k: int | None = None, n_boot: int = 2000, seed: int = 0) -> dict:
+    "Scores of one sample table with 95% intervals: the vote and each verifier variant of `verdicts` {variant: {qid: option}}, pass@k up to `max_k`, uncertainty."
     gold = [t['gold'] for t in table.values()]
-    scores = {'self-consistency': negative_marking([self_consistency(t['answers'], threshold, count_non_answers)
-                                                    for t in table.values()], gold, penalty)}
+    scores = {'self-consistency': scored([self_consistency(t['answers'], threshold, count_non_answers) for t in table.values()],
+                                         gold, penalty, n_boot, seed)}
     for v, verdict in verdicts.items():
-        scores[f'verifier: {v}'] = negative_marking(list(verified_answers(table, verdict, threshold, count_non_answers).values()),
-                                                    gold, penalty)
+        scores[f'verifier: {v}'] = scored(list(verified_answers(table, verdict, threshold, count_non_answers).values()),
+                                          gold, penalty, n_boot, seed)
     n = min(len(t['answers']) for t in table.values())
-    return {'scores': scores, 'pass_at_k': {k: mean_pass_at_k(table, k) for k in range(1, n + 1)}, 'uncertainty': uncertainty(table)}
+    per_q = {k: [pass_at_k(len(t['answers']), sum(a == t['gold'] for a in t['answers']), k) for t in table.values()]
+             for k in range(1, min(n, max_k or n) + 1)}
+    return {'scores': scores, 'pass_at_k': {k: sum(v) / len(v) for k, v in per_q.items()},
+            'pass_at_k_ci': {k: interval(v, n_boot, seed) for k, v in per_q.items()}, 'uncertainty': uncertainty(table)}
 
 # %% ../nbs/04_passk.ipynb #pk-fig
 def plot_passk(curves: dict, published: dict | None = None, ncols: int = 3, published_label: str = 'published'):
@@ -256,16 +275,19 @@ PAPER_METRICS = {'r_cot': ('CoT, self-consistency: accuracy %', 'self-consistenc
                  'r_verifier': ("self-consistency + the paper's verifier: accuracy %", 'verifier: paper', 'accuracy')}
 
 def paper_rows(results: dict, published: dict, paper_model: str = 'gaokerena-r') -> list[dict]:
-    "Rows (metric, benchmark, ours, paper) of `results` {benchmark: score_samples(...)} beside `published` {(table, model, benchmark, k): value}."
+    "Rows (metric, benchmark, ours, our 95% interval, paper, paper_in_ci) of `results` {benchmark: score_samples(...)} beside `published`."
     rows = []
     for (table, model, b, k), paper in published.items():
         if model != paper_model or b not in results or (table not in PAPER_METRICS and table != 'r_passk'): continue
         r = results[b]
-        if table == 'r_passk': metric, ours = f'pass@{k} (fraction)', r['pass_at_k'].get(k)
+        if table == 'r_passk': metric, ours, ci = f'pass@{k} (fraction)', r['pass_at_k'].get(k), r['pass_at_k_ci'].get(k)
         else:
             metric, method, field = PAPER_METRICS[table]
-            ours = r['scores'].get(method, {}).get(field)
-        rows.append({'metric': metric, 'benchmark': b, 'ours': ours, 'paper': paper})
+            s = r['scores'].get(method, {})
+            ours, ci = s.get(field), s.get(f'{field}_ci')
+        lo, hi = ci or (None, None)
+        rows.append({'metric': metric, 'benchmark': b, 'ours': ours, 'ci_low': lo, 'ci_high': hi, 'paper': paper,
+                     'paper_in_ci': None if ci is None else bool(lo <= paper <= hi)})
     return rows
 
 def published_passk(published: dict) -> dict:
@@ -276,26 +298,24 @@ def published_passk(published: dict) -> dict:
     return dict(out)
 
 # %% ../nbs/04_passk.ipynb #pk-evaluate
-def cot_evaluation(ctx, model, tokenizer, model_name: str, benchmarks: dict, store: ResultStore, reload=None) -> dict:
-    "CoT samples of `model` on `benchmarks` {name: questions}, the vote, the verifier variants and the scores: {'tables', 'verdicts', 'results'}."
-    s = ctx.settings
-    vote = dict(threshold=s.eval.vote_threshold, count_non_answers=s.eval.count_non_answers)
-    generator = make_generator(ctx, model, tokenizer, model_name)
-    tables = {b: sample_table(evaluate_mcq(model, tokenizer, qs, store, model_name, b, mode='generate', style='cot',
-                                           samples=s.eval.cot_samples, temperature=s.eval.cot_temperature,
-                                           max_new_tokens=s.eval.max_new_tokens, batch_size=s.eval.batch_size,
-                                           seed=s.eval.seed, generator=generator))
-              for b, qs in benchmarks.items()}
-    del generator
-    if hasattr(model, 'peft_config') and not adapter_layers(model):  # vLLM merged the adapter in place: reload the model
-        del model; gc.collect(); torch.cuda.empty_cache()
-        model, tokenizer = reload()
+def cot_evaluation(ctx, recipe: ModelRecipe, benchmarks: dict, store: ResultStore, model=None, tokenizer=None) -> dict:
+    "CoT samples of `recipe`'s model (`model` if loaded) on `benchmarks` {name: questions}, the vote, the verifier variants, the scores: {'tables', 'verdicts', 'results'}."
+    e = ctx.settings.eval
+    vote = dict(threshold=e.vote_threshold, count_non_answers=e.count_non_answers)
+    if model is None and not use_vllm(ctx.settings): model, tokenizer = load_recipe(ctx, recipe)
+    with make_generator(ctx, recipe, model, tokenizer) as generator:
+        tables = {b: sample_table(evaluate_mcq(model, tokenizer, qs, store, recipe.name, b, mode='generate', style='cot',
+                                               samples=e.cot_samples, temperature=e.cot_temperature, max_new_tokens=e.max_new_tokens,
+                                               batch_size=e.batch_size, seed=e.seed, generator=generator))
+                  for b, qs in benchmarks.items()}
+    if model is None: model, tokenizer = load_recipe(ctx, recipe)   # with vLLM: loaded once the engine has closed
     by_id = {b: {str(q['id']): q for q in qs} for b, qs in benchmarks.items()}
-    verdicts = {b: {v: run_verifier(model, tokenizer, t, by_id[b], store, model_name, b, v, max_new_tokens=s.eval.max_new_tokens,
-                                    batch_size=s.eval.batch_size, **vote) for v in VARIANTS}
+    verdicts = {b: {v: run_verifier(model, tokenizer, t, by_id[b], store, recipe.name, b, v, max_new_tokens=e.max_new_tokens,
+                                    batch_size=e.batch_size, answer_prefix=e.answer_prefix, **vote) for v in VARIANTS}
                 for b, t in tables.items()}
     if mmlu := [b for b in SUBJECTS if b in tables]:
         tables['mmlu_avg'] = pool(tables, mmlu)
         verdicts['mmlu_avg'] = {v: pool({b: verdicts[b][v] for b in mmlu}, mmlu) for v in VARIANTS}
-    results = {b: score_samples(t, verdicts[b], penalty=s.eval.negative_mark, **vote) for b, t in tables.items()}
+    results = {b: score_samples(t, verdicts[b], penalty=e.negative_mark, max_k=e.passk_max_k, n_boot=e.bootstrap_samples,
+                                seed=e.seed, **vote) for b, t in tables.items()}
     return {'tables': tables, 'verdicts': verdicts, 'results': results}

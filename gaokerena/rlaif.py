@@ -13,7 +13,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 import matplotlib.pyplot as plt
 from datasets import Dataset
-from peft import PeftModel
 from tqdm.auto import tqdm
 from transformers import set_seed
 from trl import DPOConfig, DPOTrainer
@@ -21,18 +20,21 @@ from trl.data_utils import common_prefix_length
 from .config import RunContext, Settings, SettingsError, processes
 from .data import LETTERS, load_prepared, load_rows, read_jsonl, where_from
 from .evaluate import (ResultStore, extract_choice, generate, prompt_lengths, prompt_question, render_prompt,
-                                result_key, run_batches)
-from .llm import ChatBackend, LLMError, LocalChat, OpenAIChat
-from .models import load_model_and_tokenizer
-from .sft import StageResult, load_phase1_model, lora_config, train_stage, training_kwargs
+                                result_key, row_spec, run_batches)
+from .llm import ChatBackend, LLMError, LocalChat, OpenAIChat, decoding_spec
+from .models import ModelRecipe, load_recipe, recipe_identity
+from .sft import (StageResult, check_mergeable, lora_config, phase1_adapters, phase1_recipe, stage_spec, train_stage,
+                           training_kwargs)
+from .stores import fingerprint, keyed_path
 
 # %% auto #0
 __all__ = ['TEACHER_REWRITE', 'TEACHER_CRITIQUE', 'STUDENT_RETRY', 'CHOICE_WORDS', 'OUTCOMES', 'PAIR_FIELDS', 'DPO_CURVES',
            'choice_text', 'options_text', 'teacher_messages', 'retry_messages', 'method_for', 'build_pair',
-           'run_outcomes', 'cap_reached', 'outcome_report', 'student_answers', 'generate_pairs', 'pair_rows',
-           'medmcqa_questions', 'rlaif_questions', 'extractor_readings', 'published_pairs', 'sample_rows',
-           'load_rlaif_base', 'make_teacher', 'dpo_dir', 'dpo_pairs', 'load_student', 'dpo_rows', 'tokenize_pair',
-           'fit_rows', 'dpo_config', 'dpo_trainer', 'train_dpo', 'plot_dpo']
+           'outcome_setup', 'outcome_keys', 'run_outcomes', 'cap_reached', 'outcome_report', 'student_answers',
+           'generate_pairs', 'pair_rows', 'medmcqa_questions', 'rlaif_questions', 'extractor_readings',
+           'published_pairs', 'sample_rows', 'student_base_recipe', 'load_rlaif_base', 'make_teacher', 'dpo_pairs',
+           'pairs_digest', 'dpo_spec', 'dpo_dir', 'dpo_adapter', 'student_recipe', 'load_student', 'dpo_rows',
+           'tokenize_pair', 'fit_rows', 'dpo_config', 'dpo_trainer', 'train_dpo', 'plot_dpo']
 
 # %% ../nbs/03_rlaif.ipynb #1b432c65
 TEACHER_REWRITE = """شما استاد پزشکی هستید. دانشجویی به پرسش چندگزینه‌ای زیر پاسخ داده، اما استدلالش به پاسخ درست نرسیده است.
@@ -145,10 +147,29 @@ def build_pair(q: dict, method: str, student: ChatBackend, teacher: ChatBackend,
 OUTCOMES = ('pair', 'student_correct', 'teacher_missed_gold', 'retries_exhausted')
 PAIR_FIELDS = ('id', 'prompt', 'chosen', 'rejected', 'gold', 'method')
 
-def run_outcomes(store: ResultStore, student: ChatBackend, teacher: ChatBackend) -> list[dict]:
-    "The outcomes `store` holds for this student and teacher."
-    task = f'pairs/{teacher.name}'
-    return [o for o in store.rows if o['model'] == student.name and o['task'] == task]
+def outcome_setup(student: ChatBackend, teacher: ChatBackend, settings: Settings, prefill: bool = False) -> dict:
+    "What an outcome is made with besides its question: the student's and teacher's identities, decoding, retries, prefill."
+    r = settings.rlaif
+    return {'student': student.cache_name, 'teacher': teacher.cache_name, 'task': f'pairs/{teacher.name}',
+            **decoding_spec(r.student_temperature, getattr(student, 'top_k', 0), getattr(student, 'top_p', 1.0)),
+            'student_max_new_tokens': r.student_max_new_tokens, 'teacher_max_tokens': r.teacher_max_tokens, 'seed': r.seed,
+            'prefill': prefill}
+
+def outcome_keys(questions: list[dict], student: ChatBackend, teacher: ChatBackend, settings: Settings,
+                 prefill: bool = False) -> list[tuple]:
+    "Each question's outcome key: its spec covers `outcome_setup`, the method its index gets (method B: and the retries), the question."
+    setup, r = outcome_setup(student, teacher, settings, prefill), settings.rlaif
+    def made_from(i, q):
+        method = method_for(i, r.method_b_share)
+        how = f'B, {r.max_student_retries} retries' if method == 'B' else 'A'
+        return '\n'.join((how, q['gold'], q.get('explanation') or '', render_prompt(q, 'cot')))
+    return [(student.name, 'rlaif', setup['task'], str(q['id']), 0, row_spec(setup, made_from(i, q))) for i, q in enumerate(questions)]
+
+def run_outcomes(store: ResultStore, student: ChatBackend, teacher: ChatBackend, questions: list[dict], settings: Settings,
+                 prefill: bool = False) -> list[dict]:
+    "The outcomes `store` holds for `questions` made with this student, teacher and these settings, in the order they were recorded."
+    keys = set(outcome_keys(questions, student, teacher, settings, prefill))
+    return [o for o in store.rows if result_key(o) in keys]
 
 def cap_reached(r, outcomes: list[dict]) -> str | None:
     "The first cap of settings `r` (`rlaif`) that `outcomes` reach, or None."
@@ -178,7 +199,8 @@ def outcome_report(outcomes: list[dict], questions: int, new: list[dict] = (), e
 def _local_answers(student: LocalChat, prompts: list[str], r, batch: int) -> list[tuple]:
     "(text, call provenance) of a local student's answers to `prompts`, generated as one batch seeded by its index."
     start = time.perf_counter()
-    texts = generate(student.model, student.tokenizer, prompts, r.student_max_new_tokens, r.student_temperature, r.seed + batch)
+    texts = generate(student.model, student.tokenizer, prompts, r.student_max_new_tokens, r.student_temperature, r.seed + batch,
+                     student.top_k, student.top_p)
     seconds, tok = round((time.perf_counter() - start) / len(prompts), 3), student.tokenizer
     return [(t, {'prompt_tokens': n, 'completion_tokens': len(tok(t, add_special_tokens=False)['input_ids']), 'seconds': seconds,
                  'usd': 0.0, 'cached': False}) for t, n in zip(texts, prompt_lengths(tok, prompts))]
@@ -189,6 +211,8 @@ def student_answers(questions: list[dict], student: ChatBackend, store: ResultSt
     keys = [(student.name, 'rlaif', task, str(q['id']), 0) for q in questions]
     prompts, earlier = [render_prompt(q, 'cot') for q in questions], store.done()
     local = isinstance(student, LocalChat)
+    setup = {'student': student.cache_name, 'task': task, 'max_new_tokens': r.student_max_new_tokens, 'seed': r.seed,
+             **decoding_spec(r.student_temperature, getattr(student, 'top_k', 0), getattr(student, 'top_p', 1.0))}
 
     def ask(prompt):
         res, call = _ask(student, [{'role': 'user', 'content': prompt}], temperature=r.student_temperature,
@@ -202,9 +226,9 @@ def student_answers(questions: list[dict], student: ChatBackend, store: ResultSt
             with ThreadPoolExecutor(len(ps)) as pool: said = list(pool.map(ask, ps))
         return [{'model': student.name, 'benchmark': 'rlaif', 'task': task, 'qid': str(q['id']), 'sample': 0,
                  'generation': text, 'call': call} for q, (text, call) in zip(qs, said)]
-    lengths = prompt_lengths(student.tokenizer, prompts) if local and not store.keys.issuperset(keys) else None
+    lengths = (lambda: prompt_lengths(student.tokenizer, prompts)) if local else None
     rows = run_batches(list(zip(questions, prompts)), keys, store, compute, r.student_batch_size,
-                       f'{student.name} · first answers', lengths)
+                       f'{student.name} · first answers', lengths, setup, prompts)
     # an answer an earlier run stored is replayed, like a cached call: it costs this run nothing
     return [{**row, 'call': {**row['call'], 'cached': True, 'usd': 0.0}} if result_key(row) in earlier else row for row in rows]
 
@@ -215,7 +239,12 @@ def generate_pairs(questions: list[dict], student: ChatBackend, teacher: ChatBac
         raise SettingsError("profile.teacher_prefill needs a local teacher (profile.teacher = local)")
     r, task = settings.rlaif, f'pairs/{teacher.name}'
     answers = answers or ResultStore(store.path.with_name('student_answers.jsonl'))
-    outcomes, new = run_outcomes(store, student, teacher), []
+    keys, setup = outcome_keys(questions, student, teacher, settings, prefill), outcome_setup(student, teacher, settings, prefill)
+    spec_of = {k[3]: k[5] for k in keys}
+    if (changed := store.made_otherwise(keys, setup)):
+        print(f"outcomes stored with other settings (changed: {', '.join(changed)}): those questions are asked again "
+              f"(the old outcomes stay in {store.path.name})")
+    outcomes, new = run_outcomes(store, student, teacher, questions, settings, prefill), []
     done = {o['qid'] for o in outcomes}
     errors, in_a_row, stopped_by, workers = 0, 0, None, max(1, r.teacher_workers)
     bar = tqdm(total=len(questions), initial=sum(str(q['id']) in done for q in questions), desc='RLAIF outcomes')
@@ -231,7 +260,7 @@ def generate_pairs(questions: list[dict], student: ChatBackend, teacher: ChatBac
         "Store an outcome the moment it is known."
         nonlocal in_a_row
         in_a_row = 0
-        out.update(model=student.name, benchmark='rlaif', task=task, qid=out['id'], sample=0)
+        out.update(model=student.name, benchmark='rlaif', task=task, qid=out['id'], sample=0, spec=spec_of[out['id']], setup=setup)
         store.append([out])
         outcomes.append(out)
         new.append(out)
@@ -304,27 +333,27 @@ def sample_rows(rows: list, n: int, seed: int) -> list:
     if not n or n >= len(rows): return list(rows)
     return [rows[i] for i in sorted(random.Random(seed).sample(range(len(rows)), n))]
 
-def load_rlaif_base(ctx: RunContext, choice: str | None = None) -> tuple:
-    "(model, tokenizer, name) of a phase-2 student: `choice` (default `profile.rlaif_student`) 'base', or 'phase1', the merged Phase-1 model."
-    choice = choice or ctx.settings.profile.rlaif_student
+def student_base_recipe(ctx: RunContext, choice: str | None = None) -> ModelRecipe:
+    "The model a phase-2 trainer starts from, by `choice` (default `profile.rlaif_student`): the base, or 'phase1', the base with this run's Phase-1 adapters merged in."
+    base, choice = ctx.settings.profile.model_id, choice or ctx.settings.profile.rlaif_student
     if choice == 'phase1':
-        model, tokenizer, name = load_phase1_model(ctx)
-        if not isinstance(model, PeftModel): print(f"the student should be the Phase-1 model, but this run has none: the student is {name}")
-        return (model.merge_and_unload() if isinstance(model, PeftModel) else model), tokenizer, name
-    model, tokenizer = load_model_and_tokenizer(ctx)
-    return model, tokenizer, ctx.settings.profile.model_id
+        if (adapters := phase1_adapters(ctx)): return ModelRecipe(base, merged=adapters, name=f'{base}+phase1')
+        print(f"the student should be the Phase-1 model, but this run has no Phase-1 adapters for these settings: the student is {base}")
+    return ModelRecipe(base, name=base)
+
+def load_rlaif_base(ctx: RunContext, choice: str | None = None) -> tuple:
+    "(model, tokenizer, name) of `student_base_recipe(ctx, choice)`, loaded for training (no merge into 4-bit weights)."
+    recipe = student_base_recipe(ctx, choice)
+    if recipe.merged: check_mergeable(ctx.settings, "one adapter trains on the student, so the Phase-1 adapters are merged into it first")
+    return (*load_recipe(ctx, recipe, inference=False), recipe.name)
 
 def make_teacher(ctx: RunContext, cache_dir) -> ChatBackend:
-    "The profile's teacher: the `[llm]` endpoint (`teacher = api`) or a local transformers model (`teacher = local`)."
-    p = ctx.settings.profile
+    "The profile's teacher: the `[llm]` endpoint (`teacher = api`) or a local transformers model loaded for inference (`teacher = local`)."
+    p, e = ctx.settings.profile, ctx.settings.eval
     if p.teacher == 'api': return OpenAIChat.from_settings(ctx.settings, cache_dir=cache_dir)
     model_id = p.teacher_model_id or p.model_id
-    model, tokenizer = load_model_and_tokenizer(ctx, model_id)
-    return LocalChat(model, tokenizer, cache_dir, name=f'{model_id}-teacher')
-
-def dpo_dir(ctx: RunContext) -> Path:
-    "Where the DPO checkpoints and adapter of this run live."
-    return ctx.stage_dir('03_rlaif')/'dpo'
+    model, tokenizer = load_recipe(ctx, ModelRecipe(model_id), inference=True)
+    return LocalChat(model, tokenizer, cache_dir, name=f'{model_id}-teacher', top_k=e.top_k, top_p=e.top_p)
 
 def dpo_pairs(ctx: RunContext) -> list[dict]:
     "The pairs this run's DPO trains on: those this chapter generated (`03_rlaif/pairs.jsonl`), or a sample of the published ones."
@@ -336,12 +365,38 @@ def dpo_pairs(ctx: RunContext) -> list[dict]:
                                 "notebook), or set rlaif.pairs_source = published")
     return read_jsonl(path)
 
+def pairs_digest(pairs: list[dict]) -> str:
+    "The fingerprint of preference pairs: their id, prompt, chosen and rejected texts, gold option and method."
+    return fingerprint([{k: p[k] for k in PAIR_FIELDS} for p in pairs])
+
+def dpo_spec(ctx: RunContext, pairs: list[dict]) -> dict:
+    "What this run's DPO adapter is made from: the `[dpo]` settings, the student it starts from, the pairs."
+    s = ctx.settings
+    return stage_spec(s.dpo, s, recipe_identity(ctx, student_base_recipe(ctx)), pairs_digest(pairs))
+
+def dpo_dir(ctx: RunContext) -> Path:
+    "The folder holding this run's DPO adapters, one keyed folder per spec (checkpoints, adapter, log)."
+    return ctx.stage_dir('03_rlaif')/'dpo'
+
+def dpo_adapter(ctx: RunContext) -> Path | None:
+    "The DPO adapter trained with these settings on this run's pairs (`dpo_pairs`), or None."
+    try: pairs = dpo_pairs(ctx)
+    except FileNotFoundError: return None
+    adapter = keyed_path(dpo_dir(ctx), dpo_spec(ctx, pairs))/'adapter'
+    if (adapter/'adapter_config.json').exists(): return adapter
+    print(f"{dpo_dir(ctx)} holds no DPO adapter for these settings and pairs (chapter 4 has not run with them)")
+    return None
+
+def student_recipe(ctx: RunContext) -> ModelRecipe:
+    "The DPO student of these settings (its base + the DPO adapter on top), else chapter 2's Phase-1 model (or the base)."
+    if (adapter := dpo_adapter(ctx)) is None: return phase1_recipe(ctx)
+    base = student_base_recipe(ctx)
+    return ModelRecipe(base.base, base.merged, (adapter,), f'{base.name}+dpo')
+
 def load_student(ctx: RunContext) -> tuple:
-    "(model, tokenizer, name): the DPO student if this run trained it, else chapter 2's model (or the base)."
-    adapter = dpo_dir(ctx)/'adapter'
-    if not (adapter/'adapter_config.json').exists(): return load_phase1_model(ctx)
-    model, tokenizer, name = load_rlaif_base(ctx)
-    return PeftModel.from_pretrained(model, str(adapter)), tokenizer, f'{name}+dpo'
+    "(model, tokenizer, name) of `student_recipe`, loaded for inference."
+    recipe = student_recipe(ctx)
+    return (*load_recipe(ctx, recipe), recipe.name)
 
 # %% ../nbs/03_rlaif.ipynb #7a8b9c0d
 def dpo_rows(pairs: list[dict], fmt: str = 'chat') -> list[dict]:

@@ -7,7 +7,7 @@ Docs: https://github.com/gaokerena-kit/gaokerena/sft.html.md"""
 # %% ../nbs/01_sft.ipynb #a50bd818
 from __future__ import annotations
 import importlib.util, json, math, os, random, shutil
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 import torch
 from datasets import Dataset
@@ -17,16 +17,19 @@ from transformers import set_seed
 from transformers.trainer_utils import get_last_checkpoint
 from trl import SFTConfig, SFTTrainer, pack_dataset
 from .config import RunContext, Settings, TrainStage
-from .data import load_prepared
+from .data import load_prepared, prepared_digest
 from .ledger import track_stage
-from .models import gated_help, load_model_and_tokenizer
+from .models import (ModelRecipe, QuantizedMergeError, gated_help, load_model_and_tokenizer, load_recipe, merge_adapters,
+                              recipe_identity)
+from .stores import SPEC_FILE, fingerprint, keyed_folder, keyed_path
 
 # %% auto #0
-__all__ = ['training_kwargs', 'lora_config', 'linear_module_names', 'corpus_share', 'tokenize_documents', 'pack_blocks',
-           'padding_share', 'pretrain_config', 'chat_dataset', 'check_pad_token', 'instruct_config', 'use_unsloth',
-           'unsloth_load_kwargs', 'unsloth_lora_kwargs', 'load_for_training', 'make_trainer', 'planned_steps',
-           'planned_tokens', 'StageResult', 'train_stage', 'phase1_datasets', 'train_recorded', 'plot_losses',
-           'load_phase1_model', 'save_merged']
+__all__ = ['NOT_IN_SPEC', 'training_kwargs', 'lora_config', 'linear_module_names', 'corpus_share', 'tokenize_documents',
+           'pack_blocks', 'padding_share', 'pretrain_config', 'chat_dataset', 'check_pad_token', 'instruct_config',
+           'use_unsloth', 'unsloth_load_kwargs', 'unsloth_lora_kwargs', 'load_for_training', 'make_trainer',
+           'planned_steps', 'planned_tokens', 'stage_spec', 'StageResult', 'train_stage', 'phase1_datasets',
+           'train_recorded', 'plot_losses', 'phase1_specs', 'phase1_adapters', 'phase1_recipe', 'phase1_folders',
+           'load_phase1_model', 'check_mergeable', 'save_merged']
 
 # %% ../nbs/01_sft.ipynb #4b7c95f5
 def training_kwargs(stage: TrainStage, settings: Settings) -> dict:
@@ -167,6 +170,14 @@ def planned_tokens(lengths: list[int], args) -> int:
             else len(lengths) * args.num_train_epochs)
     return round(rows * sum(lengths) / len(lengths))
 
+# %% ../nbs/01_sft.ipynb #sft-stage-spec
+NOT_IN_SPEC = ('logging_steps', 'save_steps', 'save_merged', 'vllm_gpu_memory_utilization')   # how often a stage logs or saves, what it exports, and the memory GRPO lends vLLM change no weight
+
+def stage_spec(stage: TrainStage, settings: Settings, base: dict, data: str) -> dict:
+    "What a stage's adapter is made from: its hyperparameters (not how often it logs or saves), the model it starts from, its data."
+    return {'stage': type(stage).__name__, 'base': base, 'data': data,
+            'hyperparameters': {k: v for k, v in asdict(stage).items() if k not in NOT_IN_SPEC}}
+
 # %% ../nbs/01_sft.ipynb #5a262fe4
 @dataclass
 class StageResult:
@@ -191,8 +202,11 @@ class StageResult:
                     train_tokens_per_s=self.tokens / self.train_s if self.train_s else None)
 
 def train_stage(trainer: SFTTrainer) -> StageResult:
-    "Train from the newest checkpoint in the trainer's folder (only load it when it is final) and save the adapter."
+    "Train from the newest checkpoint in the trainer's keyed folder (only load it when it is final) and save the adapter."
     out = Path(trainer.args.output_dir)
+    if not (out/SPEC_FILE).exists():
+        raise ValueError(f"{out}: a stage trains in a folder that records its spec (stores.keyed_folder(root, stage_spec(...))), "
+                         "so that a rerun with other settings never resumes or reuses these checkpoints")
     last = get_last_checkpoint(str(out)) if out.is_dir() else None
     state = json.loads((Path(last)/'trainer_state.json').read_text()) if last else {}
     done, seen = state.get('global_step', 0), state.get('num_input_tokens_seen', 0)
@@ -238,21 +252,45 @@ def plot_losses(results: dict):
     return fig
 
 # %% ../nbs/01_sft.ipynb #4db5db92
+def phase1_specs(ctx: RunContext) -> tuple[dict, dict]:
+    "The specs of this run's two Phase-1 adapters: stage 1 on the base, stage 2 on the base with stage 1 merged."
+    s = ctx.settings
+    base = recipe_identity(ctx, ModelRecipe(s.profile.model_id))
+    pre = stage_spec(s.pretrain, s, base, prepared_digest(ctx, 'corpus'))
+    return pre, stage_spec(s.instruct, s, {**base, 'merged': [fingerprint(pre)]}, prepared_digest(ctx, 'qa_train'))
+
+def phase1_adapters(ctx: RunContext) -> tuple[Path, Path] | None:
+    "The folders of this run's Phase-1 adapters for these settings, or None when chapter 2 has not trained them."
+    pre, ins = (keyed_path(ctx.run_dir/'01_sft'/n, spec)/'adapter' for n, spec in zip(('pretrain', 'instruct'), phase1_specs(ctx)))
+    return (pre, ins) if all((a/'adapter_config.json').exists() for a in (pre, ins)) else None
+
+def phase1_recipe(ctx: RunContext) -> ModelRecipe:
+    "The Phase-1 model of this run's settings: the base with both adapters on top (one combined LoRA), else the base alone."
+    base, adapters = ctx.settings.profile.model_id, phase1_adapters(ctx)
+    return ModelRecipe(base, adapters=adapters, name=f'{base}+phase1') if adapters else ModelRecipe(base, name=base)
+
+def phase1_folders(ctx: RunContext) -> tuple[Path, Path]:
+    "The keyed folders stage 1 and stage 2 of these settings train in (created, each with its spec.json)."
+    return tuple(keyed_folder(ctx.stage_dir('01_sft')/n, spec) for n, spec in zip(('pretrain', 'instruct'), phase1_specs(ctx)))
+
 def load_phase1_model(ctx: RunContext) -> tuple:
-    "(model, tokenizer, name): base + merged stage-1 + stage-2 adapters if this run trained them, else the base."
-    model, tokenizer = load_model_and_tokenizer(ctx)
-    d = ctx.run_dir/'01_sft'
-    pre, ins = d/'pretrain'/'adapter', d/'instruct'/'adapter'
-    if not (ins/'adapter_config.json').exists(): return model, tokenizer, f'{ctx.settings.profile.model_id}'
-    if (pre/'adapter_config.json').exists(): model = PeftModel.from_pretrained(model, str(pre)).merge_and_unload()
-    return PeftModel.from_pretrained(model, str(ins)), tokenizer, f'{ctx.settings.profile.model_id}+phase1'
+    "(model, tokenizer, name) of `phase1_recipe`: base + both Phase-1 adapters if this run trained them with these settings, else the base."
+    recipe = phase1_recipe(ctx)
+    return (*load_recipe(ctx, recipe), recipe.name)
+
+def check_mergeable(settings: Settings, why: str):
+    "Refuse, before any work, a run that would have to merge an adapter into 4-bit weights (`why` says which merge)."
+    if settings.profile.load_in_4bit:
+        raise QuantizedMergeError(f"[profile:{settings.profile.name}] load_in_4bit = true: {why}, and a merge into 4-bit weights "
+                                  "rounds small updates away. Run it on a bf16 profile (colab-a100 or h100), or with "
+                                  "profile.load_in_4bit = false.")
 
 def save_merged(model, tokenizer, path) -> Path:
-    "Merge `model`'s LoRA adapter into its weights (in place) and save model and tokenizer to `path` atomically."
+    "Merge `model`'s LoRA adapter into its weights (`merge_adapters`: not into quantised ones) and save model and tokenizer to `path` atomically."
     path = Path(path)
     tmp = path.with_name(path.name + '.tmp')
     shutil.rmtree(tmp, ignore_errors=True)
-    merged = model.merge_and_unload() if isinstance(model, PeftModel) else model
+    merged = merge_adapters(model) if isinstance(model, PeftModel) else model
     merged.save_pretrained(tmp); tokenizer.save_pretrained(tmp)
     shutil.rmtree(path, ignore_errors=True)
     os.replace(tmp, path)

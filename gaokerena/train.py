@@ -12,42 +12,47 @@ import trl
 from .cli import parse_sets
 from .config import RULES, RunContext, Settings, processes, run_context
 from .evaluate import load_benchmarks
-from .grpo import fit_prompts, grpo_dir, grpo_questions, grpo_rows, grpo_vllm, load_grpo_student, train_grpo
-from .rlaif import dpo_dir, dpo_pairs, dpo_rows, fit_rows, load_rlaif_base, train_dpo
-from .sft import (instruct_config, load_for_training, make_trainer, phase1_datasets, pretrain_config,
-                           train_recorded, train_stage)
+from .grpo import fit_prompts, grpo_folder, grpo_questions, grpo_rows, grpo_vllm, load_grpo_student, train_grpo
+from .models import merge_adapters
+from .rlaif import dpo_dir, dpo_pairs, dpo_rows, dpo_spec, fit_rows, load_rlaif_base, train_dpo
+from .sft import (check_mergeable, instruct_config, load_for_training, make_trainer, phase1_datasets, phase1_folders,
+                           pretrain_config, train_recorded, train_stage)
+from .stores import keyed_folder
 
 # %% auto #0
 __all__ = ['STAGES', 'train_sft', 'train_dpo_stage', 'train_grpo_stage', 'accelerate_config', 'launch_command', 'main']
 
 # %% ../nbs/99_train.ipynb #5938cc54
 def train_sft(ctx: RunContext) -> dict:
-    "Chapter 2's two stages: continued pre-training, then instruction tuning on the merged stage-1 model; their facts and losses."
-    s, out = ctx.settings, ctx.stage_dir('01_sft')
+    "Chapter 2's two stages, in the folders of their specs: continued pre-training, then instruction tuning on the merged stage-1 model."
+    s = ctx.settings
+    check_mergeable(s, 'Phase 1 merges the stage-1 adapter into the weights before stage 2, as the paper did')
+    pre_dir, ins_dir = phase1_folders(ctx)
     model, tokenizer = load_for_training(ctx)
     blocks, qa = phase1_datasets(ctx, tokenizer)
-    pre_trainer = make_trainer(model, tokenizer, blocks, pretrain_config(s, out/'pretrain'), s.pretrain, s)
+    pre_trainer = make_trainer(model, tokenizer, blocks, pretrain_config(s, pre_dir), s.pretrain, s)
     pre = train_recorded(ctx, '01_sft.pretrain', s.pretrain.seed, lambda: train_stage(pre_trainer))
-    ins_trainer = make_trainer(pre.model.merge_and_unload(), tokenizer, qa, instruct_config(s, out/'instruct'), s.instruct, s)
+    ins_trainer = make_trainer(merge_adapters(pre.model), tokenizer, qa, instruct_config(s, ins_dir), s.instruct, s)
     ins = train_recorded(ctx, '01_sft.instruct', s.instruct.seed, lambda: train_stage(ins_trainer))
     return {name: {**r.facts(), 'losses': r.losses} for name, r in (('pretrain', pre), ('instruct', ins))}
 
 def train_dpo_stage(ctx: RunContext) -> dict:
-    "Chapter 4's DPO of the student on this run's preference pairs; its facts and losses."
-    s = ctx.settings
+    "Chapter 4's DPO of the student on this run's preference pairs, in the folder of its spec; its facts and losses."
+    s, pairs = ctx.settings, dpo_pairs(ctx)
     model, tokenizer, name = load_rlaif_base(ctx)
-    rows, fit = fit_rows(dpo_rows(dpo_pairs(ctx), s.dpo.pair_format), tokenizer, s.dpo.max_length)
-    trained = train_recorded(ctx, '03_rlaif.dpo', s.dpo.seed, lambda: train_dpo(model, tokenizer, rows, s, dpo_dir(ctx)), **fit)
+    rows, fit = fit_rows(dpo_rows(pairs, s.dpo.pair_format), tokenizer, s.dpo.max_length)
+    out = keyed_folder(dpo_dir(ctx), dpo_spec(ctx, pairs))
+    trained = train_recorded(ctx, '03_rlaif.dpo', s.dpo.seed, lambda: train_dpo(model, tokenizer, rows, s, out), **fit)
     return {'dpo': {'student': name, **fit, **trained.facts(), 'losses': trained.losses}}
 
 def train_grpo_stage(ctx: RunContext) -> dict:
-    "Chapter 6's GRPO of the student on the MedMCQA questions no evaluated benchmark holds; its facts and mean rewards."
+    "Chapter 6's GRPO of the student on the MedMCQA questions no evaluated benchmark holds, in the folder of its spec; its facts and mean rewards."
     s = ctx.settings
     model, tokenizer, name = load_grpo_student(ctx)
     questions, report = grpo_questions(ctx, load_benchmarks(ctx, s.profile.eval_limit))
     rows, fit = fit_prompts(grpo_rows(questions), tokenizer, s.grpo)
-    trained = train_recorded(ctx, '05_grpo.train', s.grpo.seed,
-                             lambda: train_grpo(model, tokenizer, rows, s, grpo_dir(ctx), grpo_vllm(s)), **fit)
+    out = grpo_folder(ctx, rows)
+    trained = train_recorded(ctx, '05_grpo.train', s.grpo.seed, lambda: train_grpo(model, tokenizer, rows, s, out, grpo_vllm(s)), **fit)
     return {'grpo': {'student': name, **report, **fit, **trained.facts(),
                      'rewards': [(h['step'], h['reward']) for h in trained.history if 'reward' in h]}}
 

@@ -5,8 +5,8 @@ import pytest
 import torch
 from gaokerena import evaluate as ev
 from gaokerena.data import DataError, LETTERS, load_sample
-from gaokerena.evaluate import (PUBLISHED, ResultStore, bootstrap_ci, evaluate_mcq, generate, letter_logprobs,
-                                result_key, score_rows, score_table)
+from gaokerena.evaluate import (PUBLISHED, ResultStore, TransformersGenerator, bootstrap_ci, evaluate_mcq, generate,
+                                letter_logprobs, result_key, score_rows, score_table)
 
 
 @pytest.fixture(scope='module')
@@ -34,6 +34,17 @@ def crash_after(n: int, fn):
     return wrapped
 
 
+class CrashingGenerator(TransformersGenerator):
+    "A generator whose call number n + 1 raises Crash (the model's identity and sampling settings as the real one's)."
+    def __init__(self, n: int, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.left = n
+    def __call__(self, *args):
+        if self.left == 0: raise Crash('disconnected')
+        self.left -= 1
+        return super().__call__(*args)
+
+
 def cut_last_line(path, keep_chars: int = 15):
     "Leave only the first `keep_chars` bytes of the file's last line, as a crash during a write would."
     raw = path.read_bytes()
@@ -52,7 +63,7 @@ def test_interrupted_sampling_resumes_to_the_uninterrupted_rows(tiny, tmp_path):
     whole = run(store=ResultStore(tmp_path/'whole.jsonl'))
     path = tmp_path/'cut.jsonl'
     with pytest.raises(Crash):
-        run(store=ResultStore(path), generator=crash_after(3, partial(generate, model, tok)))
+        run(store=ResultStore(path), generator=CrashingGenerator(3, model, tok, batch_size=4))
     assert len(lines(path)) == 12
     cut_last_line(path)
     resumed = run(store=ResultStore(path))
@@ -62,7 +73,7 @@ def test_interrupted_sampling_resumes_to_the_uninterrupted_rows(tiny, tmp_path):
     assert [(r['generation'], r['answer']) for r in resumed] == [(r['generation'], r['answer']) for r in whole]
     assert sorted(keys) == sorted(result_key(r) for r in whole)
     assert len({r['generation'] for r in whole}) > 1
-    again = run(store=ResultStore(path), generator=crash_after(0, None))
+    again = run(store=ResultStore(path), generator=CrashingGenerator(0, model, tok, batch_size=4))
     assert again == resumed and len(lines(path)) == len(stored)
 
 
@@ -118,10 +129,10 @@ def test_store_keeps_one_row_per_key(tmp_path):
     row = {'model': 'm', 'benchmark': 'b', 'task': 't', 'qid': 7, 'sample': 1, 'answer': 'A'}
     path.write_text(json.dumps(row) + '\n' + json.dumps({**row, 'answer': 'B', 'qid': '7'}) + '\n')
     st = ResultStore(path)
-    assert [r['answer'] for r in st.rows] == ['A'] and st.done() == {('m', 'b', 't', '7', 1)}
+    assert [r['answer'] for r in st.rows] == ['A'] and st.done() == {('m', 'b', 't', '7', 1, '')}
     assert st.append([{**row, 'answer': 'C'}]) == [] and st.append([{**row, 'sample': 2}, {**row, 'sample': 2}]) != []
     assert len(lines(path)) == 3
-    with pytest.raises(KeyError, match='1 results missing'): st.select([('m', 'b', 't', '8', 0)])
+    with pytest.raises(KeyError, match='1 results missing'): st.select([('m', 'b', 't', '8', 0, '')])
 
 
 def rows_for(benchmark, correct, n, samples=1, nonanswer='none'):
@@ -242,26 +253,32 @@ def test_chat_prompts_without_a_template_are_plain_text(tiny):
     assert templated.startswith('<BOS_TOKEN><|START_OF_TURN_TOKEN|><|USER_TOKEN|>سلام') and templated.endswith('<|CHATBOT_TOKEN|>')
 
 
-def test_letter_ids_must_be_single_tokens(tiny):
+def test_letters_must_be_single_tokens_after_the_prefix(tiny):
     _, tok = tiny
-    assert len(set(ev.letter_ids(tok))) == 4
+    contexts, letters = ev.answer_contexts(tok, ['سلام'], 'پاسخ صحیح: گزینه [')    # 'hello'; 'the correct answer: option ['
+    assert len(set(letters[0])) == 4 and tok.decode(letters[0]) == 'ABCD'
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
-    wl = Tokenizer(models.WordLevel({'<unk>': 0, 'A': 1, 'B': 2}, unk_token='<unk>'))
+    wl = Tokenizer(models.WordLevel({'<unk>': 0, 'A': 1, 'B': 2, 'x': 3}, unk_token='<unk>'))
     wl.pre_tokenizer = pre_tokenizers.Whitespace()
-    with pytest.raises(ValueError, match=r"\['C', 'D'\] are not single tokens of the vocabulary"):
-        ev.letter_ids(PreTrainedTokenizerFast(tokenizer_object=wl, unk_token='<unk>'))
+    with pytest.raises(ValueError, match=r"the letters A-D are not one token each .*choose another eval.answer_prefix"):
+        ev.answer_contexts(PreTrainedTokenizerFast(tokenizer_object=wl, unk_token='<unk>'), ['x'], ' ')
 
 
 def test_vllm_is_optional(tiny, tmp_path):
     "Without vLLM (or a GPU) the runner uses transformers; asking for vLLM then is a clear error."
     from gaokerena.config import run_context
+    from gaokerena.models import ModelRecipe
     model, tok = tiny
     if ev.vllm_available(): pytest.skip('vLLM and a GPU are present')
-    gen = ev.make_generator(run_context('tiny', tmp_path), model, tok, 'tiny')
-    assert gen.func is generate and gen(['سلام'], 3) == generate(model, tok, ['سلام'], 3)
+    ctx = run_context('tiny', tmp_path, overrides={'eval.top_k': 7})
+    gen = ev.make_generator(ctx, ModelRecipe('tiny'), model, tok)
+    assert isinstance(gen, TransformersGenerator) and (gen.top_k, gen.batch_size) == (7, 8)
+    assert gen(['سلام'], 3) == generate(model, tok, ['سلام'], 3)
+    loaded = ev.make_generator(ctx, ModelRecipe('tiny'))            # no model given: the recipe is loaded
+    assert loaded.identity != gen.identity and loaded.model is not None
     with pytest.raises(RuntimeError, match=r"gaokerena\[vllm\]"):
-        ev.make_generator(run_context('tiny', tmp_path, overrides={'profile.use_vllm': 'true'}), model, tok, 'tiny')
+        ev.make_generator(run_context('tiny', tmp_path, overrides={'profile.use_vllm': 'true'}), ModelRecipe('tiny'), model, tok)
 
 
 def test_fast_decoding_samples_the_library_path(tiny):
@@ -272,7 +289,7 @@ def test_fast_decoding_samples_the_library_path(tiny):
     enc = ev.encode_chat(tok, prompts)
     assert len(set(enc['attention_mask'].sum(-1).tolist())) > 3                       # a padded batch
     torch.manual_seed(5)
-    plain = model.generate(**enc, max_new_tokens=40, do_sample=True, temperature=1.0, top_p=1.0, top_k=0,
+    plain = model.generate(**enc, max_new_tokens=40, do_sample=True, temperature=1.0, top_p=1.0, top_k=50,
                            pad_token_id=tok.pad_token_id)
     fast = generate(model, tok, prompts, 40, temperature=1.0, seed=5)
     assert fast == tok.batch_decode(plain[:, enc['input_ids'].shape[1]:], skip_special_tokens=True)
@@ -324,7 +341,8 @@ def test_a_finished_run_needs_no_model(tiny, tmp_path):
     model, tok = tiny
     store = ResultStore(tmp_path/'r.jsonl')
     first = evaluate_mcq(model, tok, QUESTIONS, store, 'tiny', 'b', mode='generate', max_new_tokens=3, batch_size=4)
-    assert evaluate_mcq(None, None, QUESTIONS, store, 'tiny', 'b', mode='generate', max_new_tokens=3) == first
+    identity = first[0]['setup']['model']      # rows are keyed by the model's identity: say which model, without loading it
+    assert evaluate_mcq(None, None, QUESTIONS, store, 'tiny', 'b', mode='generate', max_new_tokens=3, identity=identity) == first
 
 
 def test_generated_answers_are_read_with_the_question_and_options(tiny, tmp_path):
@@ -333,7 +351,96 @@ def test_generated_answers_are_read_with_the_question_and_options(tiny, tmp_path
     q = {**QUESTIONS[0], 'question': 'کدام گزینه نادرست است؟'}
     named = {**QUESTIONS[1], 'options': {**QUESTIONS[1]['options'], 'C': 'عصب اولنار در آرنج'}}
     said = {q['id']: 'گزینه [B] نادرست است.', named['id']: 'پاسخ صحیح عصب اولنار در آرنج است.'}
-    def scripted(prompts, *args): return [said[x['id']] for p in prompts for x in (q, named) if ev.render_prompt(x) == p]
-    rows = evaluate_mcq(model, tok, [q, named], ResultStore(tmp_path/'r.jsonl'), 'tiny', 'b', mode='generate', generator=scripted)
+    class Scripted(TransformersGenerator):
+        def __call__(self, prompts, *args): return [said[x['id']] for p in prompts for x in (q, named) if ev.render_prompt(x) == p]
+    rows = evaluate_mcq(model, tok, [q, named], ResultStore(tmp_path/'r.jsonl'), 'tiny', 'b', mode='generate',
+                        generator=Scripted(model, tok))
     assert [r['answer'] for r in rows] == ['B', 'C']
     assert [ev.extract_choice(said[x['id']]) for x in (q, named)] == ['invalid', 'invalid']
+
+
+# --- the authors' sampling, the same for every backend (issue 13, item 3) --------------------------------------------
+
+def test_greedy_ignores_the_models_generation_config_and_top_k_reaches_generate(tiny):
+    model, tok = tiny
+    prompts = [ev.render_prompt(q) for q in QUESTIONS[:3]]
+    greedy = generate(model, tok, prompts, 12)
+    from gaokerena.models import build_tiny_model
+    penalised = build_tiny_model(tok, 64).eval()
+    penalised.generation_config.repetition_penalty = 3.0          # as Qwen2.5's generation_config adds 1.05
+    penalised.generation_config.no_repeat_ngram_size = 2
+    enc = ev.encode_chat(tok, prompts)
+    library = tok.batch_decode(penalised.generate(**enc, max_new_tokens=12, do_sample=False, pad_token_id=tok.pad_token_id)
+                               [:, enc['input_ids'].shape[1]:], skip_special_tokens=True)
+    assert library != greedy, 'the model config would change a greedy table'
+    assert generate(penalised, tok, prompts, 12) == greedy
+    assert generate(model, tok, prompts, 12, temperature=1.0, seed=1, top_k=1) == greedy     # top-1 sampling is greedy
+    assert generate(model, tok, prompts, 12, temperature=1.0, seed=1) != greedy                # top-50 sampling is not
+
+
+def test_the_settings_hold_the_authors_sampling():
+    from gaokerena.config import load_settings
+    for profile in ('tiny', 'colab-l4', 'colab-a100', 'h100'):
+        e = load_settings(profile).eval
+        assert (e.top_k, e.top_p) == (50, 1.0)
+
+
+# --- honest letter scoring: after an answer prefix, with the letter's token in context (issue 13, item 4) --------------
+
+def letter_logprobs_by_hand(model, tok, prompt, prefix):
+    "log P(letter | chat prompt + prefix) from one forward pass per letter over the whole text, no batching, no padding."
+    text = ev.chat_prompts(tok, [prompt])[0] + prefix
+    out = []
+    for letter in LETTERS:
+        ids = tok(text + letter, add_special_tokens=tok.chat_template is None)['input_ids']
+        with torch.no_grad(): logits = model(torch.tensor([ids[:-1]])).logits[0, -1].float()
+        out.append(torch.log_softmax(logits, -1)[ids[-1]].item())
+    return out
+
+
+@pytest.fixture(scope='module')
+def sentencepiece():
+    "A SentencePiece-style tokenizer (words marked '▁') trained here, and a random tiny model of its vocabulary."
+    from tokenizers import SentencePieceBPETokenizer
+    from transformers import PreTrainedTokenizerFast
+    from gaokerena.models import build_tiny_model, sample_texts
+    # 'the correct answer: option [X] is. Option X is right.' and the letters alone
+    texts = sample_texts()[:300] + [f'پاسخ صحیح: گزینه [{l}] است. گزینه {l} درست است. A B C D' for l in LETTERS] * 50
+    sp = SentencePieceBPETokenizer()
+    sp.train_from_iterator(texts, vocab_size=800, special_tokens=['<unk>', '<pad>', '<s>', '</s>'], show_progress=False)
+    tok = PreTrainedTokenizerFast(tokenizer_object=sp._tokenizer, unk_token='<unk>', pad_token='<pad>', bos_token='<s>',
+                                  eos_token='</s>', padding_side='left')
+    return build_tiny_model(tok, 32).eval(), tok
+
+
+@pytest.mark.parametrize('which', ['bpe', 'sentencepiece'])
+def test_the_letter_is_scored_after_the_answer_prefix(tiny, sentencepiece, which):
+    model, tok = tiny if which == 'bpe' else sentencepiece
+    prefix = 'پاسخ صحیح: گزینه ['          # 'the correct answer: option ['
+    prompts = [ev.render_prompt(q) for q in QUESTIONS[:4]]
+    scored = letter_logprobs(model, tok, prompts, prefix)
+    for row, prompt in zip(scored, prompts):
+        assert row.tolist() == pytest.approx(letter_logprobs_by_hand(model, tok, prompt, prefix), abs=1e-4)
+    assert not torch.allclose(scored, letter_logprobs(model, tok, prompts), atol=1e-3), 'not the first token of the answer'
+    _, letters = ev.answer_contexts(tok, prompts[:1], prefix)
+    if which == 'sentencepiece':        # the letter alone is '▁A', a word's start; after «[» it is 'A'
+        assert tok.convert_ids_to_tokens(tok.encode('A')) == ['▁A'] and tok.convert_ids_to_tokens(letters[0]) == list(LETTERS)
+
+
+def test_letter_agreement_counts_written_options_only():
+    scored = [{'benchmark': b, 'qid': i, 'answer': a} for b, answers in (('anatomy', 'AABB'), ('ibmsee', 'CD')) for i, a in enumerate(answers)]
+    written = [{'benchmark': 'anatomy', 'qid': i, 'answer': a} for i, a in enumerate(['A', 'B', 'none', 'B'])]
+    written += [{'benchmark': 'ibmsee', 'qid': 0, 'answer': 'D'}, {'benchmark': 'ibmsee', 'qid': 1, 'answer': 'D'}]
+    t = ev.letter_agreement(scored, written)
+    assert t.loc['anatomy', ['questions', 'written option', 'agree']].tolist() == [4, 3, 2]
+    assert t.loc['all', 'agreement %'] == pytest.approx(100 * 3 / 5) and t.loc['ibmsee', 'no option written %'] == 0
+    assert list(t.index) == ['anatomy', 'ibmsee', 'all']
+
+
+# --- ours beside the paper, with our interval (issue 13, item 8) -------------------------------------------------------
+
+def test_compare_published_says_nothing_where_nothing_was_published():
+    t = score_table(rows_for('ibmsee', 65, 168) + rows_for('kopp_larger', 3, 10), n_boot=300)
+    df = ev.compare_published(t, 'v_straight', 'gaokerena-v')
+    assert df.loc['ibmsee', 'published_in_ci'] is True and df.loc['kopp_larger', 'published_in_ci'] is None
+    assert df.loc['ibmsee', 'ci_low'] < df.loc['ibmsee', 'accuracy'] < df.loc['ibmsee', 'ci_high']

@@ -109,9 +109,12 @@ def test_missing_answer_is_a_clear_error(serve, tmp_path, monkeypatch):
 
 def test_reference_answers_and_local_judge(tmp_path):
     assert reference_answers(QUESTIONS)['q3'] == 'پاسخ پزشک 3'
-    ctx = run_context('tiny', tmp_path)
-    judge = make_judge(ctx, 'model', 'tokenizer', 'tiny')
+    from gaokerena.models import build_tiny_model, build_tokenizer, sample_texts
+    ctx = run_context('tiny', tmp_path, overrides={'eval.top_k': 9})
+    tok = build_tokenizer(sample_texts()[:100], 500)
+    judge = make_judge(ctx, build_tiny_model(tok, 16), tok, 'tiny')
     assert isinstance(judge, LocalChat) and judge.name == 'local-tiny' and judge.cache_dir == tmp_path/'02_eval'/'judge_cache'
+    assert judge.top_k == 9 and judge.cache_name.startswith('local-tiny@')
 
 
 def test_judge_dollars_for_the_ledger(serve, tmp_path, monkeypatch):

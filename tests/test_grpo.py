@@ -1,13 +1,15 @@
 "Chapter 05: the rewards read Persian answers, the hand-written objective is trl's, the data leaves the benchmarks out, training resumes, and the tiny run learns."
-import json, subprocess, sys
+import json, shutil, subprocess, sys
 import pytest
 import torch
 from conftest import ROOT
 from gaokerena.config import SettingsError, load_settings, run_context
-from gaokerena.data import load_sample, write_jsonl
+from gaokerena.data import data_spec, load_sample, write_jsonl
 from gaokerena.evaluate import prompt_lengths
-from gaokerena.grpo import (correctness_reward, fit_prompts, format_reward, group_advantages, grpo_config, grpo_loss,
-                            grpo_questions, grpo_rewards, grpo_rows, grpo_trainer, grpo_vllm, readings, token_logps, train_grpo)
+from gaokerena.grpo import (correctness_reward, fit_prompts, format_reward, group_advantages, grpo_config, grpo_folder, grpo_loss,
+                            grpo_questions, grpo_recipe, grpo_rewards, grpo_rows, grpo_trainer, grpo_vllm, readings, token_logps,
+                            train_grpo)
+from gaokerena.stores import SPEC_FILE, keyed_folder, write_json
 
 Q = {'question': 'کدام عصب دلتوئید را عصب‌دهی می‌کند؟',                       # "which nerve supplies the deltoid?"
      'options': {'A': 'آگزیلاری', 'B': 'رادیال', 'C': 'اولنار', 'D': 'مدیان'}}   # axillary, radial, ulnar, median
@@ -70,7 +72,7 @@ def test_vllm_only_where_it_can_run():
     "GRPO samples with colocated vLLM only on a GPU where vLLM is installed, and never on 4-bit weights."
     assert not grpo_vllm(load_settings('tiny')) and not grpo_vllm(load_settings('colab-a100'))   # no vLLM, no GPU here
     with pytest.raises(SettingsError, match='4-bit'): grpo_vllm(load_settings('colab-l4', {'profile.use_vllm': 'true'}))
-    with pytest.raises(SettingsError, match='without vLLM'): grpo_vllm(load_settings('colab-a100', {'profile.use_vllm': 'true'}))
+    with pytest.raises(RuntimeError, match='vLLM or a CUDA GPU is missing'): grpo_vllm(load_settings('colab-a100', {'profile.use_vllm': 'true'}))
 
 
 def test_questions_leave_the_benchmarks_out(tmp_path):
@@ -79,8 +81,8 @@ def test_questions_leave_the_benchmarks_out(tmp_path):
     mcq = load_sample('mcq')
     bench = {'anatomy': mcq[:3]}
     copied = {**mcq[10], 'id': 'copy', 'question': mcq[1]['question'] + ' ' + mcq[10]['question']}   # quotes a benchmark question
-    (tmp_path/'data').mkdir()
-    write_jsonl(mcq[:12] + [copied], tmp_path/'data'/'mcq.jsonl')      # what 00_data prepared for this run
+    write_jsonl(mcq[:12] + [copied], ctx.stage_dir('data')/'mcq.jsonl')      # what 00_data prepared for this run, with its spec
+    write_json(ctx.run_dir/'data'/'spec.json', data_spec(ctx))
     kept, report = grpo_questions(ctx, bench)
     assert [q['id'] for q in kept] == [q['id'] for q in mcq[3:12]]
     assert report == {'phase-2 questions': 13, 'evaluated here': 3, 'sharing a 13-gram with a benchmark': 1, 'kept': 9}
@@ -167,24 +169,43 @@ def test_group_advantages_are_trls(tiny_parts, tmp_path, scale):
 
 
 def test_training_resumes_like_one_run_and_reloads(tiny_parts, tmp_path):
-    "Stopped after step 2 and started again, GRPO goes on from checkpoint-2 and logs the uninterrupted run's rewards and losses; a finished run only reloads."
+    "A run that lost its last checkpoint goes on from the one before and logs the uninterrupted run's rewards and losses; a finished run only reloads."
     tok, build = tiny_parts
     rows = grpo_rows(load_sample('mcq')[:6])
-    over = {**SMALL, 'grpo.save_steps': 1, 'grpo.max_steps': 4, 'grpo.overlong_buffer': 8}   # shorter completions score higher: a signal
-    whole = train_grpo(build(), tok, rows, load_settings('tiny', over), tmp_path/'whole')
-    train_grpo(build(), tok, rows, load_settings('tiny', {**over, 'grpo.max_steps': 2}), tmp_path/'parts')
-    resumed = train_grpo(build(), tok, rows, load_settings('tiny', over), tmp_path/'parts')
+    s = load_settings('tiny', {**SMALL, 'grpo.save_steps': 2, 'grpo.max_steps': 4, 'grpo.overlong_buffer': 8})  # shorter completions score higher
+    whole = train_grpo(build(), tok, rows, s, keyed_folder(tmp_path/'a', {'run': 'one'}))
+    cut = keyed_folder(tmp_path/'b', {'run': 'one'})
+    train_grpo(build(), tok, rows, s, cut)
+    shutil.rmtree(cut/'checkpoint-4'); shutil.rmtree(cut/'adapter')      # a disconnect after step 3: checkpoint-2 is the newest
+    resumed = train_grpo(build(), tok, rows, s, cut)
     logged = lambda r, k: [h[k] for h in r.history if k in h]
     assert resumed.resumed_from == 2 and logged(resumed, 'step')[:4] == [1, 2, 3, 4]
     assert max(logged(whole, 'loss')) - min(logged(whole, 'loss')) > 1e-4        # it learns something, step to step
     for key in ('reward', 'loss', 'completions/mean_length', 'entropy'):
         assert logged(resumed, key) == pytest.approx(logged(whole, key), abs=1e-6), key
-    again = train_grpo(build(), tok, rows, load_settings('tiny', over), tmp_path/'parts')
+    again = train_grpo(build(), tok, rows, s, cut)
     assert (again.resumed_from, again.train_s) == (4, 0.0)
     adapter = lambda r: {k: v for k, v in r.model.state_dict().items() if 'lora_B' in k}
     assert all(torch.equal(adapter(again)[k], adapter(resumed)[k]) for k in adapter(resumed))
-    assert json.loads((tmp_path/'parts'/'log_history.json').read_text()) == again.history
-    with pytest.raises(ValueError, match='no questions'): train_grpo(build(), tok, [], load_settings('tiny', over), tmp_path/'none')
+    assert json.loads((cut/'log_history.json').read_text()) == again.history
+    with pytest.raises(ValueError, match='records its spec'): train_grpo(build(), tok, rows, s, tmp_path/'bare')
+    with pytest.raises(ValueError, match='no questions'): train_grpo(build(), tok, [], s, keyed_folder(tmp_path/'c', {}))
+
+
+def test_each_spec_trains_in_its_own_folder(tmp_path):
+    "Other settings or other questions give another keyed folder, never a stale resume; how often it logs or saves, or vLLM's memory, do not."
+    rows = grpo_rows(load_sample('mcq')[:4])
+    folder = grpo_folder(run_context('tiny', tmp_path), rows)
+    assert folder.parent == tmp_path/'05_grpo'/'grpo' and (folder/SPEC_FILE).exists()
+    spec = json.loads((folder/SPEC_FILE).read_text())
+    assert spec['stage'] == 'GRPOStage' and spec['hyperparameters']['num_generations'] == 16 and spec['base']['base']['model'] == 'tiny'
+    same = {'grpo.logging_steps': 5, 'grpo.save_steps': 3, 'grpo.vllm_gpu_memory_utilization': 0.5}
+    assert grpo_folder(run_context('tiny', tmp_path, overrides=same), rows) == folder
+    for other in ({'grpo.learning_rate': 1e-3}, {'grpo.max_steps': 61}, {'grpo.format_weight': 0.0}, {'grpo.beta': 0.04}):
+        assert grpo_folder(run_context('tiny', tmp_path, overrides=other), rows) != folder, other
+    assert grpo_folder(run_context('tiny', tmp_path), rows[:3]) != folder
+    recipe = grpo_recipe(run_context('tiny', tmp_path), rows)
+    assert (recipe.base, recipe.merged, recipe.adapters, recipe.name) == ('tiny', (), (folder/'adapter',), 'tiny+grpo')
 
 
 def test_grpo_stage_of_the_launcher(tmp_path):
@@ -196,7 +217,7 @@ def test_grpo_stage_of_the_launcher(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     facts = json.loads((tmp_path/'05_grpo'/'train_metrics.json').read_text())['grpo']
     assert facts['steps'] == 2 and [s for s, _ in facts['rewards']] == [1, 2] and facts['kept'] == 122 - 7
-    assert (tmp_path/'05_grpo'/'grpo'/'adapter'/'adapter_config.json').exists()
+    assert len(list((tmp_path/'05_grpo'/'grpo').glob('*/adapter/adapter_config.json'))) == 1   # in the keyed folder of its spec
     rows = [json.loads(l) for l in (tmp_path/'ledger.jsonl').read_text().splitlines()]
     assert [(x['stage'], x['status']) for x in rows] == [('05_grpo.train', 'ok')]
 
@@ -228,6 +249,7 @@ def test_real_medmcqa_minus_the_real_benchmarks(real_data, tmp_path):
     assert 17_800 < len(kept) <= 17_885
     leak = {**kept[0], 'id': 'leak', 'question': bench['professional_medicine'][5]['question']}     # an MMLU question, verbatim
     write_jsonl(kept[:300] + [leak], ctx.stage_dir('data')/'medmcqa.jsonl')                        # what 00_data would have prepared
+    write_json(ctx.run_dir/'data'/'spec.json', data_spec(ctx))
     assert len(medmcqa_questions(ctx)) == 301
     few, report = grpo_questions(ctx, bench)
     assert [q['id'] for q in few] == [q['id'] for q in kept[:300]] and report['sharing a 13-gram with a benchmark'] == 1

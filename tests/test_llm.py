@@ -194,3 +194,27 @@ def test_local_chat(tiny_chat_parts, tmp_path):
     assert 'tiny-cohere' in repr(llm)
     with pytest.raises(TypeError, match='frequency_penalty'):
         LocalChat(model, tok, None).chat(ASK, frequency_penalty=1.0)
+
+
+def test_local_chat_samples_with_the_settings_top_k(tiny_chat_parts):
+    "LocalChat samples with top-k and top-p (the authors' 50 and 1.0 by default): top-1 sampling is greedy decoding."
+    model, tok = tiny_chat_parts
+    greedy = LocalChat(model, tok, None).chat(ASK, temperature=0, max_new_tokens=10).text
+    assert LocalChat(model, tok, None, top_k=1).chat(ASK, temperature=1.0, max_new_tokens=10, seed=4).text == greedy
+    assert LocalChat(model, tok, None).chat(ASK, temperature=1.0, max_new_tokens=10, seed=4, top_k=1).text == greedy
+    sampled = {LocalChat(model, tok, None).chat(ASK, temperature=1.0, max_new_tokens=10, seed=s).text for s in range(4)}
+    assert len(sampled) > 1 and LocalChat(model, tok, None).top_k == 50
+
+
+def test_the_rlaif_student_samples_as_its_chat_does(tiny_chat_parts, tmp_path):
+    "The local student's batched first answers use its top_k too (rlaif's _local_answers), the same as its chat calls."
+    from gaokerena.config import load_settings
+    from gaokerena.data import load_sample
+    from gaokerena.evaluate import ResultStore, generate, render_prompt
+    from gaokerena.rlaif import student_answers
+    model, tok = tiny_chat_parts
+    s = load_settings('tiny', overrides={'rlaif.student_max_new_tokens': 6, 'rlaif.student_temperature': 1.0})
+    qs = load_sample('mcq')[:3]
+    rows = student_answers(qs, LocalChat(model, tok, None, name='s', top_k=1), ResultStore(tmp_path/'a.jsonl'), s)
+    assert [r['generation'] for r in rows] == generate(model, tok, [render_prompt(q, 'cot') for q in qs], 6)
+    assert {r['setup']['top_k'] for r in rows} == {1}

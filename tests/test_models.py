@@ -2,8 +2,8 @@
 import pytest, torch
 from transformers import CohereForCausalLM
 from gaokerena.config import run_context
-from gaokerena.models import (build_tiny_model, build_tokenizer, hub_load_kwargs,
-                              load_model_and_tokenizer, sample_texts, tiny_model_and_tokenizer)
+from gaokerena.models import (build_tiny_model, build_tokenizer, hub_load_kwargs, load_model_and_tokenizer, sample_texts,
+                              tiny_base_dir, tiny_model_and_tokenizer)
 
 
 @pytest.fixture(scope='module')
@@ -52,9 +52,10 @@ def test_tiny_model_shape(tok):
 def test_tiny_model_cached_in_run_dir(tmp_path):
     ctx = run_context('tiny', run_dir=tmp_path)
     m1, _ = tiny_model_and_tokenizer(ctx)
-    stamp = (tmp_path/'tiny-base'/'config.json').stat().st_mtime_ns
+    assert tiny_base_dir(ctx).parent.parent == tmp_path/'tiny-base'         # tiny-base/<fingerprint of its spec>/model
+    stamp = (tiny_base_dir(ctx)/'config.json').stat().st_mtime_ns
     m2, t2 = load_model_and_tokenizer(ctx)
-    assert (tmp_path/'tiny-base'/'config.json').stat().st_mtime_ns == stamp
+    assert (tiny_base_dir(ctx)/'config.json').stat().st_mtime_ns == stamp
     assert all(torch.equal(a, b) for a, b in zip(m1.state_dict().values(), m2.state_dict().values()))
     assert t2.padding_side == 'left' and t2.chat_template
 
@@ -72,3 +73,72 @@ def test_l4_profile_asks_for_4bit(tmp_path):
     q = kw['quantization_config']
     assert q.load_in_4bit and q.bnb_4bit_quant_type == 'nf4' and kw['dtype'] == torch.bfloat16
     assert 'quantization_config' not in hub_load_kwargs(run_context('h100', run_dir=tmp_path).settings)
+
+
+# --- adapters: never merged into quantised weights; several served as one, exactly (issue 13, item 2) ------------------
+
+class Linear4bit(torch.nn.Linear):
+    "A stand-in for bitsandbytes' 4-bit linear layer (bitsandbytes needs CUDA): peft wraps it; only its class name says 4-bit."
+
+
+def quantised_peft_model(tok):
+    "A tiny model whose first attention projection is a (stand-in) 4-bit layer, with a LoRA adapter on every linear layer."
+    from peft import LoraConfig, get_peft_model
+    model = build_tiny_model(tok, 32)
+    attn = model.model.layers[0].self_attn
+    q = Linear4bit(attn.q_proj.in_features, attn.q_proj.out_features, bias=False)
+    q.load_state_dict(attn.q_proj.state_dict())
+    attn.q_proj = q
+    return get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules='all-linear', init_lora_weights=False))
+
+
+def test_a_merge_into_quantised_weights_raises_everywhere(tok, tmp_path):
+    from gaokerena.sft import save_merged
+    peft = quantised_peft_model(tok)
+    with pytest.raises(ValueError, match='quantised'): save_merged(peft, tok, tmp_path/'merged')   # 01_sft's instruct.save_merged
+    from gaokerena.models import QuantizedMergeError, merge_adapters, quantized_layers
+    assert not (tmp_path/'merged').exists() and quantized_layers(peft) == ['base_model.model.model.layers.0.self_attn.q_proj']
+    with pytest.raises(QuantizedMergeError, match='rounds away'): merge_adapters(peft)      # the one place the kit merges
+    from peft import LoraConfig, get_peft_model
+    plain = get_peft_model(build_tiny_model(tok, 32), LoraConfig(r=4, target_modules='all-linear'))
+    assert not quantized_layers(plain) and type(merge_adapters(plain)).__name__ == 'CohereForCausalLM'
+
+
+def test_a_4bit_profile_refuses_the_merges_before_any_work(tmp_path):
+    "01_sft (stage 1 merged before stage 2) and a Phase-1 DPO student stop at once on a 4-bit profile, naming the setting."
+    from gaokerena.models import QuantizedMergeError
+    from gaokerena.sft import check_mergeable
+    l4 = run_context('colab-l4', run_dir=tmp_path).settings
+    with pytest.raises(QuantizedMergeError, match=r'\[profile:colab-l4\] load_in_4bit = true: Phase 1 merges'):
+        check_mergeable(l4, 'Phase 1 merges the stage-1 adapter into the weights before stage 2')
+    check_mergeable(run_context('colab-a100', run_dir=tmp_path).settings, 'a merge into bf16 weights is allowed')
+
+
+def test_served_adapters_give_the_bf16_merged_logits(tmp_path):
+    """What vLLM serves (the base with every adapter combined into one LoRA, unmerged) equals the model with the adapters
+    merged into a bf16 copy of the base, and load_recipe's two ways agree: merged (the DPO student's base) and on top."""
+    from peft import LoraConfig, PeftModel, get_peft_model
+    from gaokerena.models import ModelRecipe, combine_adapters, load_recipe, merge_adapters, recipe_identity
+    ctx = run_context('tiny', run_dir=tmp_path)
+    base, tok = tiny_model_and_tokenizer(ctx)
+    folders = []
+    for i, r in enumerate((8, 2, 16)):                    # stage 1, stage 2, DPO: the papers' ranks, random updates
+        torch.manual_seed(i)
+        folders.append(tmp_path/f'adapter{i}')
+        get_peft_model(base.__class__.from_pretrained(base.name_or_path), LoraConfig(
+            r=r, lora_alpha=2 * r, target_modules='all-linear', init_lora_weights=False)).save_pretrained(folders[-1])
+    x = tok(['سردرد و تب دارم؛ چه کنم؟'], return_tensors='pt')      # 'I have a headache and fever; what should I do?'
+    bf16 = base.__class__.from_pretrained(base.name_or_path, dtype=torch.bfloat16)
+    for f in folders: bf16 = merge_adapters(PeftModel.from_pretrained(bf16, str(f)))
+    served = PeftModel.from_pretrained(base.__class__.from_pretrained(base.name_or_path, dtype=torch.bfloat16),
+                                       str(combine_adapters(folders, tmp_path/'served')))
+    with torch.no_grad():
+        merged_logits, served_logits = bf16(**x).logits.float(), served(**x).logits.float()
+        fp32_merged = load_recipe(ctx, ModelRecipe('tiny', merged=tuple(folders)))[0](**x).logits
+        fp32_on_top = load_recipe(ctx, ModelRecipe('tiny', adapters=tuple(folders)))[0](**x).logits
+        plain = base(**x).logits
+    assert torch.allclose(fp32_merged, fp32_on_top, atol=1e-5)
+    assert (served_logits - merged_logits).abs().max() < 0.05 * (fp32_on_top - plain).abs().max()   # bf16 rounding only
+    assert (fp32_on_top - plain).abs().max() > 1e-2, 'the adapters change the model'
+    one = recipe_identity(ctx, ModelRecipe('tiny', adapters=tuple(folders)))
+    assert one != recipe_identity(ctx, ModelRecipe('tiny', adapters=tuple(folders[:2]))) and one['base']['model'] == 'tiny'

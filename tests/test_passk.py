@@ -69,7 +69,7 @@ def test_mean_pass_at_k_of_a_sample_table():
 
 def test_self_consistency_threshold_and_the_non_answer_switch():
     assert self_consistency(list('AABBA')) == 'A' and self_consistency(list('AABBC')) == 'unanswered'
-    assert self_consistency(list('AABBC'), threshold=2) in ('A', 'B')
+    assert self_consistency(list('AABBC'), threshold=2) == 'unanswered'         # a tie is no answer
     votes = ['none', 'invalid', 'multiple', 'A', 'B']
     assert self_consistency(votes) == 'unanswered'
     assert self_consistency(votes, count_non_answers=True) == 'none'
@@ -122,6 +122,52 @@ def test_verifier_answer_is_the_named_passages_option():
     assert verifier_answer('بنابراین متن شماره سه', ['A', 'B', 'C', 'D', 'none']) == 'C'
     assert verifier_answer('بنابراین متن شماره پنج', ['A', 'B', 'C', 'D', 'none']) == 'none'
     assert verifier_answer('چیزی نگفت', list('ABCDA')) == 'invalid'   # nothing read, as extract_choice says
+
+
+def test_a_tie_is_no_answer_whatever_the_order_of_the_samples():
+    "A, B, A, B, C at threshold 2: a tie between A and B; it must not depend on which run came first."
+    for order in ('ABABC', 'BABAC', 'CABAB', 'ABCBA'):
+        assert self_consistency(list(order), threshold=2) == 'unanswered', order
+    assert self_consistency(list('ABABA'), threshold=2) == 'A' and self_consistency(list('AABBBCCC'), threshold=3) == 'unanswered'
+    assert self_consistency(['none', 'none', 'A', 'A', 'B'], threshold=2, count_non_answers=True) == 'unanswered'
+
+
+@pytest.mark.parametrize('n', [1, 3, 5, 10, 25])
+def test_the_verifier_reads_any_number_of_passages(n):
+    "The paper's prompt for five passages, the documented extension for any other count; the parser reads every number."
+    passages = [f'استدلال {k}' for k in range(1, n + 1)]          # 'reasoning k'
+    prompt = render_verifier_prompt(passages)
+    assert prompt.count('## متن شماره') == n and all(f'استدلال {k} \n' in prompt for k in range(1, n + 1))
+    if n == 5: assert prompt.startswith('\nپنج متن پزشکی')
+    else: assert not prompt.startswith('\nپنج متن')
+    q = {'question': 'کدام؟', 'options': dict(A='a', B='b', C='c', D='d')}
+    assert verifier_prompt('question', passages, q).endswith(prompt)
+    answers = [('ABCD' * 7)[k] for k in range(n)]
+    assert verifier_answer(f'بنابراین متن شماره {n}', answers) == answers[-1]     # 'therefore text number n'
+    assert verifier_answer(f'پاسخ نهایی: متن {n + 1}', answers) == 'invalid'     # 'final answer: text n+1'
+
+
+def test_pass_at_k_goes_up_to_passk_max_k_with_intervals():
+    table = {f'q{i}': {'gold': 'A', 'answers': list(ans)} for i, ans in enumerate(['AABCA', 'BBBBB', 'ABCDA', 'CCCCA'])}
+    three = score_samples(table, {}, max_k=3, n_boot=300)
+    assert list(three['pass_at_k']) == [1, 2, 3] == list(three['pass_at_k_ci'])
+    assert list(score_samples(table, {}, n_boot=300)['pass_at_k']) == [1, 2, 3, 4, 5]
+    for k, (lo, hi) in three['pass_at_k_ci'].items(): assert lo <= three['pass_at_k'][k] <= hi
+    vote = three['scores']['self-consistency']
+    assert vote['accuracy_ci'][0] <= vote['accuracy'] <= vote['accuracy_ci'][1]
+    assert vote['negative_marking_ci'][0] <= vote['negative_marking'] <= vote['negative_marking_ci'][1]
+
+
+def test_paper_rows_show_our_interval_and_whether_the_paper_lies_in_it():
+    table = {f'q{i}': {'gold': 'A', 'answers': ['A'] * 5 if i < 65 else ['B'] * 5} for i in range(168)}
+    results = {'ibmsee': score_samples(table, {}, max_k=3, n_boot=500)}
+    pub = {('r_cot', 'gaokerena-r', 'ibmsee', None): 38.69, ('r_cot_neg', 'gaokerena-r', 'ibmsee', None): 40.0,
+           ('r_passk', 'gaokerena-r', 'ibmsee', 2): 0.5387}
+    rows = {r['metric']: r for r in paper_rows(results, pub)}
+    cot = rows['CoT, self-consistency: accuracy %']
+    assert cot['ours'] == pytest.approx(100 * 65 / 168) and cot['ci_low'] < 38.69 < cot['ci_high'] and cot['paper_in_ci'] is True
+    assert 12 < cot['ci_high'] - cot['ci_low'] < 17                                   # IBMSEE's 168 questions: about ±7 points
+    assert rows['pass@2 (fraction)']['paper_in_ci'] is False and rows['CoT, self-consistency: negative marking %']['paper_in_ci'] is False
 
 
 def test_verifier_prompts():
@@ -236,14 +282,14 @@ def test_count_non_answers_is_a_setting():
 
 
 def test_base_model_refuses_a_merged_adapter(tiny, tmp_path):
-    "After vllm_weights merged the adapter in place (make_generator does this for vLLM), disabling it would silently give the DPO model."
+    "After an adapter was merged in place (the kit's evaluations never do it), disabling it would silently give the DPO model."
     from peft import LoraConfig, get_peft_model
-    from gaokerena.evaluate import vllm_weights
+    from gaokerena.models import merge_adapters
     model, tok = tiny
     peft = get_peft_model(build_copy(model), LoraConfig(r=2, lora_alpha=2, target_modules=['q_proj', 'v_proj']))
     assert adapter_layers(peft) == 2 * model.config.num_hidden_layers and adapter_layers(model) == 0
     with base_model(peft): pass
-    assert vllm_weights(peft, tok, tmp_path/'merged') == str(tmp_path/'merged') and (tmp_path/'merged'/'config.json').exists()
+    merge_adapters(peft)
     assert adapter_layers(peft) == 0
     with pytest.raises(RuntimeError, match='merged into its weights'):
         with base_model(peft): pass
@@ -352,10 +398,11 @@ def test_the_tiny_run_scores_every_benchmark_beside_the_paper(tiny_run):
     assert set(pk['pass_at_k']) == set(pk['scores']) == set(pk['uncertainty']) == benches
     n = {b: pk['scores'][b]['self-consistency']['n'] for b in benches}
     assert n['mmlu_avg'] == sum(n[b] for b in SUBJECTS) and n['mmlu_avg'] + n['ibmsee'] == 24
-    assert all(len(pk['scores'][b]) == 4 and len(pk['pass_at_k'][b]) == 5 for b in benches)
+    assert all(len(pk['scores'][b]) == 4 and len(pk['pass_at_k'][b]) == len(pk['pass_at_k_ci'][b]) == 3 for b in benches)   # passk_max_k
     assert all(u['questions'] == n[b] and sum(u[f'{k} options'] for k in range(5)) == pytest.approx(1) for b, u in pk['uncertainty'].items())
     (title, comparison), = json.loads((run_dir/'04_passk'/'paper_comparison.json').read_text()).items()
     assert comparison['note'].startswith(TINY_COMPARISON) and '21 Persian MMLU and 3 IBMSEE questions' in comparison['note']
     assert len(comparison['rows']) == 9
+    assert all(r['ci_low'] <= r['ours'] <= r['ci_high'] and isinstance(r['paper_in_ci'], bool) for r in comparison['rows'])
     assert {(r['benchmark'], r['paper']) for r in comparison['rows']} >= {('ibmsee', 0.6208), ('mmlu_avg', 52.98), ('anatomy', 29.13)}
     assert ('h3', f'Compared with the paper: {title}') in report_blocks(run_dir)

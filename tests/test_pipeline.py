@@ -1,6 +1,7 @@
 "`gaokerena run` on the tiny profile: every chapter runs under papermill, records its ledger rows and metrics."
-import json, subprocess, sys
+import json, shutil, subprocess, sys
 import pytest
+from pathlib import Path
 from conftest import ROOT
 from gaokerena.config import CHAPTERS
 from gaokerena.cli import main, run_chapters
@@ -44,9 +45,11 @@ def test_stage_outputs(tiny_run):
     judged = ev['freeform']['mf3qa']['judge']
     assert judged['verdicts'] == 2 * judged['questions'] > 0 and ev['comparison'] == {}
     rl = json.loads((run_dir/'03_rlaif'/'metrics.json').read_text())
-    assert rl['pairs_for_dpo'] >= 2 and (run_dir/'03_rlaif'/'dpo'/'adapter'/'adapter_config.json').exists()
+    assert rl['pairs_for_dpo'] >= 2 and (Path(rl['adapter'])/'adapter_config.json').exists()
+    assert Path(rl['adapter']).parent.parent == run_dir/'03_rlaif'/'dpo'          # dpo/<fingerprint of its spec>/adapter
+    assert ev['letter_agreement']['all']['questions'] == 24
     pk = json.loads((run_dir/'04_passk'/'metrics.json').read_text())
-    assert pk['model'].endswith('+dpo') and len(pk['pass_at_k']['ibmsee']) == 5 and (run_dir/'04_passk'/'passk.png').exists()
+    assert pk['model'].endswith('+dpo') and len(pk['pass_at_k']['ibmsee']) == 3 and (run_dir/'04_passk'/'passk.png').exists()
     gr = json.loads((run_dir/'05_grpo'/'summary.json').read_text())
     assert gr['student'] == 'tiny+phase1' and gr['steps'] == 60 and (run_dir/'05_grpo'/'grpo_curves.png').exists()
     assert gr['reward_end'] > gr['reward_start'] + 0.5                      # GRPO's effect: the mean reward rises...
@@ -81,7 +84,7 @@ def test_rlaif_notebook_alone_with_defaults(tmp_path):
                         '--cwd', str(tmp_path), '--no-progress-bar'], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-3000:]
     run_dir = tmp_path/'runs'/'tiny'
-    assert (run_dir/'03_rlaif'/'dpo'/'adapter'/'adapter_config.json').exists() and (run_dir/'03_rlaif'/'dpo_curves.png').exists()
+    assert len(list(run_dir.glob('03_rlaif/dpo/*/adapter/adapter_config.json'))) == 1 and (run_dir/'03_rlaif'/'dpo_curves.png').exists()
     outcomes = [json.loads(l) for l in (run_dir/'03_rlaif'/'outcomes.jsonl').read_text(encoding='utf-8').splitlines()]
     pairs = [json.loads(l) for l in (run_dir/'03_rlaif'/'pairs.jsonl').read_text(encoding='utf-8').splitlines()]
     assert len({o['id'] for o in outcomes}) == len(outcomes) == 8
@@ -90,3 +93,37 @@ def test_rlaif_notebook_alone_with_defaults(tmp_path):
     assert all({'id', 'prompt', 'chosen', 'rejected', 'gold', 'method', 'student_call', 'teacher_call'} <= set(p) for p in pairs)
     rl = json.loads((run_dir/'03_rlaif'/'metrics.json').read_text())
     assert rl['pairs_for_dpo'] + rl['dropped_by_max_length'] == len(pairs) and rl['first_loss'] > 0
+
+
+# --- issue 13's "done when": a real run gives the right numbers or stops ---------------------------------------------------
+
+def copy_of(tiny_run, tmp_path) -> Path:
+    "A copy of the session's tiny run folder, so that a test may add to it."
+    return Path(shutil.copytree(tiny_run[0], tmp_path/'run', ignore=shutil.ignore_patterns('notebooks')))
+
+
+def test_another_beta_retrains_the_dpo_adapter(tiny_run, tmp_path):
+    "`gaokerena run --only 03_rlaif --set dpo.beta=5 --set dpo.learning_rate=0.5` after a run: a new adapter, the old one kept."
+    run_dir = copy_of(tiny_run, tmp_path)
+    before = {p: p.read_bytes() for p in run_dir.glob('03_rlaif/dpo/*/adapter/adapter_model.safetensors')}
+    assert len(before) == 1
+    assert main(['run', '--run-dir', str(run_dir), '--only', '03_rlaif', '--set', 'dpo.beta=5', '--set', 'dpo.learning_rate=0.5']) == 0
+    dpo = read_ledger(run_dir).query("stage == '03_rlaif.dpo'").iloc[-1]['extra']
+    assert dpo['resumed_from'] == 0 and dpo['train_s'] > 0, 'trained, not reloaded'
+    after = {p: p.read_bytes() for p in run_dir.glob('03_rlaif/dpo/*/adapter/adapter_model.safetensors')}
+    (new,) = set(after) - set(before)
+    assert all(after[p] == b for p, b in before.items()) and after[new] != next(iter(before.values()))
+    spec = json.loads((new.parent.parent/'spec.json').read_text())['hyperparameters']
+    assert (spec['beta'], spec['learning_rate']) == (5.0, 0.5)
+
+
+def test_chapter_5_runs_with_ten_samples(tiny_run, tmp_path):
+    "`gaokerena run --only 04_passk --set eval.cot_samples=10` runs to the end: the vote, the verifier and pass@k take ten."
+    from gaokerena.evaluate import ResultStore
+    run_dir = copy_of(tiny_run, tmp_path)
+    assert main(['run', '--run-dir', str(run_dir), '--only', '04_passk', '--set', 'eval.cot_samples=10']) == 0
+    rows = ResultStore(run_dir/'04_passk'/'samples.jsonl').rows
+    assert {r['sample'] for r in rows if r['task'] == 'generate/cot'} == set(range(10))
+    assert any(r['task'] == 'verifier/paper' for r in rows)
+    pk = json.loads((run_dir/'04_passk'/'metrics.json').read_text())
+    assert len(pk['pass_at_k']['ibmsee']) == 3 and pk['scores']['ibmsee']['self-consistency']['n'] == 3

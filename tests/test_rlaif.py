@@ -1,11 +1,13 @@
 "RLAIF methods A and B against OpenAI-compatible servers on 127.0.0.1 whose answers the tests control; resume; DPO counts."
 import json, re, subprocess, sys, threading, time
+from pathlib import Path
 import pytest
 from conftest import ROOT
 from gaokerena.config import SettingsError, load_settings, run_context
 from gaokerena.evaluate import ResultStore, render_prompt
 from gaokerena.llm import OpenAIChat
 from gaokerena.sft import lora_config
+from gaokerena.stores import keyed_folder
 from gaokerena.rlaif import (STUDENT_RETRY, TEACHER_CRITIQUE, TEACHER_REWRITE, PAIR_FIELDS, dpo_rows, fit_rows,
                              generate_pairs, make_teacher, pair_rows, published_pairs, rlaif_questions,
                              run_outcomes, tokenize_pair, train_dpo, dpo_trainer)
@@ -41,7 +43,7 @@ def chat(srv, name, cache_dir, **kw):
 def run(questions, student, teacher, tmp_path, s, **kw):
     store = ResultStore(tmp_path/'outcomes.jsonl')
     report = generate_pairs(questions, student, teacher, store, s, **kw)
-    return report, run_outcomes(store, student, teacher)
+    return report, run_outcomes(store, student, teacher, questions, s, kw.get('prefill', False))
 
 
 def test_method_a_pairs_teacher_rewrite_with_student_answer(serve, tmp_path):
@@ -192,6 +194,20 @@ def test_caps_stop_the_run_and_count_earlier_runs(serve, tmp_path, cap, value, s
     assert (again['stopped_by'], again['finished'], again['this_run']['finished']) == (cap, finished, 0)
 
 
+def test_outcomes_made_otherwise_are_asked_again(serve, tmp_path, capsys):
+    "RLAIF outcomes: the student's decoding is in their spec (asked again, the change named), the number of workers is not."
+    qs = [mcq(0, 'C'), mcq(1, 'A'), mcq(2, 'B')]
+    stu, tea = serve(('ok', says('A'))), serve(lambda body: ('ok', says(qs[qnum(body)]['gold'])))
+    student, teacher = chat(stu, 'student-model', None), chat(tea, 'teacher-model', None)
+    report, outcomes = run(qs, student, teacher, tmp_path, settings())
+    asked = len(tea.requests)
+    again, same = run(qs, student, teacher, tmp_path, settings(**{'rlaif.teacher_workers': 1, 'dpo.beta': 5}))
+    assert same == outcomes and again['this_run']['finished'] == 0 and len(tea.requests) == asked
+    hotter, other = run(qs, student, teacher, tmp_path, settings(**{'rlaif.student_temperature': 0.5}))
+    assert hotter['this_run']['finished'] == 3 and len(ResultStore(tmp_path/'outcomes.jsonl').rows) == 6
+    assert 'changed: temperature' in capsys.readouterr().out and {o['setup']['temperature'] for o in other} == {0.5}
+
+
 def test_prefill_needs_a_local_teacher(serve, tmp_path):
     srv = serve(('ok', says('A')))
     with pytest.raises(SettingsError, match='teacher_prefill'):
@@ -289,24 +305,37 @@ def test_our_max_length_drops_equal_trl_silent_drops(tiny_parts, tmp_path, fmt):
     assert [r['prompt_ids'] for r in trainer.train_dataset] == [tokenize_pair(r, tok)['prompt_ids'] for r in kept]
 
 
+def dpo_folder(root, s: dict, pairs) -> Path:
+    "The keyed folder a DPO run of settings `s` on `pairs` trains in (the student: a tiny model built in memory)."
+    from gaokerena.rlaif import pairs_digest
+    from gaokerena.sft import stage_spec
+    settings = load_settings('tiny', overrides=s)
+    return keyed_folder(root, stage_spec(settings.dpo, settings, {'model': 'tiny, built in memory'}, pairs_digest(pairs)))
+
+
 def test_train_dpo_saves_checkpoints_resumes_and_reloads(tiny_parts, tmp_path):
     tok, build = tiny_parts
     over = {'dpo.max_steps': 2, 'dpo.save_steps': 1, 'dpo.per_device_train_batch_size': 2}
-    rows, _ = fit_rows(dpo_rows(synthetic_pairs(4)), tok, 1024)
-    first = train_dpo(build(), tok, rows, load_settings('tiny', overrides=over), tmp_path/'dpo')
-    assert (tmp_path/'dpo'/'adapter'/'adapter_config.json').exists() and (tmp_path/'dpo'/'checkpoint-2').is_dir()
-    cfg = json.loads((tmp_path/'dpo'/'adapter'/'adapter_config.json').read_text())
+    pairs = synthetic_pairs(4)
+    rows, _ = fit_rows(dpo_rows(pairs), tok, 1024)
+    out = dpo_folder(tmp_path, over, pairs)
+    first = train_dpo(build(), tok, rows, load_settings('tiny', overrides=over), out)
+    assert (out/'adapter'/'adapter_config.json').exists() and (out/'checkpoint-2').is_dir()
+    cfg = json.loads((out/'adapter'/'adapter_config.json').read_text())
     assert (cfg['r'], cfg['lora_alpha'], cfg['lora_dropout'], cfg['task_type']) == (16, 16, 0.05, 'CAUSAL_LM')
     assert {'q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'} <= {m.rsplit('.', 1)[-1] for m in cfg['target_modules']}
     assert [h['step'] for h in first.history if 'loss' in h] == [1, 2] and first.resumed_from == 0 and first.tokens > 0
     assert first.history[0]['loss'] == pytest.approx(0.6931, abs=1e-3) and 'rewards/margins' in first.history[0]
-    more = train_dpo(build(), tok, rows, load_settings('tiny', overrides={**over, 'dpo.max_steps': 3}), tmp_path/'dpo')
-    assert more.resumed_from == 2 and [h['step'] for h in more.history if 'loss' in h] == [1, 2, 3]
-    again = train_dpo(build(), tok, rows, load_settings('tiny', overrides={**over, 'dpo.max_steps': 3}), tmp_path/'dpo')
-    assert (again.resumed_from, again.tokens, [h['step'] for h in again.history if 'loss' in h]) == (3, 0, [1, 2, 3])
-    logged = json.loads((tmp_path/'dpo'/'log_history.json').read_text())
-    assert [h['step'] for h in logged if 'loss' in h] == [1, 2, 3]
+    same = train_dpo(build(), tok, rows, load_settings('tiny', overrides={**over, 'dpo.logging_steps': 2}), out)
+    assert (same.resumed_from, same.tokens, [h['step'] for h in same.history if 'loss' in h]) == (2, 0, [1, 2])
+    # three steps is another schedule (the learning rate decays to step 3): a new run beside the old, not a continuation
+    longer = {**over, 'dpo.max_steps': 3}
+    more = train_dpo(build(), tok, rows, load_settings('tiny', overrides=longer), dpo_folder(tmp_path, longer, pairs))
+    assert more.resumed_from == 0 and [h['step'] for h in more.history if 'loss' in h] == [1, 2, 3]
+    logged = json.loads((dpo_folder(tmp_path, longer, pairs)/'log_history.json').read_text())
+    assert [h['step'] for h in logged if 'loss' in h] == [1, 2, 3] and (out/'adapter'/'adapter_config.json').exists()
     with pytest.raises(ValueError, match='no pairs'): train_dpo(build(), tok, [], load_settings('tiny'), tmp_path/'empty')
+    with pytest.raises(ValueError, match='records its spec'): train_dpo(build(), tok, rows, load_settings('tiny', overrides=over), tmp_path/'plain')
 
 
 def test_dpo_adapter_starts_from_the_seed(tiny_parts, tmp_path):
@@ -371,3 +400,54 @@ def test_concurrent_teacher_calls_build_the_pairs_serial_calls_build(serve, tmp_
     assert {o['method'] for o in outcomes} == {'A', 'B'} and pairs >= 3
     assert local or any(o['method'] == 'B' and o['outcome'] == 'pair' for o in outcomes)
     assert not local or sum(o['outcome'] == 'retries_exhausted' for o in outcomes) >= 3   # method B's retries ran locally
+
+
+# --- the DPO adapter of these settings, on the student it was trained on (issue 13, item 1) -----------------------------
+
+def test_dpo_spec_names_beta_learning_rate_and_the_student(tmp_path):
+    from gaokerena.rlaif import dpo_spec
+    from gaokerena.stores import changed_keys
+    pairs = synthetic_pairs(3)
+    spec = lambda **o: dpo_spec(run_context('tiny', tmp_path, overrides=o), pairs)
+    base = spec()
+    assert changed_keys(base, spec(**{'dpo.beta': 5, 'dpo.learning_rate': 0.5})) == ['hyperparameters.beta', 'hyperparameters.learning_rate']
+    assert spec(**{'eval.batch_size': 3, 'dpo.logging_steps': 2, 'rlaif.teacher_workers': 1}) == base
+    assert dpo_spec(run_context('tiny', tmp_path), pairs[:2]) != base                     # other pairs
+
+
+def test_later_chapters_load_the_dpo_adapter_of_their_settings(tiny_run):
+    "Chapter 5's student is the DPO adapter trained with these settings, on the student it was trained on — never another's."
+    from gaokerena.rlaif import student_recipe
+    run_dir, _ = tiny_run
+    name = lambda **o: student_recipe(run_context('tiny', run_dir, overrides=o)).name
+    assert name() == name(**{'eval.batch_size': 3, 'eval.cot_samples': 10}) == 'tiny+dpo'
+    assert name(**{'dpo.beta': 5, 'dpo.learning_rate': 0.5}) == 'tiny+phase1'           # not trained: chapter 2's model
+    assert name(**{'profile.rlaif_student': 'phase1'}) == 'tiny+phase1'                  # the adapter was trained on the base
+
+
+def test_a_phase1_student_is_not_merged_into_4bit_weights(tiny_run):
+    from gaokerena.models import QuantizedMergeError
+    from gaokerena.rlaif import load_rlaif_base
+    run_dir, _ = tiny_run
+    ctx = run_context('tiny', run_dir, overrides={'profile.rlaif_student': 'phase1', 'profile.load_in_4bit': True})
+    with pytest.raises(QuantizedMergeError, match='load_in_4bit = true: DPO trains one adapter'): load_rlaif_base(ctx)
+
+
+# --- teacher and judge: inference loaders (issue 13, item 7) -------------------------------------------------------------
+
+def test_a_local_teacher_without_a_pad_token_loads_for_inference(tiny_parts, tmp_path):
+    "A teacher such as Llama-3 ships no pad token: it only generates, so it borrows UNK (or EOS) instead of being refused."
+    from gaokerena.llm import LocalChat
+    tok, build = tiny_parts
+    folder = tmp_path/'llama-like'
+    build().save_pretrained(folder)
+    tok.save_pretrained(folder)
+    cfg = json.loads((folder/'tokenizer_config.json').read_text())
+    cfg.pop('pad_token', None)
+    (folder/'tokenizer_config.json').write_text(json.dumps(cfg))
+    ctx = run_context('tiny', tmp_path/'run', overrides={'profile.teacher': 'local', 'profile.teacher_model_id': str(folder)})
+    teacher = make_teacher(ctx, tmp_path/'cache')
+    assert isinstance(teacher, LocalChat) and teacher.tokenizer.pad_token == '<UNK>' and teacher.tokenizer.padding_side == 'left'
+    assert not teacher.model.training and teacher.top_k == ctx.settings.eval.top_k
+    said = teacher.chat([{'role': 'user', 'content': 'پرسش'}], max_tokens=4, seed=1)
+    assert said.completion_tokens >= 1

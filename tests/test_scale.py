@@ -47,6 +47,12 @@ def losses(run_dir: Path, folder: str, stage: str) -> list: return metrics(run_d
 def adapter(path: Path) -> dict: return load_file(path/'adapter'/'adapter_model.safetensors')
 
 
+def trained(run_dir: Path, folder: str, stage: str) -> Path:
+    "The one folder a stage of this run trained in: `run_dir/folder/stage/<fingerprint of its spec>`."
+    (found,) = [p.parent for p in (run_dir/folder/stage).glob('*/spec.json')]
+    return found
+
+
 @pytest.fixture(scope='module')
 def runs(tmp_path_factory):
     "The tiny SFT and DPO stages trained once in one process and once in two (same global batch); the folders and outputs."
@@ -89,7 +95,7 @@ def test_two_processes_train_like_one(runs, folder, stage):
     assert [s for s, _ in a] == [s for s, _ in b] == list(range(1, STEPS[f'{stage}.max_steps'] + 1))
     assert max(abs(x - y) for (_, x), (_, y) in zip(a, b)) < 1e-4, (a, b)
     assert max(l for _, l in a) - min(l for _, l in a) > 1e-3, a   # the loss moved step to step far more than the runs differ
-    wa, wb = adapter(one/folder/stage), adapter(two/folder/stage)
+    wa, wb = adapter(trained(one, folder, stage)), adapter(trained(two, folder, stage))
     assert wa.keys() == wb.keys()
     size = torch.cat([w.flatten() for k, w in wa.items() if 'lora_B' in k]).norm()
     gap = torch.cat([(wa[k] - wb[k]).flatten() for k in wa if 'lora_B' in k]).norm()
@@ -104,7 +110,7 @@ def test_only_the_main_process_writes(runs):
         ('01_sft.pretrain', 2, 'ok'), ('01_sft.instruct', 2, 'ok'), ('03_rlaif.dpo', 2, 'ok')]
     assert out.count('[ledger]') == 3 and out.count('trained in 2 process(es)') == 2
     assert metrics(run_dir, '01_sft')['processes'] == metrics(run_dir, '03_rlaif')['processes'] == 2
-    for d in (run_dir/'01_sft'/'pretrain', run_dir/'01_sft'/'instruct', run_dir/'03_rlaif'/'dpo'):
+    for d in (trained(run_dir, '01_sft', 'pretrain'), trained(run_dir, '01_sft', 'instruct'), trained(run_dir, '03_rlaif', 'dpo')):
         assert (d/'adapter'/'adapter_model.safetensors').is_file()
         last = max(d.glob('checkpoint-*'), key=lambda p: int(p.name.split('-')[1]))
         assert sorted(p.name for p in last.glob('rng_state*')) == ['rng_state_0.pth', 'rng_state_1.pth']   # both processes trained
@@ -113,20 +119,24 @@ def test_only_the_main_process_writes(runs):
 
 
 def test_resume_in_two_processes(runs, tmp_path):
-    "Two processes stopped after step 2 and started again go on from checkpoint-2 and draw the uninterrupted run's losses."
+    "Two processes that lost everything after step 2 and start again go on from checkpoint-2 and draw the uninterrupted run's losses."
+    import shutil
     write_pairs(tmp_path)
-    launch('dpo', tmp_path, {**TWO, 'dpo.max_steps': 2})
+    launch('dpo', tmp_path, TWO)
+    folder = trained(tmp_path, '03_rlaif', 'dpo')
+    for lost in (folder/'checkpoint-4', folder/'adapter'): shutil.rmtree(lost)   # as if the machine went away after step 2
     launch('dpo', tmp_path, TWO)
     resumed, whole = metrics(tmp_path, '03_rlaif')['dpo'], losses(runs['two'][0], '03_rlaif', 'dpo')
     assert resumed['resumed_from'] == 2 and [s for s, _ in resumed['losses']] == [1, 2, 3, 4]
     assert max(abs(x - y) for (_, x), (_, y) in zip(resumed['losses'], whole)) < 1e-4, (resumed['losses'], whole)
     rows = [json.loads(l) for l in (tmp_path/'ledger.jsonl').read_text(encoding='utf-8').splitlines()]
     assert [(r['stage'], r['n_processes'], r['extra']['resumed_from']) for r in rows] == [('03_rlaif.dpo', 2, 0), ('03_rlaif.dpo', 2, 2)]
+    assert trained(tmp_path, '03_rlaif', 'dpo') == folder           # the same spec: the same folder, its checkpoint resumed
 
 
 @pytest.fixture(scope='module')
 def tiny(tmp_path_factory):
-    "A tiny-profile run: its model saved in a local folder (run_dir/tiny-base), loaded, and its benchmarks."
+    "A tiny-profile run: its model saved in a local folder (`tiny_base_dir`), loaded, and its benchmarks."
     from gaokerena.config import run_context
     from gaokerena.evaluate import load_benchmarks
     from gaokerena.models import tiny_model_and_tokenizer
@@ -140,7 +150,8 @@ def lm_eval_run(ctx, tasks: list[str], folder: Path, **kw) -> dict:
     from lm_eval import simple_evaluate
     from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager
-    lm = HFLM(pretrained=str(ctx.run_dir/'tiny-base'), device='cpu', batch_size=8, dtype='float32')
+    from gaokerena.models import tiny_base_dir
+    lm = HFLM(pretrained=str(tiny_base_dir(ctx)), device='cpu', batch_size=8, dtype='float32')
     return simple_evaluate(model=lm, tasks=tasks, task_manager=TaskManager(include_path=str(folder)), apply_chat_template=True,
                            log_samples=True, **kw)
 
@@ -154,7 +165,7 @@ def test_lm_eval_letter_tasks_score_like_the_kit(tiny, tmp_path):
     res = lm_eval_run(ctx, [f'gaokerena_{b}' for b in benchmarks], tmp_path/'tasks')
     store, answers, seen = ResultStore(tmp_path/'kit.jsonl'), [], set()
     for b, questions in benchmarks.items():
-        kit = evaluate_mcq(model, tokenizer, questions, store, 'tiny', b, mode='loglik')
+        kit = evaluate_mcq(model, tokenizer, questions, store, 'tiny', b, mode='loglik', answer_prefix=ctx.settings.eval.answer_prefix)
         theirs = {str(s['doc']['id']): [float(r[0]) for r in s['filtered_resps']] for s in res['samples'][f'gaokerena_{b}']}
         assert set(theirs) == {r['qid'] for r in kit}
         for r in kit:
@@ -238,17 +249,13 @@ def test_every_chapter_fits_a_free_t4_session():
     assert g.max_completion_length == e.max_new_tokens and g.max_length >= 2 * g.max_completion_length
 
 
-def test_vllm_splits_a_model_over_the_profile_gpus(monkeypatch):
-    "The evaluation's vLLM engine gets the profile's tensor_parallel_size (vllm is not installed here: a stand-in records its arguments)."
-    import types
-    from gaokerena.evaluate import VLLMGenerator
-    seen = {}
-    monkeypatch.setitem(sys.modules, 'vllm', types.SimpleNamespace(LLM=lambda **kw: seen.update(kw)))
-    monkeypatch.setattr(torch.cuda, 'mem_get_info', lambda: (60e9, 80e9))
-    VLLMGenerator('CohereLabs/aya-expanse-32b', None, load_settings('h100x4-32b'))
-    assert seen['tensor_parallel_size'] == 4 and seen['model'] == 'CohereLabs/aya-expanse-32b'
-    VLLMGenerator('x', None, load_settings('colab-l4'))
-    assert seen['tensor_parallel_size'] == 1
+def test_vllm_splits_a_model_over_the_profile_gpus(tmp_path):
+    "The evaluation's vLLM engine gets the profile's tensor_parallel_size (tests/test_vllm.py starts the engine on a stand-in)."
+    from gaokerena.config import run_context
+    from gaokerena.evaluate import vllm_engine_kwargs
+    big = vllm_engine_kwargs(run_context('h100x4-32b', tmp_path), 'CohereLabs/aya-expanse-32b', None)
+    assert big['tensor_parallel_size'] == 4 and big['model'] == 'CohereLabs/aya-expanse-32b' and 'enable_lora' not in big
+    assert vllm_engine_kwargs(run_context('colab-l4', tmp_path), 'x', None)['tensor_parallel_size'] == 1
 
 
 # PersianMedQA (arXiv 2506.00250): its loader on a local copy of the hub layout its card describes, and its place in chapters 02 and 04

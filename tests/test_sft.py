@@ -10,9 +10,10 @@ import transformers.training_args
 from gaokerena.config import load_settings, run_context, SettingsError
 from gaokerena.data import load_prepared
 from gaokerena.sft import (chat_dataset, check_pad_token, corpus_share, instruct_config, linear_module_names,
-                           load_for_training, lora_config, make_trainer, pack_blocks, padding_share, planned_steps,
-                           planned_tokens, pretrain_config, save_merged, tokenize_documents, train_stage,
+                           load_for_training, lora_config, make_trainer, pack_blocks, padding_share, phase1_specs, planned_steps,
+                           planned_tokens, pretrain_config, save_merged, stage_spec, tokenize_documents, train_stage,
                            unsloth_load_kwargs, unsloth_lora_kwargs, use_unsloth)
+from gaokerena.stores import keyed_folder
 
 GPU_PROFILES = ('colab-l4', 'colab-a100', 'h100')
 COHERE_LINEAR = ['down_proj', 'gate_proj', 'k_proj', 'o_proj', 'q_proj', 'up_proj', 'v_proj']
@@ -37,16 +38,22 @@ def corpus_blocks(ctx, tokenizer):
     return pack_blocks(tokenize_documents(load_prepared(ctx, 'corpus'), tokenizer), s.pretrain.max_length)
 
 
-def pretrain_trainer(base_dir, out, callbacks=(), **overrides):
+def pretrain_trainer(base_dir, root, callbacks=(), **overrides):
+    "A stage-1 trainer whose folder is `root`/<fingerprint of the stage's spec for these settings>."
     ctx, model, tok = tiny(base_dir, **overrides)
     s = ctx.settings
+    out = keyed_folder(root, phase1_specs(ctx)[0])
     return make_trainer(model, tok, corpus_blocks(ctx, tok), pretrain_config(s, out), s.pretrain, s, callbacks)
 
 
-def instruct_trainer(base_dir, out, **overrides):
+def instruct_trainer(base_dir, root, **overrides):
     ctx, model, tok = tiny(base_dir, **overrides)
     s = ctx.settings
+    out = keyed_folder(root, phase1_specs(ctx)[1])
     return make_trainer(model, tok, chat_dataset(load_prepared(ctx, 'qa_train')), instruct_config(s, out), s.instruct, s)
+
+
+def folder(trainer) -> Path: return Path(trainer.args.output_dir)
 
 
 # --- stage 1: packing --------------------------------------------------------------------------------------------
@@ -197,10 +204,11 @@ def test_planned_steps_and_tokens_match_the_trainer(base_dir, tmp_path):
     result = train_stage(trainer)
     assert trainer.state.max_steps == trainer.state.global_step == planned == result.facts()['steps']
     assert result.tokens == planned_tokens([128] * n, trainer.args) == n * 128
-    again = train_stage(pretrain_trainer(base_dir, tmp_path, **{'pretrain.max_steps': -1,
-                                                                 'pretrain.gradient_accumulation_steps': 3}))
+    again = pretrain_trainer(base_dir, tmp_path, **{'pretrain.max_steps': -1, 'pretrain.gradient_accumulation_steps': 3})
+    assert folder(again) == folder(trainer), 'save_steps is not in the spec: the same folder'
+    again = train_stage(again)
     assert (again.resumed_from, again.tokens, again.train_s) == (planned, 0, 0.0)
-    assert json.loads((Path(tmp_path)/f'checkpoint-{planned}'/'trainer_state.json').read_text())['global_step'] == planned
+    assert json.loads((folder(trainer)/f'checkpoint-{planned}'/'trainer_state.json').read_text())['global_step'] == planned
 
 
 # --- training, resume, merge -------------------------------------------------------------------------------------
@@ -213,7 +221,7 @@ def uninterrupted(base_dir, tmp_path_factory):
     "A 12-step tiny stage-1 run that nothing interrupts: (trainer, result, output folder)."
     out = tmp_path_factory.mktemp('uninterrupted')
     trainer = pretrain_trainer(base_dir, out, **RESUME)
-    return trainer, train_stage(trainer), out
+    return trainer, train_stage(trainer), folder(trainer)
 
 
 class StopAfter(TrainerCallback):
@@ -233,15 +241,16 @@ def test_loss_falls_on_the_tiny_run(uninterrupted):
 def test_interrupted_run_resumes_from_the_saved_step(base_dir, tmp_path, uninterrupted):
     ref_trainer, ref, ref_out = uninterrupted
     with pytest.raises(KeyboardInterrupt): train_stage(pretrain_trainer(base_dir, tmp_path, [StopAfter(6)], **RESUME))
-    assert sorted(p.name for p in tmp_path.glob('checkpoint-*')) == ['checkpoint-4']
     trainer = pretrain_trainer(base_dir, tmp_path, **RESUME)
+    out = folder(trainer)
+    assert sorted(p.name for p in out.glob('checkpoint-*')) == ['checkpoint-4']
     result = train_stage(trainer)
     assert result.resumed_from == 4 and trainer.state.global_step == 12
     assert result.tokens == 8 * 4 * 128, 'this session trained steps 5-12 only'
     steps = [s for s, _ in result.losses]
     assert steps == list(range(1, 13)), 'the log continues the saved one: every step once'
     assert [l for _, l in result.losses] == pytest.approx([l for _, l in ref.losses], rel=1e-5)
-    mine = torch.load(tmp_path/'checkpoint-12'/'optimizer.pt', weights_only=True)['state']
+    mine = torch.load(out/'checkpoint-12'/'optimizer.pt', weights_only=True)['state']
     theirs = torch.load(ref_out/'checkpoint-12'/'optimizer.pt', weights_only=True)['state']
     assert mine.keys() == theirs.keys()
     for k in mine:
@@ -252,7 +261,7 @@ def test_interrupted_run_resumes_from_the_saved_step(base_dir, tmp_path, uninter
     again = pretrain_trainer(base_dir, tmp_path, **RESUME)
     final = train_stage(again)
     assert (final.resumed_from, final.tokens, again.state.global_step) == (12, 0, 0)
-    assert not (tmp_path/'checkpoint-13').exists()
+    assert not (out/'checkpoint-13').exists()
     sd = lambda m: {k: v for k, v in m.state_dict().items() if 'lora_' in k}
     for k, v in sd(final.model).items(): assert torch.equal(v, sd(result.model)[k])
 
@@ -273,3 +282,49 @@ def test_saved_reloaded_and_merged_adapters_give_the_same_logits(base_dir, unint
         path = save_merged(merged, tok, tmp_path/'merged')
         assert torch.allclose(AutoModelForCausalLM.from_pretrained(path).eval()(**x).logits, trained, atol=1e-5)
     assert not (tmp_path/'merged.tmp').exists()
+
+
+# --- no stale reuse: a stage trains in the folder of its spec (issue 13, item 1) ----------------------------------------
+
+def test_a_stage_trains_only_in_a_folder_that_records_its_spec(base_dir, tmp_path):
+    ctx, model, tok = tiny(base_dir)
+    s = ctx.settings
+    trainer = make_trainer(model, tok, corpus_blocks(ctx, tok), pretrain_config(s, tmp_path/'plain'), s.pretrain, s)
+    with pytest.raises(ValueError, match='records its spec'): train_stage(trainer)
+
+
+def test_stage_specs_change_with_what_the_adapter_is_made_from(base_dir):
+    specs = lambda **o: phase1_specs(run_context('tiny', base_dir, overrides=o))
+    pre, ins = specs()
+    assert specs(**{'pretrain.logging_steps': 5, 'pretrain.save_steps': 3, 'instruct.save_merged': True, 'eval.batch_size': 2,
+                    'dpo.beta': 5}) == (pre, ins)
+    lr_pre, lr_ins = specs(**{'pretrain.learning_rate': 1e-4})
+    assert lr_pre != pre and lr_ins != ins, 'stage 2 starts from stage 1: a new stage 1 is a new stage 2'
+    assert specs(**{'instruct.lora_r': 4})[0] == pre and specs(**{'instruct.lora_r': 4})[1] != ins
+    assert specs(**{'profile.tiny_hidden_size': 32})[0] != pre                # another base model
+    assert stage_spec(run_context('tiny', base_dir).settings.pretrain, run_context('tiny', base_dir).settings, {}, 'x')['data'] == 'x'
+
+
+def test_a_relevant_change_retrains_beside_the_old_adapter(base_dir, tmp_path):
+    over = {'pretrain.max_steps': 3, 'pretrain.save_steps': 3}
+    first = pretrain_trainer(base_dir, tmp_path, **over)
+    train_stage(first)
+    other = pretrain_trainer(base_dir, tmp_path, **over, **{'pretrain.learning_rate': 1e-3})
+    b = train_stage(other)
+    assert folder(other) != folder(first) and (b.resumed_from, b.tokens > 0, b.train_s > 0) == (0, True, True)
+    assert (folder(first)/'adapter'/'adapter_model.safetensors').exists(), 'the old adapter is kept'
+    same = pretrain_trainer(base_dir, tmp_path, **over, **{'pretrain.logging_steps': 2})
+    c = train_stage(same)
+    assert folder(same) == folder(first) and (c.resumed_from, c.tokens) == (3, 0)
+    weights = lambda f: (f/'adapter'/'adapter_model.safetensors').read_bytes()
+    assert weights(folder(first)) != weights(folder(other))
+
+
+def test_later_chapters_load_the_phase1_adapters_of_their_settings(tiny_run):
+    "The Phase-1 model is the one trained with these settings; another learning rate finds no adapter, an unrelated setting does."
+    from gaokerena.sft import load_phase1_model, phase1_recipe
+    run_dir, _ = tiny_run
+    assert phase1_recipe(run_context('tiny', run_dir, overrides={'eval.batch_size': 3, 'dpo.beta': 5})).name == 'tiny+phase1'
+    other = run_context('tiny', run_dir, overrides={'instruct.learning_rate': 1e-3})
+    model, _, name = load_phase1_model(other)
+    assert name == 'tiny' and not hasattr(model, 'peft_config')
