@@ -344,7 +344,7 @@ def student_base_recipe(ctx: RunContext, choice: str | None = None) -> ModelReci
 def load_rlaif_base(ctx: RunContext, choice: str | None = None) -> tuple:
     "(model, tokenizer, name) of `student_base_recipe(ctx, choice)`, loaded for training (no merge into 4-bit weights)."
     recipe = student_base_recipe(ctx, choice)
-    if recipe.merged: check_mergeable(ctx.settings, "one adapter trains on the student, so the Phase-1 adapters are merged into it first")
+    if recipe.merged: check_mergeable(ctx.settings, "DPO trains one adapter (so does GRPO), so the Phase-1 adapters are merged into the student first")
     return (*load_recipe(ctx, recipe, inference=False), recipe.name)
 
 def make_teacher(ctx: RunContext, cache_dir) -> ChatBackend:
