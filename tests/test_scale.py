@@ -77,7 +77,8 @@ def test_launch_commands():
 def test_accelerate_launch_cpu_starts_one_process(tmp_path):
     "Why the CPU command is torchrun: `accelerate launch --cpu --num_processes 2` without MPI starts a single process."
     probe = tmp_path/'probe.py'
-    probe.write_text("import os; print('PROCESS', os.environ.get('WORLD_SIZE'), os.environ.get('RANK'))\n")
+    # one write(2) per line: two processes printing into one pipe must not interleave inside a line
+    probe.write_text("import os; os.write(1, f\"PROCESS {os.environ.get('WORLD_SIZE')} {os.environ.get('RANK')}\\n\".encode())\n")
     acc = subprocess.run([Path(sys.executable).parent/'accelerate', 'launch', '--cpu', '--num_processes', '2', str(probe)],
                          env=ENV, capture_output=True, text=True, timeout=300)
     tor = subprocess.run([Path(sys.executable).parent/'torchrun', '--standalone', '--nproc_per_node', '2', str(probe)],
