@@ -34,7 +34,7 @@ def published_lengths(tokenizer) -> tuple[dict, str]:
     "Median token length of the papers' models' published straight answers and first CoT runs (`PUBLISHED_MEDIAN_TOKENS` without the data)."
     where = data_dir()
     if where is None: return dict(PUBLISHED_MEDIAN_TOKENS), 'PUBLISHED_MEDIAN_TOKENS (no data folder)'
-    from gaokerena.reproduce import published_sheets, read_output_sheet
+    from gaokerena.sheets import published_sheets, read_output_sheet
     sheets, out = published_sheets(where), {}
     for style in PUBLISHED_MEDIAN_TOKENS:
         keep = (sheets['style'] == style) & sheets['model'].isin(PAPER_MODELS) & sheets['run'].fillna(1).eq(1)

@@ -14,7 +14,8 @@ from pathlib import Path
 import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import data_dir, finish, median_ratio, parser, timed
-from gaokerena.data import LETTERS, load_rows
+from gaokerena.rows import LETTERS
+from gaokerena.data import load_rows
 from gaokerena.reproduce import align_rows, benchmark_name
 
 HELD_BACK = ('medical_genetics', 'college_medicine', 'professional_medicine')   # their published sheets are not in the course data

@@ -120,7 +120,8 @@ def fetch_command(dest, corpus: str | None = None, sets: list[str] = ()) -> int:
     "Run `gaokerena data fetch`: 0 when `dest` holds the data, 1 (with the reason on stderr) when a clone or download failed."
     import sys
     from gaokerena.config import load_settings
-    from gaokerena.data import DataError, fetch_data
+    from gaokerena.rows import DataError
+    from gaokerena.data import fetch_data
     settings = load_settings(overrides=parse_sets(sets))
     try: fetch_data(dest, corpus, settings)
     except DataError as e:

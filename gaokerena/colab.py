@@ -17,11 +17,11 @@ from .report import expected_costs, md_table
 
 # %% auto #0
 __all__ = ['NO_GPU', 'OTHER_GPU', 'NO_GPU_NEEDED', 'GPU_EXTRAS', 'EXTRA_TEXT', 'DRIVE', 'CORPUS_CHAPTERS', 'KERNEL',
-           'COLAB_BADGE', 'INSTALL', 'SETUP_MD', 'DATA_CELL', 'SOLUTIONS_TITLE', 'in_colab', 'gpu_profiles',
-           'gpu_family', 'ProfileError', 'resolve_profile', 'gpu_name', 'pick_profile', 'secret_names',
-           'load_colab_secrets', 'drive_run_dir', 'drive_data_dir', 'dependency_closure', 'freeze_constraints',
-           'read_constraints', 'repo_url', 'colab_url', 'is_solutions', 'edition', 'chapter_title', 'readme_links',
-           'readme_costs', 'fill_markers', 'generated_files', 'stale_files', 'write_generated', 'main']
+           'COLAB_BADGE', 'INSTALL', 'SETUP_MD', 'DATA_CELL', 'in_colab', 'gpu_profiles', 'gpu_family', 'ProfileError',
+           'resolve_profile', 'gpu_name', 'pick_profile', 'secret_names', 'load_colab_secrets', 'drive_run_dir',
+           'drive_data_dir', 'dependency_closure', 'freeze_constraints', 'read_constraints', 'repo_url', 'colab_url',
+           'edition', 'chapter_title', 'readme_links', 'readme_costs', 'fill_markers', 'generated_files', 'stale_files',
+           'write_generated', 'main']
 
 # %% ../nbs/97_colab.ipynb #680704d5
 def in_colab() -> bool:
@@ -249,17 +249,6 @@ def _cell(kind: str, cid: str, text: str) -> dict:
     if kind == 'code': cell.update(execution_count=None, outputs=[])
     return cell
 
-SOLUTIONS_TITLE = '# @title Solutions to the exercises (double-click to show them)'
-
-def is_solutions(cell: dict) -> bool:
-    "True for a chapter's hidden solutions cell: code starting `#| hide` then `# Solutions`."
-    lines = ''.join(cell['source']).splitlines()
-    return cell['cell_type'] == 'code' and lines[:1] == ['#| hide'] and len(lines) > 1 and lines[1].lower().startswith('# solutions')
-
-def _folded(cell: dict) -> dict:
-    "A solutions cell as a Colab form: a title, its code folded away until the student opens it."
-    return {**cell, 'metadata': {**cell['metadata'], 'cellView': 'form'}, 'source': [SOLUTIONS_TITLE + '\n', *cell['source']]}
-
 def _auto_profile(cell: dict, chapter: str) -> dict:
     "The parameters cell with `profile = \"tiny\"` turned into `profile = \"auto\"`."
     src, n = re.subn(r'^profile = "tiny".*$', 'profile = "auto"     # auto: from the GPU (T4 -> colab-t4, L4 -> colab-l4, '
@@ -275,7 +264,6 @@ def edition(nb: dict, chapter: str, repo: str, pins: dict[str, str]) -> dict:
     cells = [copy.deepcopy(c) for c in nb['cells']]
     for c in cells:
         if c['cell_type'] == 'code': c.update(execution_count=None, outputs=[])
-    cells = [_folded(c) if is_solutions(c) else c for c in cells]
     tagged = [i for i, c in enumerate(cells) if 'parameters' in c.get('metadata', {}).get('tags', [])]
     if len(tagged) != 1: raise ValueError(f'nbs/{chapter}.ipynb: expected one cell tagged parameters, found {len(tagged)}')
     i = tagged[0]

@@ -10,39 +10,33 @@ import ast, json, math, os, random, re, unicodedata
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-import gaokerena
 from .config import RunContext, load_settings
+from .rows import LETTERS, SAMPLE_DIR, SAMPLE_FILES, DataError, Unparsed, drop_partial_line, iter_jsonl, read_jsonl, write_jsonl
 from .stores import check_spec, file_digest, fingerprint, write_json
 
 # %% auto #0
-__all__ = ['SAMPLE_DIR', 'LETTERS', 'REQUIRED', 'MAY_BE_EMPTY', 'PROBLEMS', 'NOTES', 'SUBJECTS', 'BENCHMARKS', 'V', 'R',
-           'CORPUS_FILE', 'PAPER_ROWS', 'FORUMS', 'DATASETS', 'ALIASES', 'NEEDED', 'REPOS', 'HUB_HELP', 'DATA_SUFFIXES',
-           'SAMPLE_FILES', 'SAMPLE_NAMES', 'SAMPLE_TEST_SHARE', 'SAMPLE_SPLIT_SEED', 'ZWNJ', 'CHAR_MAP', 'DIACRITICS',
-           'PRESENTATION', 'LETTER', 'ZWNJ_RULES', 'SPACE_RULES', 'GREETINGS', 'LINK_WORDS', 'URL', 'WORD',
-           'TRANSLATE_SYSTEM', 'REFEREE_SYSTEM', 'PREPARED', 'STAND_INS', 'OPTIONAL', 'NORMALISED', 'TEXT_FIELDS',
-           'DataError', 'row_text', 'Unparsed', 'iter_jsonl', 'read_jsonl', 'drop_partial_line', 'write_jsonl',
-           'option_issues', 'row_issues', 'issue', 'LoadResult', 'validate', 'read_table', 'column_key', 'is_nan',
-           'Cells', 'Spec', 'column_map', 'parse_columns', 'row_subject', 'convert_row', 'row_key', 'repeat_warnings',
-           'check_gold_numbers', 'join_question_ids', 'load_table', 'where_from', 'part_order', 'spec_files',
-           'missing_files', 'how_to_get', 'load_rows', 'hub_call', 'subject_in', 'pick', 'repo_files', 'repo_file',
-           'hub_file', 'hub_rows', 'load_hub', 'clone_repo', 'fetch_repos', 'http_download', 'gdrive_download',
-           'fetch_corpus', 'inventory', 'fetch_data', 'load_everything', 'load_sample', 'split_rows', 'sample_tables',
-           'load_sample_rows', 'normalise', 'answer_problem', 'question_key', 'shingles', 'clean_forum', 'keep_scores',
-           'mcq_json', 'translation_messages', 'referee_messages', 'parse_translation', 'parse_rating',
-           'referee_filter', 'translate_one', 'translate_mcqs', 'translation_clients', 'translate_from_settings',
-           'pool', 'dataset_or_stand_in', 'prepared_dataset', 'prepared_datasets', 'count_tokens', 'data_spec',
-           'prepare_data', 'load_prepared', 'prepared_digest', 'word_ngrams', 'contamination']
+__all__ = ['REQUIRED', 'MAY_BE_EMPTY', 'PROBLEMS', 'NOTES', 'SUBJECTS', 'BENCHMARKS', 'V', 'R', 'CORPUS_FILE', 'PAPER_ROWS',
+           'FORUMS', 'DATASETS', 'ALIASES', 'NEEDED', 'REPOS', 'HUB_HELP', 'DATA_SUFFIXES', 'SAMPLE_NAMES',
+           'SAMPLE_TEST_SHARE', 'SAMPLE_SPLIT_SEED', 'ZWNJ', 'CHAR_MAP', 'DIACRITICS', 'PRESENTATION', 'LETTER',
+           'ZWNJ_RULES', 'SPACE_RULES', 'GREETINGS', 'LINK_WORDS', 'URL', 'WORD', 'TRANSLATE_SYSTEM', 'REFEREE_SYSTEM',
+           'PREPARED', 'STAND_INS', 'OPTIONAL', 'NORMALISED', 'TEXT_FIELDS', 'row_text', 'option_issues', 'row_issues',
+           'issue', 'LoadResult', 'validate', 'read_table', 'column_key', 'is_nan', 'Cells', 'Spec', 'column_map',
+           'parse_columns', 'row_subject', 'convert_row', 'row_key', 'repeat_warnings', 'check_gold_numbers',
+           'join_question_ids', 'load_table', 'where_from', 'part_order', 'spec_files', 'missing_files', 'how_to_get',
+           'load_rows', 'hub_call', 'subject_in', 'pick', 'repo_files', 'repo_file', 'hub_file', 'hub_rows', 'load_hub',
+           'clone_repo', 'fetch_repos', 'http_download', 'gdrive_download', 'fetch_corpus', 'inventory', 'fetch_data',
+           'load_everything', 'split_rows', 'sample_tables', 'load_sample_rows', 'normalise', 'answer_problem',
+           'question_key', 'shingles', 'clean_forum', 'keep_scores', 'mcq_json', 'translation_messages',
+           'referee_messages', 'parse_translation', 'parse_rating', 'referee_filter', 'translate_one', 'translate_mcqs',
+           'translation_clients', 'translate_from_settings', 'pool', 'dataset_or_stand_in', 'prepared_dataset',
+           'prepared_datasets', 'count_tokens', 'data_spec', 'prepare_data', 'load_prepared', 'prepared_digest',
+           'word_ngrams', 'contamination']
 
 # %% ../nbs/00_data.ipynb #f57a0a85
-SAMPLE_DIR = Path(gaokerena.__file__).parent/'sample'
-LETTERS = ('A', 'B', 'C', 'D')
 REQUIRED = {'corpus': ('id', 'text', 'source'), 'qa': ('id', 'question', 'answer', 'source'),
             'mcq': ('id', 'subject', 'question', 'options', 'gold', 'explanation', 'source'),
             'pairs': ('id', 'prompt', 'chosen', 'rejected', 'gold', 'method')}
 MAY_BE_EMPTY = {'explanation'}  # benchmarks come without explanations
-
-class DataError(ValueError):
-    "A data file or row is unusable; the message names the file, row and field."
 
 def row_text(row: dict, kind: str) -> str:
     "The text of a row that training or evaluation would read (for token counts)."
@@ -50,50 +44,6 @@ def row_text(row: dict, kind: str) -> str:
     if kind == 'qa': return row['question'] + '\n' + row['answer']
     if kind == 'mcq': return row['question'] + '\n' + '\n'.join(row['options'][k] for k in LETTERS)
     return row['prompt'] + '\n' + row['chosen'] + '\n' + row['rejected']
-
-# %% ../nbs/00_data.ipynb #5c6ad0fd
-@dataclass(frozen=True)
-class Unparsed:
-    "A JSON Lines line that is not a JSON object: its text (shortened) and why."
-    text: str
-    problem: str
-
-def iter_jsonl(path, strict: bool = True):
-    "(line number, row) for each row of a JSON Lines file; a broken line is an error naming file and line (`strict`), else an `Unparsed`."
-    with open(path, encoding='utf-8') as f:
-        for i, line in enumerate(f, 1):
-            if not line.strip(): continue
-            try: row, problem = json.loads(line), None
-            except json.JSONDecodeError as e: row, problem = None, f'not valid JSON ({e.msg})'
-            if problem is None and not isinstance(row, dict): problem = f'a {type(row).__name__}, not a JSON object'
-            if problem is None: yield i, row
-            elif strict: raise DataError(f"{path}: line {i}: {problem}")
-            else: yield i, Unparsed(line.strip()[:300], problem)
-
-def read_jsonl(path) -> list[dict]:
-    "Rows of a JSON Lines file; a broken line is an error naming the file and line."
-    return [row for _, row in iter_jsonl(path)]
-
-def drop_partial_line(path) -> int:
-    "Cut a last line that a crash left without its newline off `path` before appending to it; the bytes removed."
-    path = Path(path)
-    if not path.exists(): return 0
-    raw = path.read_bytes()
-    if not raw or raw.endswith(b'\n'): return 0
-    keep = raw.rfind(b'\n') + 1
-    with open(path, 'r+b') as f: f.truncate(keep)
-    print(f"{path}: dropped an incomplete last line ({len(raw) - keep} bytes) left by an interrupted run")
-    return len(raw) - keep
-
-def write_jsonl(rows, path) -> Path:
-    "Write `rows` to `path` atomically (a temporary file renamed into place)."
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + '.tmp')
-    with open(tmp, 'w', encoding='utf-8') as f:
-        for r in rows: f.write(json.dumps(r, ensure_ascii=False) + '\n')
-    os.replace(tmp, path)
-    return path
 
 # %% ../nbs/00_data.ipynb #6fe7d5dd
 PROBLEMS = {'missing', 'empty', 'nan', 'not_text', 'gold_range', 'same_options', 'same_answer', 'parse'}
@@ -676,14 +626,6 @@ def load_everything(where) -> tuple[dict, dict]:
     if src == 'sample': return {n: load_rows(n) for n in SAMPLE_NAMES}, {}
     have = inventory(src)
     return {n: load_rows(n, src) for n, k in have.items() if k}, {n: how_to_get(n, src) for n, k in have.items() if not k}
-
-# %% ../nbs/00_data.ipynb #bcf1db22
-SAMPLE_FILES = {'corpus': 'corpus.jsonl', 'qa': 'qa.jsonl', 'mcq': 'mcq.jsonl', 'forum_noise': 'forum_noise.jsonl'}
-
-def load_sample(kind: str) -> list[dict]:
-    "Rows of the bundled sample of `kind` (corpus, qa, mcq or forum_noise)."
-    if kind not in SAMPLE_FILES: raise KeyError(f"no sample of kind '{kind}' (have: {', '.join(SAMPLE_FILES)})")
-    return read_jsonl(SAMPLE_DIR/SAMPLE_FILES[kind])
 
 # %% ../nbs/00_data.ipynb #db9aa78f
 def split_rows(rows: list, test_share: float, seed: int) -> tuple[list, list]:

@@ -13,10 +13,13 @@ from pathlib import Path
 import numpy as np
 import torch
 from tqdm.auto import tqdm
-from .data import BENCHMARKS, DATASETS, LETTERS, SUBJECTS, DataError, drop_partial_line, iter_jsonl, load_prepared, where_from
+from .data import BENCHMARKS, DATASETS, SUBJECTS, load_prepared, where_from
+from .rows import LETTERS, DataError, drop_partial_line, iter_jsonl
 from .llm import VLLMEngine, decoding_kwargs, decoding_spec, vllm_lora_rank, vllm_sampling_kwargs
 from .models import (ModelRecipe, combine_adapters, load_recipe, load_tokenizer, loaded_models, recipe_identity,
                               tiny_base_dir)
+from .ledger import save_comparison
+from .sheets import published_sheets, read_output_sheet
 from .stores import changed_keys, fingerprint, model_identity
 
 # %% auto #0
@@ -33,11 +36,11 @@ __all__ = ['STRAIGHT_PROMPT', 'COT_PROMPT', 'PROMPTS', 'VERIFIER_PROMPT', 'PASSA
            'prompt_lengths', 'answer_contexts', 'letter_logprobs', 'grouped_sdpa', 'decoding_mask', 'BufferedLayer',
            'buffered_cache', 'fast_decoding', 'generate', 'vllm_available', 'use_vllm', 'TransformersGenerator',
            'vllm_engine_kwargs', 'VLLMGenerator', 'make_generator', 'run_batches', 'evaluate_mcq', 'bootstrap_ci',
-           'score_rows', 'score_table', 'letter_agreement', 'published', 'compare_published',
-           'save_published_comparison', 'plot_accuracy', 'render_judge_prompt', 'parse_verdict', 'generate_answers',
-           'reference_answers', 'judge_pairs', 'new_spend', 'make_judge', 'pairwise_outcomes', 'win_rates',
-           'comparison_models', 'eval_model_recipe', 'load_eval_model', 'spread_limit', 'load_benchmarks',
-           'load_freeform']
+           'score_rows', 'score_table', 'majority_letter_baseline', 'mcnemar_exact', 'paired_comparison',
+           'letter_agreement', 'published', 'compare_published', 'save_published_comparison', 'plot_accuracy',
+           'render_judge_prompt', 'parse_verdict', 'generate_answers', 'reference_answers', 'judge_pairs', 'new_spend',
+           'make_judge', 'pairwise_outcomes', 'win_rates', 'comparison_models', 'eval_model_recipe', 'load_eval_model',
+           'spread_limit', 'load_benchmarks', 'load_freeform']
 
 # %% ../nbs/02_eval.ipynb #4cb281b1
 STRAIGHT_PROMPT = ("\nبه پرسش زیر به پاسخ بدهید و تنها از زبان فارسی استفاده کنید!\n## پرسش\n{question} \n\n\n"
@@ -322,7 +325,6 @@ PAPER_SYSTEMS = ('gaokerena-v', 'gaokerena-r', 'aya-expanse-8b', 'qwen2.5-7b')
 
 def published_generations(data_dir, models=PAPER_SYSTEMS) -> pd.DataFrame:
     "The published straight and CoT generations of `models` with hand labels: one row per sheet row."
-    from gaokerena.reproduce import published_sheets, read_output_sheet   # not at the top: reproduce imports this module
     sheets = published_sheets(data_dir)
     sheets = sheets[sheets['style'].isin(['straight', 'cot']) & sheets.model.isin(models)]
     return pd.concat([read_output_sheet(s.path).assign(model=s.model, benchmark=s.benchmark, style=s.style, run=s.run,
@@ -821,6 +823,42 @@ def score_table(rows: list[dict], by: str = 'benchmark', n_boot: int = 2000, see
     table['pooled'] = score_rows(rows, n_boot, seed)
     return table
 
+# %% ../nbs/02_eval.ipynb #ev-majority
+def majority_letter_baseline(rows: list[dict]) -> dict:
+    "What always answering the most common gold letter of `rows` scores (%), beside uniform guessing's 25%."
+    golds = {g: sum(r['gold'] == g for r in rows) for g in LETTERS}
+    letter = max(LETTERS, key=golds.get)
+    n, count = len(rows), golds[letter]
+    return {'questions': n, 'letter': letter, 'gold share %': 100 * count / n if n else math.nan,
+            'uniform guess %': 100 / len(LETTERS)}
+
+# %% ../nbs/02_eval.ipynb #ev-paired
+def mcnemar_exact(only_a: int, only_b: int) -> float:
+    "Two-sided exact McNemar p-value from the discordant counts: questions only model A got right, and only model B."
+    n = only_a + only_b
+    if n == 0: return 1.0
+    return min(1.0, 2 * sum(math.comb(n, i) for i in range(min(only_a, only_b) + 1)) / 2 ** n)
+
+def paired_comparison(rows_a: list[dict], rows_b: list[dict], n_boot: int = 2000, seed: int = 0) -> dict:
+    "Accuracy of A minus B (points) on the same questions: a paired bootstrap 95% interval and McNemar's exact p-value."
+    def per_question(rows):
+        q = defaultdict(list)
+        for r in rows: q[(r['benchmark'], str(r['qid']))].append(r['answer'] == r['gold'])
+        return {k: sum(v) / len(v) for k, v in q.items()}
+    a, b = per_question(rows_a), per_question(rows_b)
+    if set(a) != set(b):
+        raise ValueError(f"paired_comparison: the two sets of rows must cover the same questions; "
+                         f"{len(set(a) - set(b))} only in A, {len(set(b) - set(a))} only in B, e.g. {sorted(set(a) ^ set(b))[:3]}")
+    keys = sorted(a)
+    diff = np.array([a[k] - b[k] for k in keys])
+    lo, hi = bootstrap_ci(diff, None, n_boot, seed)
+    binary = all(a[k] in (0, 1) and b[k] in (0, 1) for k in keys)
+    only_a, only_b = int((diff == 1).sum()), int((diff == -1).sum())
+    return {'questions': len(keys), 'accuracy_a': 100 * sum(a.values()) / len(keys) if keys else math.nan,
+            'accuracy_b': 100 * sum(b.values()) / len(keys) if keys else math.nan,
+            'difference': 100 * float(diff.mean()) if keys else math.nan, 'ci_low': 100 * lo, 'ci_high': 100 * hi,
+            'only_a': only_a, 'only_b': only_b, 'p_mcnemar': mcnemar_exact(only_a, only_b) if binary else None}
+
 # %% ../nbs/02_eval.ipynb #ev-agreement
 def letter_agreement(scored: list[dict], written: list[dict]) -> pd.DataFrame:
     "Per benchmark and pooled: how often the letter log-likelihood scoring picks is the option the written answer names."
@@ -874,7 +912,6 @@ def compare_published(scores: dict, table: str, model: str):
 # %% ../nbs/02_eval.ipynb #4efc808c
 def save_published_comparison(stage_dir, scores: dict, table: str, model: str, ours: str, tiny: bool = False):
     "`compare_published` recorded for the run report: our accuracy as `ours`, the published one as `paper`; returns the table."
-    from gaokerena.report import save_comparison
     df = compare_published(scores, table, model)
     note = (f"ours: {ours}, {scores['pooled']['questions']} questions answered with the straight prompt; paper: {model} "
             f"in the papers' {table} table. published_in_ci: the published value lies inside our 95% interval.")

@@ -16,7 +16,8 @@ from transformers import set_seed
 from trl import GRPOConfig, GRPOTrainer
 from trl.rewards import get_soft_overlong_punishment
 from .config import RunContext, Settings, SettingsError, processes
-from .data import LETTERS, contamination
+from .data import contamination
+from .rows import LETTERS
 from .evaluate import extract_choice, prompt_lengths, published, render_prompt, use_vllm
 from .models import ModelRecipe, recipe_identity
 from .passk import pool, score_samples

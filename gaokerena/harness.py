@@ -9,14 +9,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from .config import Settings
-from .data import write_jsonl
+from .rows import write_jsonl
 
 # %% auto #0
 __all__ = ['UTILS', 'task_yaml', 'export_tasks']
 
 # %% ../nbs/99_harness.ipynb #8cdbd4af
 UTILS = '''"lm-eval helpers of the gaokerena tasks: the kit's own prompt and answer extractor (pip install gaokerena)."
-from gaokerena.data import LETTERS
+from gaokerena.rows import LETTERS
 from gaokerena.evaluate import extract_choice, render_prompt
 
 def straight_prompt(doc): return render_prompt(doc, 'straight')

@@ -16,12 +16,13 @@ import pandas as pd
 import torch
 import gaokerena
 from .config import Settings, SettingsError, processes
-from .data import DataError, read_jsonl
+from .rows import DataError, read_jsonl
 
 # %% auto #0
-__all__ = ['TRACKED_PACKAGES', 'SUMMARY_COLUMNS', 'PRICE_TABLES', 'carbon_kg', 'tdp_watts', 'library_versions', 'git_commit',
-           'peak_memory_gb', 'StageRecord', 'append_jsonl', 'track_stage', 'LedgerError', 'read_ledger',
-           'ledger_summary', 'plot_ledger', 'throughput_for', 'CostEstimate', 'estimate_cost']
+__all__ = ['TRACKED_PACKAGES', 'SUMMARY_COLUMNS', 'PRICE_TABLES', 'COMPARISON_FILE', 'TINY_COMPARISON', 'carbon_kg', 'tdp_watts',
+           'library_versions', 'git_commit', 'peak_memory_gb', 'StageRecord', 'append_jsonl', 'track_stage',
+           'LedgerError', 'read_ledger', 'ledger_summary', 'plot_ledger', 'throughput_for', 'CostEstimate',
+           'estimate_cost', 'save_comparison', 'comparison_table']
 
 # %% ../nbs/91_ledger.ipynb #45e8bb5c
 def carbon_kg(watts: float, hours: float, intensity: float) -> float:
@@ -215,3 +216,25 @@ def estimate_cost(units: float, units_per_s: float, gpu: str, settings: Settings
     hours = units / units_per_s / 3600
     usd = hours * table[gpu]
     return CostEstimate(gpu, hours, usd, f"{what} will take ≈ {_fmt_hours(hours)} GPU-hours ≈ ${usd:.2f} on {gpu}")
+
+# %% ../nbs/91_ledger.ipynb #0b3d0f9d
+COMPARISON_FILE = 'paper_comparison.json'
+TINY_COMPARISON = ('Tiny profile: "ours" is a random 2-layer model trained and tested on the bundled sample, so this '
+                   'table shows the layout a GPU run fills in; its numbers are not comparable with the paper\'s.')
+
+def save_comparison(stage_dir, title: str, rows, note: str = '', tiny: bool = False) -> Path:
+    "Record a table comparing this run with a paper (rows with `ours` and `paper` columns) for the run report; `tiny` says it is a tiny run."
+    if isinstance(rows, pd.DataFrame): rows = rows.reset_index().to_dict('records')
+    path = Path(stage_dir)/COMPARISON_FILE
+    tables = json.loads(path.read_text(encoding='utf-8')) if path.exists() else {}
+    tables[title] = {'rows': rows, 'note': ' '.join(filter(None, (TINY_COMPARISON if tiny else '', note)))}
+    path.write_text(json.dumps(tables, indent=1, ensure_ascii=False, default=str), encoding='utf-8')
+    return path
+
+def comparison_table(rows: list[dict]) -> pd.DataFrame:
+    "A comparison's rows as a table indexed by their first column (the row's label), with `ours − paper` where both are numbers."
+    df = pd.DataFrame(rows)
+    df = df.set_index(df.columns[0])
+    if {'ours', 'paper'} <= set(df.columns):
+        df['ours − paper'] = pd.to_numeric(df['ours'], errors='coerce') - pd.to_numeric(df['paper'], errors='coerce')
+    return df

@@ -14,7 +14,7 @@ import trl
 from peft import PeftModel
 from transformers import AutoModelForCausalLM, AutoTokenizer, CohereConfig, CohereForCausalLM, PreTrainedTokenizerFast
 from .config import RunContext, Settings, processes
-from .data import load_sample
+from .rows import load_sample
 from .stores import IDENTITY_ATTR, SPEC_FILE, file_digest, fingerprint, keyed_folder, write_json
 
 # %% auto #0

@@ -13,17 +13,15 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from .config import CHAPTERS
 from .config import Settings
-from .ledger import estimate_cost, ledger_summary, plot_ledger, read_ledger, throughput_for
+from .ledger import COMPARISON_FILE, comparison_table, estimate_cost, ledger_summary, plot_ledger, read_ledger, throughput_for
 
 # %% auto #0
-__all__ = ['CHAPTER_DIRS', 'COMPARISON_FILE', 'MAX_JSON_BYTES', 'TINY_COMPARISON', 'BENCHMARK_QUESTIONS', 'TINY_NOTE', 'CSS',
-           'chapter_dirs', 'json_tables', 'fmt', 'md_table', 'html_table', 'save_comparison', 'comparison_table',
-           'ChapterReport', 'chapter_report', 'paper_workload', 'expected_costs', 'report_blocks', 'to_html',
-           'to_markdown', 'write_report']
+__all__ = ['CHAPTER_DIRS', 'MAX_JSON_BYTES', 'BENCHMARK_QUESTIONS', 'TINY_NOTE', 'CSS', 'chapter_dirs', 'json_tables', 'fmt',
+           'md_table', 'html_table', 'ChapterReport', 'chapter_report', 'paper_workload', 'expected_costs',
+           'report_blocks', 'to_html', 'to_markdown', 'write_report']
 
 # %% ../nbs/96_report.ipynb #9550f552
 CHAPTER_DIRS = {'00_data': ('data', '00_data')}
-COMPARISON_FILE = 'paper_comparison.json'
 MAX_JSON_BYTES = 256_000
 
 def chapter_dirs(run_dir, chapter: str) -> list[Path]:
@@ -90,27 +88,6 @@ def md_table(df: pd.DataFrame) -> str:
 def html_table(df: pd.DataFrame) -> str:
     "A DataFrame as an HTML table, values formatted with `fmt` and escaped."
     return df.map(fmt).to_html(escape=True, border=0, classes='table', index=_has_index(df))
-
-# %% ../nbs/96_report.ipynb #0b3d0f9d
-TINY_COMPARISON = ('Tiny profile: "ours" is a random 2-layer model trained and tested on the bundled sample, so this '
-                   'table shows the layout a GPU run fills in; its numbers are not comparable with the paper\'s.')
-
-def save_comparison(stage_dir, title: str, rows, note: str = '', tiny: bool = False) -> Path:
-    "Record a table comparing this run with a paper (rows with `ours` and `paper` columns) for the run report; `tiny` says it is a tiny run."
-    if isinstance(rows, pd.DataFrame): rows = rows.reset_index().to_dict('records')
-    path = Path(stage_dir)/COMPARISON_FILE
-    tables = json.loads(path.read_text(encoding='utf-8')) if path.exists() else {}
-    tables[title] = {'rows': rows, 'note': ' '.join(filter(None, (TINY_COMPARISON if tiny else '', note)))}
-    path.write_text(json.dumps(tables, indent=1, ensure_ascii=False, default=str), encoding='utf-8')
-    return path
-
-def comparison_table(rows: list[dict]) -> pd.DataFrame:
-    "A comparison's rows as a table indexed by their first column (the row's label), with `ours − paper` where both are numbers."
-    df = pd.DataFrame(rows)
-    df = df.set_index(df.columns[0])
-    if {'ours', 'paper'} <= set(df.columns):
-        df['ours − paper'] = pd.to_numeric(df['ours'], errors='coerce') - pd.to_numeric(df['paper'], errors='coerce')
-    return df
 
 # %% ../nbs/96_report.ipynb #3256eb59
 @dataclass

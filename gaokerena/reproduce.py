@@ -6,159 +6,33 @@ Docs: https://github.com/gaokerena-kit/gaokerena/reproduce.html.md"""
 
 # %% ../nbs/95_reproduce.ipynb #rp-imports
 from __future__ import annotations
-import ast, difflib, importlib.util, json, math, os, re
+import difflib, json, math, os, re
 from collections import defaultdict
 from pathlib import Path
 import pandas as pd
 from rapidfuzz.distance import Indel
 from rapidfuzz.process import cdist
-from .data import LETTERS, SUBJECTS, DataError, load_rows
+from .data import SUBJECTS, load_rows
+from .rows import LETTERS, DataError
+from .sheets import HISTORY_SHEET, cell_text, published_sheets, read_output_sheet, read_verifier_sheet, read_vote_sheet
 from . import evaluate
 from .evaluate import extract_choice, same_outcome
 from .passk import mean_pass_at_k, negative_marking, self_consistency, verifier_answer
 
 # %% auto #0
-__all__ = ['LABELS', 'SHEET_COLUMNS', 'MODELS', 'HISTORY_SHEET', 'COLUMNS', 'PUBLISHED', 'TABLES', 'R_TABLES', 'FIELDS',
-           'ANSWER_MODES', 'REVIEWED', 'TITLES', 'normalise_label', 'read_sheet', 'read_output_sheet', 'benchmark_id',
-           'published_sheets', 'read_vote_sheet', 'read_verifier_sheet', 'text_key', 'question_key', 'most_similar',
-           'align_rows', 'benchmark_name', 'agrees', 'record', 'accuracy_record', 'sheet_answers', 'agreement',
-           'PublishedData', 'reviewed', 'check_alignment', 'straight_records', 'aligned_runs', 'cot_table',
-           'cot_records', 'note_vote_differences', 'check_vote_sheet', 'cot_tables', 'all_cot_records',
-           'verifier_records', 'reproduce', 'records_frame', 'readme_stats', 'sheets_readme', 'readme_passk',
-           'readme_findings', 'cell_status', 'tables_markdown', 'write_tables', 'reproduce_to']
-
-# %% ../nbs/95_reproduce.ipynb #rp-labels
-LABELS = {**{k: k for k in LETTERS}, 'none': 'none', 'invalid': 'invalid', 'multiple_choice': 'multiple', '': 'invalid'}
-
-def normalise_label(raw) -> str | None:
-    "The typed answer ('A'-'D', 'none', 'multiple', 'invalid') for one raw hand label, or None when unknown."
-    if raw is None or (isinstance(raw, float) and math.isnan(raw)): raw = ''
-    key = re.sub(r'[\s\-]+', '_', str(raw).strip().strip('[]()*').strip().lower())
-    return LABELS.get(key.upper() if len(key) == 1 else key)
-
-# %% ../nbs/95_reproduce.ipynb #rp-read
-SHEET_COLUMNS = {'Question': 'question', 'question_choices': 'options', 'correct_answer': 'gold',
-                 'model_prompt': 'model_prompt', 'AI_answer': 'generation', 'AI_chosen_answer': 'label_raw'}
-
-def read_sheet(path) -> pd.DataFrame:
-    "A spreadsheet's first sheet as raw cells, read with calamine (~25x faster than openpyxl here) when installed."
-    engine = 'calamine' if importlib.util.find_spec('python_calamine') else 'openpyxl'
-    return pd.read_excel(path, dtype=object, engine=engine)
-
-def _text(v) -> str:
-    "A cell as text: '' for an empty cell."
-    return '' if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
-
-def _options(path, row: int, text: str) -> dict:
-    "The options dict of one sheet row, or a DataError naming file, row and field."
-    try: opts = ast.literal_eval(text)
-    except (ValueError, SyntaxError) as e: raise DataError(f"{path}: row {row}: field question_choices: not a Python dict ({e.__class__.__name__})") from None
-    if not isinstance(opts, dict) or set(opts) != set(LETTERS):
-        raise DataError(f"{path}: row {row}: field question_choices: need a dict with keys A, B, C, D, got {text[:80]!r}")
-    return {k: _text(opts[k]) for k in LETTERS}
-
-def _check_columns(path, df: pd.DataFrame, needed) -> None:
-    "Raise a DataError naming the file and the columns it lacks."
-    missing = [c for c in needed if c not in df.columns]
-    if missing: raise DataError(f"{path}: missing column(s) {missing}; found {list(df.columns)}")
-
-def _gold(path, row: int, v) -> str:
-    "The gold letter of one row, or a DataError."
-    g = _text(v).strip().upper()
-    if g not in LETTERS: raise DataError(f"{path}: row {row}: field correct_answer: {v!r} is not one of A, B, C, D")
-    return g
-
-def _label(path, row: int, v) -> str:
-    "The normalised hand label of one row, or a DataError."
-    lab = normalise_label(v)
-    if lab is None: raise DataError(f"{path}: row {row}: field AI_chosen_answer: unknown label {v!r} (expected A-D, none, invalid, multiple_choice or empty)")
-    return lab
-
-def read_output_sheet(path) -> pd.DataFrame:
-    "One published output sheet (straight or CoT) as normalised columns; bad input is an error naming file, row and field."
-    path = Path(path)
-    df = read_sheet(path)
-    _check_columns(path, df, SHEET_COLUMNS)
-    out = []
-    for i, r in enumerate(df.to_dict('records')):
-        row = i + 2
-        out.append({'row': row, 'question': _text(r['Question']), 'options': _options(path, row, _text(r['question_choices'])),
-                    'gold': _gold(path, row, r['correct_answer']), 'model_prompt': _text(r['model_prompt']),
-                    'generation': _text(r['AI_answer']), 'label': _label(path, row, r['AI_chosen_answer']),
-                    'label_raw': _text(r['AI_chosen_answer'])})
-    return pd.DataFrame(out, columns=['row', 'question', 'options', 'gold', 'model_prompt', 'generation', 'label', 'label_raw'])
-
-# %% ../nbs/95_reproduce.ipynb #rp-find
-MODELS = {'gaokerena': 'gaokerena-v', 'gaokerena-v1': 'gaokerena-v', 'gaokerena-r1.0': 'gaokerena-r',
-          'aya_expanse': 'aya-expanse-8b', 'aya-expanse': 'aya-expanse-8b', 'qwen2.5': 'qwen2.5-7b',
-          'persianmind': 'persianmind', 'medmobile_gemma2b(translator)': 'medmobile-gemma2b',
-          'medmobile_parsinlu(translator)': 'medmobile-parsinlu'}
-def benchmark_id(folder: str) -> str:
-    "Our benchmark id for one of the authors' benchmark folder names (kopp, MMLU_Anatomy, MMLU-clinical_knowledge)."
-    if folder.lower() == 'kopp': return 'ibmsee'
-    return re.sub(r'^mmlu[-_]', '', folder.lower()).replace('-', '_')
-
-# %% ../nbs/95_reproduce.ipynb #rp-sheets
-_PATTERNS = (  # (paper, style, glob under data_dir, the path parts that name benchmark and model)
-    ('v', 'straight', 'gaokerena-v/evaluation/multiple_choice_qa/*/*/*_result.xlsx'),
-    ('r', 'straight', 'gaokerena-r/evaluations/zeroshot/*/*/*_result.xlsx'),
-    ('r', 'cot', 'gaokerena-r/evaluations/zeroshot-COT/*/*/*_experiment_no*.xlsx'),
-    ('r', 'votes', 'gaokerena-r/evaluations/zeroshot-COT/*/*/ans.xlsx'),
-    ('r', 'verifier', 'gaokerena-r/evaluations/final-evaluation/*/sys_result.xlsx'))
-
-HISTORY_SHEET = 'history/ana_r_ans_before.xlsx'
-
-def published_sheets(data_dir) -> pd.DataFrame:
-    "Every published output sheet under `data_dir`: path, paper, model, benchmark, style and run number."
-    data_dir, rows = Path(data_dir), []
-    for paper, style, pattern in _PATTERNS:
-        for p in sorted(data_dir.glob(pattern)):
-            if style == 'verifier': bench, model = p.parent.name, 'gaokerena-r1.0'
-            else: bench, model = p.parent.parent.name, p.parent.name
-            run = re.search(r'_no(\d+)\.xlsx$', p.name)
-            rows.append({'path': p, 'paper': paper, 'model': MODELS.get(model, model), 'benchmark': benchmark_id(bench),
-                         'style': style, 'run': int(run.group(1)) if run else None})
-    if (data_dir/HISTORY_SHEET).exists():
-        rows.append({'path': data_dir/HISTORY_SHEET, 'paper': 'r', 'model': 'gaokerena-r', 'benchmark': 'anatomy',
-                     'style': 'votes-earlier', 'run': None})
-    return pd.DataFrame(rows, columns=['path', 'paper', 'model', 'benchmark', 'style', 'run']).astype({'run': 'Int64'})
-
-# %% ../nbs/95_reproduce.ipynb #rp-votes
-def read_vote_sheet(path) -> pd.DataFrame:
-    "An `ans.xlsx` vote sheet: row, gold, runs (the five labels), ensemble (letter, non-answer or 'unanswered')."
-    path = Path(path)
-    df = read_sheet(path)
-    runs = [c for c in df.columns if re.fullmatch(r'no\.\d+', str(c))]
-    _check_columns(path, df, ['correct_answer', 'ensemble_answer'] + (runs or ['no.1']))
-    out = []
-    for i, r in enumerate(df.to_dict('records')):
-        row = i + 2
-        labels = [_label(path, row, r[c]) for c in runs]
-        ens = _text(r['ensemble_answer']).strip()
-        out.append({'row': row, 'gold': _gold(path, row, r['correct_answer']), 'runs': labels,
-                    'ensemble': 'unanswered' if ens == 'not_agreed' else _label(path, row, ens)})
-    return pd.DataFrame(out, columns=['row', 'gold', 'runs', 'ensemble'])
-
-def read_verifier_sheet(path) -> pd.DataFrame:
-    "A `sys_result.xlsx` final sheet: row, question, gold, vote (a label, or '' where the verifier ran), verifier text, label."
-    path = Path(path)
-    df = read_sheet(path)
-    _check_columns(path, df, ['Question', 'correct_answer', 'guide_answer', 'AI_chosen_answer'])
-    out = []
-    for i, r in enumerate(df.to_dict('records')):
-        row, guide = i + 2, _text(r['guide_answer'])
-        vote = (normalise_label(guide) if guide.strip() else None) or ''
-        out.append({'row': row, 'question': _text(r['Question']), 'gold': _gold(path, row, r['correct_answer']),
-                    'vote': vote, 'verifier_text': '' if vote else guide,
-                    'label': _label(path, row, r['AI_chosen_answer']), 'label_raw': _text(r['AI_chosen_answer'])})
-    return pd.DataFrame(out, columns=['row', 'question', 'gold', 'vote', 'verifier_text', 'label', 'label_raw'])
+__all__ = ['COLUMNS', 'PUBLISHED', 'TABLES', 'R_TABLES', 'FIELDS', 'ANSWER_MODES', 'REVIEWED', 'TITLES', 'text_key',
+           'question_key', 'most_similar', 'align_rows', 'benchmark_name', 'agrees', 'record', 'accuracy_record',
+           'sheet_answers', 'agreement', 'PublishedData', 'reviewed', 'check_alignment', 'straight_records',
+           'aligned_runs', 'cot_table', 'cot_records', 'note_vote_differences', 'check_vote_sheet', 'cot_tables',
+           'all_cot_records', 'verifier_records', 'reproduce', 'records_frame', 'readme_stats', 'sheets_readme',
+           'readme_passk', 'readme_findings', 'cell_status', 'tables_markdown', 'write_tables', 'reproduce_to']
 
 # %% ../nbs/95_reproduce.ipynb #rp-align
 _UNIFY = str.maketrans({'ي': 'ی', 'ك': 'ک', 'ى': 'ی', '\u200c': ' ', '\u200f': ' ', '\u200e': ' '})
 
 def text_key(text) -> str:
     "Text for matching: Arabic ي/ك unified with Persian ی/ک, ZWNJ as space, whitespace collapsed."
-    return ' '.join(_text(text).translate(_UNIFY).split())
+    return ' '.join(cell_text(text).translate(_UNIFY).split())
 
 def question_key(question, options: dict) -> str:
     "The matching key of a question and its four options."

@@ -12,13 +12,15 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 import matplotlib.pyplot as plt
+import torch
 from datasets import Dataset
 from tqdm.auto import tqdm
 from transformers import set_seed
 from trl import DPOConfig, DPOTrainer
 from trl.data_utils import common_prefix_length
 from .config import RunContext, Settings, SettingsError, processes
-from .data import LETTERS, load_prepared, load_rows, read_jsonl, where_from
+from .rows import LETTERS, read_jsonl
+from .data import load_prepared, load_rows, where_from
 from .evaluate import (ResultStore, extract_choice, generate, prompt_lengths, prompt_question, render_prompt,
                                 result_key, row_spec, run_batches)
 from .llm import ChatBackend, LLMError, LocalChat, OpenAIChat, decoding_spec
@@ -34,7 +36,8 @@ __all__ = ['TEACHER_REWRITE', 'TEACHER_CRITIQUE', 'STUDENT_RETRY', 'CHOICE_WORDS
            'generate_pairs', 'pair_rows', 'medmcqa_questions', 'rlaif_questions', 'extractor_readings',
            'published_pairs', 'sample_rows', 'student_base_recipe', 'load_rlaif_base', 'make_teacher', 'dpo_pairs',
            'pairs_digest', 'dpo_spec', 'dpo_dir', 'dpo_adapter', 'student_recipe', 'load_student', 'dpo_rows',
-           'tokenize_pair', 'fit_rows', 'dpo_config', 'dpo_trainer', 'train_dpo', 'plot_dpo']
+           'tokenize_pair', 'fit_rows', 'dpo_config', 'dpo_trainer', 'train_dpo', 'plot_dpo', 'completion_logps',
+           'dpo_loss', 'plot_dpo_logps']
 
 # %% ../nbs/03_rlaif.ipynb #1b432c65
 TEACHER_REWRITE = """شما استاد پزشکی هستید. دانشجویی به پرسش چندگزینه‌ای زیر پاسخ داده، اما استدلالش به پاسخ درست نرسیده است.
@@ -470,4 +473,31 @@ def plot_dpo(history: list[dict]):
         ax.set_title(key); ax.set_xlabel('step')
     axes[2].set_ylim(-0.05, 1.05)
     fig.tight_layout()
+    return fig
+
+# %% ../nbs/03_rlaif.ipynb #rl-dpo-hand
+def completion_logps(model, pair: dict) -> tuple[float, float]:
+    "Summed log-probabilities of a tokenized pair's chosen and rejected answers after its prompt (`tokenize_pair`'s ids)."
+    sums = []
+    for side in ('chosen_ids', 'rejected_ids'):
+        ids = torch.tensor([pair['prompt_ids'] + pair[side]], device=model.device)
+        with torch.no_grad(): logps = torch.log_softmax(model(input_ids=ids).logits[0, :-1].float(), -1)
+        per_token = logps.gather(1, ids[0, 1:, None])[:, 0]          # position t predicts token t + 1
+        sums.append(float(per_token[len(pair['prompt_ids']) - 1:].sum()))
+    return tuple(sums)
+
+def dpo_loss(chosen: float, rejected: float, ref_chosen: float, ref_rejected: float, beta: float = 0.1) -> float:
+    "DPO's loss for one pair from summed log-probabilities: -log sigmoid(beta [(chosen - ref_chosen) - (rejected - ref_rejected)])."
+    m = beta * ((chosen - ref_chosen) - (rejected - ref_rejected))
+    return max(-m, 0.0) + math.log1p(math.exp(-abs(m)))               # -log sigmoid(m), without overflow
+
+# %% ../nbs/03_rlaif.ipynb #rl-dpo-logps
+def plot_dpo_logps(history: list[dict]):
+    "The chosen and rejected answers' summed log-probabilities per logged step (trl's `logps/chosen`, `logps/rejected`); returns the figure."
+    logged = [h for h in history if 'logps/chosen' in h and 'loss' in h]
+    fig, ax = plt.subplots(figsize=(6, 3))
+    for key, colour in (('logps/chosen', 'C2'), ('logps/rejected', 'C3')):
+        ax.plot([h['step'] for h in logged], [h[key] for h in logged], marker='o', color=colour, label=key.split('/')[1])
+    ax.set_xlabel('step'); ax.set_ylabel('summed log-probability'); ax.set_title("the student's log-probabilities")
+    ax.legend(); fig.tight_layout()
     return fig

@@ -6,7 +6,7 @@ Docs: https://github.com/gaokerena-kit/gaokerena/sft.html.md"""
 
 # %% ../nbs/01_sft.ipynb #a50bd818
 from __future__ import annotations
-import importlib.util, json, math, os, random, shutil
+import html, importlib.util, json, math, os, random, shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 import torch
@@ -24,12 +24,12 @@ from .models import (ModelRecipe, QuantizedMergeError, gated_help, load_model_an
 from .stores import SPEC_FILE, fingerprint, keyed_folder, keyed_path
 
 # %% auto #0
-__all__ = ['NOT_IN_SPEC', 'training_kwargs', 'lora_config', 'linear_module_names', 'corpus_share', 'tokenize_documents',
-           'pack_blocks', 'padding_share', 'pretrain_config', 'chat_dataset', 'check_pad_token', 'instruct_config',
-           'use_unsloth', 'unsloth_load_kwargs', 'unsloth_lora_kwargs', 'load_for_training', 'make_trainer',
-           'planned_steps', 'planned_tokens', 'stage_spec', 'StageResult', 'train_stage', 'phase1_datasets',
-           'train_recorded', 'plot_losses', 'phase1_specs', 'phase1_adapters', 'phase1_recipe', 'phase1_folders',
-           'load_phase1_model', 'check_mergeable', 'save_merged']
+__all__ = ['NOT_IN_SPEC', 'training_kwargs', 'lora_config', 'linear_module_names', 'LoRALinear', 'corpus_share',
+           'tokenize_documents', 'pack_blocks', 'padding_share', 'pretrain_config', 'chat_dataset', 'check_pad_token',
+           'instruct_config', 'chat_labels', 'label_mask_html', 'use_unsloth', 'unsloth_load_kwargs',
+           'unsloth_lora_kwargs', 'load_for_training', 'make_trainer', 'planned_steps', 'planned_tokens', 'stage_spec',
+           'StageResult', 'train_stage', 'phase1_datasets', 'train_recorded', 'plot_losses', 'phase1_specs',
+           'phase1_adapters', 'phase1_recipe', 'phase1_folders', 'load_phase1_model', 'check_mergeable', 'save_merged']
 
 # %% ../nbs/01_sft.ipynb #4b7c95f5
 def training_kwargs(stage: TrainStage, settings: Settings) -> dict:
@@ -54,6 +54,23 @@ def linear_module_names(model) -> list[str]:
     head = model.get_output_embeddings()
     return sorted({name.rsplit('.', 1)[-1] for name, m in model.named_modules()
                    if isinstance(m, torch.nn.Linear) and m is not head})
+
+# %% ../nbs/01_sft.ipynb #sft-lora
+class LoRALinear(torch.nn.Module):
+    "A frozen linear layer `base` plus a trainable low-rank update: h = W x + (alpha / r) B A x."
+    def __init__(self, base: torch.nn.Linear, r: int, alpha: float):
+        super().__init__()
+        self.base, self.scale = base.requires_grad_(False), alpha / r
+        self.A = torch.nn.Parameter(torch.nn.init.kaiming_uniform_(torch.empty(r, base.in_features), a=math.sqrt(5)))
+        self.B = torch.nn.Parameter(torch.zeros(base.out_features, r))   # zero: training starts at the base model
+
+    def forward(self, x): return self.base(x) + self.scale * (x @ self.A.T @ self.B.T)
+
+    def merged(self) -> torch.nn.Linear:
+        "The base layer with the update added into its weight: as fast as the base, the same outputs."
+        out = torch.nn.Linear(self.base.in_features, self.base.out_features, bias=self.base.bias is not None)
+        out.load_state_dict({**self.base.state_dict(), 'weight': self.base.weight + self.scale * self.B @ self.A})
+        return out
 
 # %% ../nbs/01_sft.ipynb #789fc4da
 def corpus_share(rows: list[dict], fraction: float, seed: int) -> list[dict]:
@@ -107,6 +124,24 @@ def instruct_config(settings: Settings, out) -> SFTConfig:
     "SFTConfig for instruction tuning: chat template, loss on the answer (and its EOS) only."
     return SFTConfig(output_dir=str(out), completion_only_loss=True, include_num_input_tokens_seen='non_padding',
                      **training_kwargs(settings.instruct, settings))
+
+# %% ../nbs/01_sft.ipynb #sft-label-mask
+def chat_labels(tokenizer, question: str, answer: str) -> tuple[list[int], list[int]]:
+    "Token ids of one Q&A in the chat template and their labels as trl trains them: -100 on the prompt, the ids on the answer and its EOS."
+    prompt = [{'role': 'user', 'content': question}]
+    def ids(messages, **kw): return tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True, **kw)['input_ids']
+    full, prompt_ids = ids(prompt + [{'role': 'assistant', 'content': answer}]), ids(prompt, add_generation_prompt=True)
+    n = next((i for i, (a, b) in enumerate(zip(full, prompt_ids)) if a != b), min(len(full), len(prompt_ids)))
+    return full, [-100] * n + full[n:]
+
+def label_mask_html(tokenizer, ids: list[int], labels: list[int]) -> str:
+    "The tokens of `ids` as coloured boxes: green where the label trains the model, grey where it is -100 (ignored)."
+    def box(i, label):
+        colour, what = ('#b7e4c7', 'trained') if label != -100 else ('#e9ecef', 'ignored (label -100)')
+        return (f'<span title="{what}" style="background:{colour};border-radius:3px;padding:1px 3px;margin:1px;'
+                f'unicode-bidi:isolate;white-space:pre">{html.escape(tokenizer.decode([i]))}</span>')
+    return ('<div style="direction:ltr;line-height:2;font-family:monospace">'
+            + ''.join(box(i, l) for i, l in zip(ids, labels)) + '</div>')
 
 # %% ../nbs/01_sft.ipynb #d1dd2686
 def use_unsloth(settings: Settings) -> bool:

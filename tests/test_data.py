@@ -3,7 +3,8 @@ import dataclasses, json, math
 from pathlib import Path
 import pytest
 from gaokerena.config import run_context
-from gaokerena.data import DATASETS, DataError, LETTERS, load_rows, load_sample, read_jsonl, row_issues, validate, write_jsonl
+from gaokerena.data import DATASETS, load_rows, row_issues, validate
+from gaokerena.rows import DataError, LETTERS, load_sample, read_jsonl, write_jsonl
 
 MMLU = 'gaokerena-v/dataset/MMLU_fa/mmlu-anatomy_fa.xlsx'
 KOPP = 'gaokerena-v/dataset/KOPP/kopp.xlsx'
@@ -203,7 +204,8 @@ def test_validate_schema_rows():
 
 
 def test_prepare_tiny_and_load_prepared(tmp_path):
-    from gaokerena.data import load_prepared, prepare_data, read_jsonl
+    from gaokerena.data import load_prepared, prepare_data
+    from gaokerena.rows import read_jsonl
     ctx = run_context('tiny', tmp_path)
     assert len(load_prepared(ctx, 'mcq')) == len(load_sample('mcq'))  # before prepare_data: the sample
     with pytest.raises(DataError, match=r"source \(sample\) has no 'pairs'"): load_prepared(ctx, 'pairs')

@@ -4,7 +4,8 @@ from collections import Counter
 from pathlib import Path
 import pytest
 from test_data_measure import WordTokenizer
-from gaokerena.data import LETTERS, DataError, SUBJECTS, inventory, load_rows, read_table, referee_filter
+from gaokerena.rows import LETTERS, DataError
+from gaokerena.data import SUBJECTS, inventory, load_rows, read_table, referee_filter
 
 SIZES = {'anatomy': 135, 'medical_genetics': 100, 'college_medicine': 173, 'clinical_knowledge': 265,
          'professional_medicine': 272, 'college_biology': 144}
@@ -110,7 +111,8 @@ def test_unprepared_run_reads_its_data_dir_not_the_sample(real_data, tmp_path):
 
 def test_prepare_with_data_dir_writes_named_datasets(real_data, tmp_path):
     from gaokerena.config import run_context
-    from gaokerena.data import load_prepared, prepare_data, read_jsonl
+    from gaokerena.data import load_prepared, prepare_data
+    from gaokerena.rows import read_jsonl
     ctx = run_context('tiny', tmp_path, real_data)
     summary = prepare_data(ctx, WordTokenizer())
     assert {k: v['kept'] for k, v in summary.items()} == {'corpus': 36, 'qa_train': 2000, 'qa_test': 2000, 'mcq': 1257, 'kopp_larger': 1710,

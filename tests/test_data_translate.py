@@ -1,7 +1,8 @@
 "Benchmark translation with two referees, through OpenAIChat against a real server on 127.0.0.1 (tests/llm_server.py)."
 import json
 import pytest
-from gaokerena.data import read_jsonl, referee_filter, translate_mcqs
+from gaokerena.rows import read_jsonl
+from gaokerena.data import referee_filter, translate_mcqs
 from gaokerena.llm import LLMError, OpenAIChat
 
 FA = {'q1': ('داروی انتخابی تشنج ابسنس؟', ['فنی‌توئین', 'اتوسوکسیماید', 'کاربامازپین', 'فنوباربیتال']),

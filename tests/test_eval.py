@@ -4,7 +4,7 @@ from functools import partial
 import pytest
 import torch
 from gaokerena import evaluate as ev
-from gaokerena.data import DataError, LETTERS, load_sample
+from gaokerena.rows import DataError, LETTERS, load_sample
 from gaokerena.evaluate import (PUBLISHED, ResultStore, TransformersGenerator, bootstrap_ci, evaluate_mcq, generate,
                                 letter_logprobs, result_key, score_rows, score_table)
 
@@ -444,3 +444,48 @@ def test_compare_published_says_nothing_where_nothing_was_published():
     df = ev.compare_published(t, 'v_straight', 'gaokerena-v')
     assert df.loc['ibmsee', 'published_in_ci'] is True and df.loc['kopp_larger', 'published_in_ci'] is None
     assert df.loc['ibmsee', 'ci_low'] < df.loc['ibmsee', 'accuracy'] < df.loc['ibmsee', 'ci_high']
+
+
+# --- floors and paired comparisons ------------------------------------------------------------------------------------
+
+def _rows(right: str, benchmark: str = 'ibmsee') -> list[dict]:
+    "One result row per question; question i answered right when right[i] == '1'."
+    return [{'benchmark': benchmark, 'qid': i, 'gold': 'B', 'answer': 'B' if x == '1' else 'C'} for i, x in enumerate(right)]
+
+
+def test_majority_letter_baseline_is_what_always_answering_it_scores():
+    golds = [{'gold': g} for g in 'AAB' + 'D' * 7]
+    base = ev.majority_letter_baseline(golds)
+    assert (base['letter'], base['gold share %'], base['uniform guess %'], base['questions']) == ('D', 70.0, 25.0, 10)
+    always = ev.score_rows([{**r, 'benchmark': 'x', 'qid': i, 'answer': 'D'} for i, r in enumerate(golds)], n_boot=10)
+    assert always['accuracy'] == base['gold share %']
+
+
+@pytest.mark.parametrize('only_a, only_b', [(0, 0), (1, 0), (3, 9), (12, 0), (40, 25), (150, 190), (500, 500)])
+def test_mcnemar_exact_equals_scipys_two_sided_binomial_test(only_a, only_b):
+    from scipy.stats import binomtest
+    want = 1.0 if only_a + only_b == 0 else binomtest(only_a, only_a + only_b, 0.5).pvalue
+    assert abs(ev.mcnemar_exact(only_a, only_b) - want) < 1e-12 * max(1, want) + 1e-300
+
+
+def test_paired_comparison_sees_a_gap_that_overlapping_intervals_hide():
+    "B right wherever A is and on 12 more of 168: the two intervals overlap, the paired test finds the gap."
+    a, b = _rows('1' * 60 + '0' * 108), _rows('1' * 72 + '0' * 96)
+    pc = ev.paired_comparison(b, a, n_boot=500)
+    assert (pc['questions'], pc['only_a'], pc['only_b']) == (168, 12, 0)
+    assert abs(pc['difference'] - 100 * 12 / 168) < 1e-9 and pc['ci_low'] > 0 and pc['p_mcnemar'] < 0.001
+    lo_a, hi_a = bootstrap_ci([1] * 60 + [0] * 108); lo_b, _ = bootstrap_ci([1] * 72 + [0] * 96)
+    assert hi_a > lo_b
+    same = ev.paired_comparison(a, a, n_boot=200)
+    assert same['difference'] == 0 and same['p_mcnemar'] == 1.0 and same['ci_low'] == same['ci_high'] == 0
+
+
+def test_paired_comparison_aligns_questions_and_refuses_different_sets():
+    a = _rows('10') + _rows('1', 'anatomy')
+    b = list(reversed(_rows('01') + _rows('0', 'anatomy')))         # another order: aligned by (benchmark, qid)
+    pc = ev.paired_comparison(a, b, n_boot=50)
+    assert (pc['only_a'], pc['only_b'], pc['questions']) == (2, 1, 3)
+    with pytest.raises(ValueError, match='same questions'): ev.paired_comparison(a, b[:2])
+    samples = [{**r, 'sample': s} for r in _rows('1') for s in range(2)] + [{**_rows('0')[0], 'sample': 2}]
+    several = ev.paired_comparison(samples, _rows('0'), n_boot=50)     # a question with samples counts by its share right
+    assert abs(several['difference'] - 100 * 2 / 3) < 1e-9 and several['p_mcnemar'] is None

@@ -2,7 +2,7 @@
 import re
 import pytest
 from gaokerena.evaluate import PUBLISHED, render_verifier_prompt
-from gaokerena.reproduce import read_output_sheet, read_sheet
+from gaokerena.sheets import read_output_sheet, read_sheet
 
 R_BENCHES = ['kopp', 'MMLU_Anatomy', 'MMLU-clinical_knowledge', 'MMLU-college_biology']
 BENCH_IDS = {'kopp': 'ibmsee', 'MMLU_Anatomy': 'anatomy', 'MMLU-clinical_knowledge': 'clinical_knowledge',
@@ -62,3 +62,31 @@ def test_published_r_ibmsee_matches_the_authors_readmes(real_data, table, path, 
     readme = real_data/'gaokerena-r'/'evaluations'/path/'Readme.md'
     stated = readme_accuracy(readme, COT_LINE if 'COT' in path else STRAIGHT_LINE)
     assert agrees(PUBLISHED[(table, model, 'ibmsee')], stated), stated
+
+
+def test_majority_letter_baseline_of_the_authors_mmlu(real_data):
+    "The chapter's floor: 352 of the 1089 Persian MMLU gold letters are D (122 of 272 in professional medicine), 32.3% and 44.9%."
+    from gaokerena.data import SUBJECTS, load_rows
+    from gaokerena.evaluate import majority_letter_baseline
+    rows = {s: load_rows(f'mmlu/{s}', real_data).rows for s in SUBJECTS}
+    pooled = majority_letter_baseline([r for s in SUBJECTS for r in rows[s]])
+    prof = majority_letter_baseline(rows['professional_medicine'])
+    assert (pooled['questions'], pooled['letter'], round(pooled['gold share %'] * pooled['questions'] / 100)) == (1089, 'D', 352)
+    assert (prof['questions'], prof['letter'], round(prof['gold share %'], 1)) == (272, 'D', 44.9)
+    assert round(pooled['gold share %'], 1) == 32.3 and pooled['uniform guess %'] == 25.0
+
+
+def test_paired_test_of_gaokerena_v_and_aya_on_ibmsee(real_data):
+    "The chapter's example: on the authors' hand-labelled IBMSEE answers the two models disagree on 27 of 168 questions (17 vs 10)."
+    from gaokerena.evaluate import paired_comparison
+    from gaokerena.sheets import published_sheets, read_output_sheet
+    sheets = published_sheets(real_data)
+    rows = {}
+    for _, s in sheets[(sheets['style'] == 'straight') & (sheets.paper == 'v') & (sheets.benchmark == 'ibmsee')].iterrows():
+        if s.model in ('gaokerena-v', 'aya-expanse-8b'):
+            rows[s.model] = [{'benchmark': 'ibmsee', 'qid': r.question + str(r.options), 'gold': r.gold, 'answer': r.label}
+                             for r in read_output_sheet(s.path).itertuples()]
+    pc = paired_comparison(rows['gaokerena-v'], rows['aya-expanse-8b'])
+    assert (pc['questions'], pc['only_a'], pc['only_b']) == (168, 17, 10)
+    assert round(pc['accuracy_a'], 2) == 38.69 and round(pc['accuracy_b'], 2) == 34.52     # the published cells
+    assert 0.24 < pc['p_mcnemar'] < 0.26 and pc['ci_low'] < 0 < pc['ci_high']

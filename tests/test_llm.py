@@ -209,7 +209,7 @@ def test_local_chat_samples_with_the_settings_top_k(tiny_chat_parts):
 def test_the_rlaif_student_samples_as_its_chat_does(tiny_chat_parts, tmp_path):
     "The local student's batched first answers use its top_k too (rlaif's _local_answers), the same as its chat calls."
     from gaokerena.config import load_settings
-    from gaokerena.data import load_sample
+    from gaokerena.rows import load_sample
     from gaokerena.evaluate import ResultStore, generate, render_prompt
     from gaokerena.rlaif import student_answers
     model, tok = tiny_chat_parts

@@ -228,7 +228,8 @@ def build_copy(model):
 
 def published_verdicts(real_data):
     "(benchmark, sheet row, verdict text, the authors' label, our reading, gold) of every published verdict, through the hand-labelled runs."
-    from gaokerena.reproduce import PublishedData, cot_tables, read_verifier_sheet
+    from gaokerena.reproduce import PublishedData, cot_tables
+    from gaokerena.sheets import read_verifier_sheet
     pub = PublishedData(real_data)
     tables = cot_tables(pub)
     out = []
@@ -391,7 +392,8 @@ def test_the_tiny_run_scores_every_benchmark_beside_the_paper(tiny_run):
     "Chapter 5 under `gaokerena run`: per-benchmark scores, curves and uncertainty, and a labelled comparison in the report."
     import json
     from gaokerena.data import SUBJECTS
-    from gaokerena.report import TINY_COMPARISON, report_blocks
+    from gaokerena.ledger import TINY_COMPARISON
+    from gaokerena.report import report_blocks
     run_dir, _ = tiny_run
     pk = json.loads((run_dir/'04_passk'/'metrics.json').read_text())
     benches = {*SUBJECTS, 'ibmsee', 'mmlu_avg'}
@@ -406,3 +408,13 @@ def test_the_tiny_run_scores_every_benchmark_beside_the_paper(tiny_run):
     assert all(r['ci_low'] <= r['ours'] <= r['ci_high'] and isinstance(r['paper_in_ci'], bool) for r in comparison['rows'])
     assert {(r['benchmark'], r['paper']) for r in comparison['rows']} >= {('ibmsee', 0.6208), ('mmlu_avg', 52.98), ('anatomy', 29.13)}
     assert ('h3', f'Compared with the paper: {title}') in report_blocks(run_dir)
+
+
+def test_plurality_vote_answers_every_question_the_3_of_5_rule_answers_the_same_way():
+    "self_consistency(threshold=1) is Wang et al.'s plurality vote (ties open): it answers a superset, with the same options."
+    import itertools
+    for answers in itertools.product('ABCD', repeat=5):
+        strict, plurality = self_consistency(list(answers)), self_consistency(list(answers), threshold=1)
+        if strict != 'unanswered': assert plurality == strict
+    assert self_consistency(list('AABCD'), threshold=1) == 'A' and self_consistency(list('AABCD')) == 'unanswered'
+    assert self_consistency(list('AABBC'), threshold=1) == 'unanswered'

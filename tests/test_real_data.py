@@ -2,7 +2,7 @@
 import pytest
 from conftest import data_dir_or_none
 from gaokerena.evaluate import render_prompt
-from gaokerena.reproduce import published_sheets, read_output_sheet
+from gaokerena.sheets import published_sheets, read_output_sheet
 
 
 def prompt_sheets(data_dir) -> list:

@@ -4,9 +4,10 @@ from pathlib import Path
 import pytest
 from gaokerena.config import CHAPTERS
 from gaokerena.cli import main
-from gaokerena.data import read_jsonl
+from gaokerena.rows import read_jsonl
 from gaokerena.ledger import read_ledger
-from gaokerena.report import COMPARISON_FILE, TINY_COMPARISON, write_report
+from gaokerena.ledger import COMPARISON_FILE, TINY_COMPARISON
+from gaokerena.report import write_report
 
 CHROMIUM = shutil.which('chromium') or '/usr/bin/chromium'
 CHROMEDRIVER = shutil.which('chromedriver') or '/usr/bin/chromedriver'

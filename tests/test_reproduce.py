@@ -2,8 +2,8 @@
 from collections import Counter
 import pandas as pd
 import pytest
-from gaokerena.data import DataError
-from gaokerena.reproduce import normalise_label, published_sheets, read_output_sheet
+from gaokerena.rows import DataError
+from gaokerena.sheets import normalise_label, published_sheets, read_output_sheet
 
 COLUMNS = ['Question', 'question_choices', 'correct_answer', 'model_prompt', 'AI_answer', 'AI_chosen_answer']
 OPTS = "{'A': 'x', 'B': 'y', 'C': 'z', 'D': 'w'}"

@@ -353,7 +353,7 @@ def test_dpo_adapter_starts_from_the_seed(tiny_parts, tmp_path):
 
 
 def test_inputs_and_settings_fail_clearly(tmp_path):
-    from gaokerena.data import DataError
+    from gaokerena.rows import DataError
     tiny = rlaif_questions(run_context('tiny', tmp_path))
     assert len(tiny) == 8 and all(q['explanation'] and q['gold'] in 'ABCD' for q in tiny)
     gpu = run_context('colab-a100', tmp_path, overrides={'sources.repos_cache': str(tmp_path/'repos'), 'sources.repo_v': 'file:///nowhere'})
@@ -451,3 +451,65 @@ def test_a_local_teacher_without_a_pad_token_loads_for_inference(tiny_parts, tmp
     assert not teacher.model.training and teacher.top_k == ctx.settings.eval.top_k
     said = teacher.chat([{'role': 'user', 'content': 'پرسش'}], max_tokens=4, seed=1)
     assert said.completion_tokens >= 1
+
+
+# --- the DPO loss by hand, and the log-probabilities over training ------------------------------------------------
+
+def test_dpo_loss_by_hand_equals_trls_at_step_0_and_after_a_nudge(tmp_path):
+    "Our summed log-probabilities and loss equal what trl's DPOTrainer computes: log 2 at step 0, and again off log 2."
+    import math, torch
+    from datasets import Dataset
+    from gaokerena.models import build_tiny_model, build_tokenizer, sample_texts
+    from gaokerena.rlaif import completion_logps, dpo_loss
+    tok = build_tokenizer(sample_texts())
+    pairs = dpo_rows([{'prompt': 'کدام ویتامین محلول در چربی است؟', 'chosen': 'ویتامین د. پاسخ صحیح: [C]', 'rejected': 'ویتامین ث. پاسخ صحیح: [A]'},
+                      {'prompt': 'درمان کم‌خونی فقر آهن چیست؟', 'chosen': 'مکمل آهن. پاسخ صحیح: [B]', 'rejected': 'ویتامین ث. [D]'}])
+    # "Which vitamin is fat-soluble?" D / C; "What treats iron-deficiency anaemia?" iron supplements / vitamin C
+    torch.manual_seed(0)
+    trainer = dpo_trainer(build_tiny_model(tok), tok, pairs, settings(**{'dpo.beta': 1.0}), tmp_path)
+    ids = [tokenize_pair(r, tok) for r in pairs]
+    losses = []
+    for nudge in (False, True):
+        if nudge:
+            for name, p in trainer.model.named_parameters():
+                if 'lora_' in name: torch.nn.init.normal_(p, std=2.0)
+        theirs = trainer.evaluate(Dataset.from_list(pairs))
+        trainer.model.eval()
+        policy = [completion_logps(trainer.model, p) for p in ids]
+        with trainer.model.disable_adapter(): ref = [completion_logps(trainer.model, p) for p in ids]
+        ours = sum(dpo_loss(*pc, *rc, 1.0) for pc, rc in zip(policy, ref)) / len(ids)
+        assert abs(theirs['eval_loss'] - ours) < 1e-4
+        assert abs(theirs['eval_logps/chosen'] - sum(c for c, _ in policy) / 2) < 1e-3
+        assert abs(theirs['eval_logps/rejected'] - sum(r for _, r in policy) / 2) < 1e-3
+        losses.append(ours)
+    assert abs(losses[0] - math.log(2)) < 1e-9 and abs(losses[1] - math.log(2)) > 0.01
+
+
+def test_dpo_loss_formula():
+    "-log sigmoid(beta x margin): log 2 at a zero margin, symmetric, stable at extreme margins."
+    import math
+    from gaokerena.rlaif import dpo_loss
+    assert dpo_loss(-5.0, -9.0, -5.0, -9.0) == math.log(2)
+    assert abs(dpo_loss(2.0, 0.0, 0.0, 0.0, 1.0) - math.log1p(math.exp(-2.0))) < 1e-12
+    assert abs(dpo_loss(0.0, 2.0, 0.0, 0.0, 1.0) - (2.0 + math.log1p(math.exp(-2.0)))) < 1e-12
+    assert dpo_loss(1e4, 0.0, 0.0, 0.0, 1.0) == 0.0 and dpo_loss(-1e4, 0.0, 0.0, 0.0, 1.0) == 1e4
+
+
+def test_dpo_logps_figure_draws_the_logged_log_probabilities():
+    from gaokerena.rlaif import plot_dpo_logps
+    history = [{'step': 1, 'loss': 0.69, 'logps/chosen': -50.0, 'logps/rejected': -48.0},
+               {'step': 2, 'loss': 0.6, 'logps/chosen': -49.0, 'logps/rejected': -52.0},
+               {'train_runtime': 3.0, 'step': 2}]
+    fig = plot_dpo_logps(history)
+    lines = fig.axes[0].lines
+    assert [l.get_label() for l in lines] == ['chosen', 'rejected']
+    assert [list(l.get_ydata()) for l in lines] == [[-50.0, -49.0], [-48.0, -52.0]] and list(lines[0].get_xdata()) == [1, 2]
+
+
+def test_the_tiny_run_logged_dpo_log_probabilities(tiny_run):
+    "Chapter 4 drew the log-probabilities trl logged while training (from the log history it saved)."
+    run_dir, _ = tiny_run
+    history = json.loads(next((run_dir/'03_rlaif').rglob('log_history.json')).read_text())
+    logged = [h for h in history if 'loss' in h]
+    assert logged and all(h['logps/chosen'] < 0 and h['logps/rejected'] < 0 for h in logged)
+    assert (run_dir/'03_rlaif'/'dpo_logps.png').exists()

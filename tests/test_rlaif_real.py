@@ -3,7 +3,7 @@ import json, subprocess, sys
 from collections import Counter
 from conftest import ROOT
 from gaokerena.config import run_context
-from gaokerena.data import LETTERS
+from gaokerena.rows import LETTERS
 from gaokerena.evaluate import COT_PROMPT, extract_choice, render_prompt
 from gaokerena.rlaif import TEACHER_REWRITE, published_pairs, rlaif_questions, teacher_messages
 

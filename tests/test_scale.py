@@ -7,7 +7,8 @@ import torch
 from safetensors.torch import load_file
 from test_data_hub import card, own_datasets_cache, parquet  # noqa: F401 (an autouse fixture: a datasets cache per test)
 from gaokerena.config import load_settings, run_context
-from gaokerena.data import LETTERS, DataError, load_rows, load_sample, prepare_data, read_jsonl, write_jsonl
+from gaokerena.rows import LETTERS, DataError, load_sample, read_jsonl, write_jsonl
+from gaokerena.data import load_rows, prepare_data
 from gaokerena.evaluate import load_benchmarks, render_prompt, score_table
 from gaokerena.train import launch_command
 

@@ -328,3 +328,47 @@ def test_later_chapters_load_the_phase1_adapters_of_their_settings(tiny_run):
     other = run_context('tiny', run_dir, overrides={'instruct.learning_rate': 1e-3})
     model, _, name = load_phase1_model(other)
     assert name == 'tiny' and not hasattr(model, 'peft_config')
+
+
+# --- the core objectives by hand: LoRA, the label mask --------------------------------------------------------------
+
+@pytest.mark.parametrize('bias, r, alpha', [(True, 4, 8), (False, 2, 2), (True, 8, 16)])
+def test_lora_by_hand_equals_peft_on_the_same_weights(bias, r, alpha):
+    "LoRALinear with peft's A and B (B trained away from zero) gives peft's outputs, trains as many numbers, and merges exactly."
+    import copy
+    from peft import LoraConfig, get_peft_model
+    from gaokerena.sft import LoRALinear
+    torch.manual_seed(1)
+    linear = torch.nn.Linear(24, 40, bias=bias)
+    wrapped = get_peft_model(torch.nn.Sequential(copy.deepcopy(linear)), LoraConfig(r=r, lora_alpha=alpha, target_modules=['0'])).eval()
+    theirs = wrapped.base_model.model[0]
+    ours = LoRALinear(linear, r, alpha)
+    x = torch.randn(7, 24)
+    assert torch.equal(ours(x), linear(x)), 'B starts at zero: the base model exactly'
+    torch.nn.init.normal_(theirs.lora_B['default'].weight)
+    ours.A.data.copy_(theirs.lora_A['default'].weight); ours.B.data.copy_(theirs.lora_B['default'].weight)
+    with torch.no_grad():
+        assert not torch.allclose(wrapped(x), linear(x), atol=1e-3), 'the update must change the output for the check to mean anything'
+        assert torch.allclose(ours(x), wrapped(x), atol=1e-6)
+        assert torch.allclose(ours.merged()(x), wrapped.merge_and_unload()(x), atol=1e-5)
+    assert [n for n, p in ours.named_parameters() if p.requires_grad] == ['A', 'B']
+    assert sum(p.numel() for p in ours.parameters() if p.requires_grad) == r * (24 + 40)
+
+
+def test_chat_labels_by_hand_equal_the_trainers_rows(base_dir, tmp_path):
+    "chat_labels builds every training row's ids and labels exactly as trl's SFTTrainer does (rows within max_length)."
+    from gaokerena.sft import chat_labels, label_mask_html
+    trainer = instruct_trainer(base_dir, tmp_path)
+    tok = trainer.processing_class
+    rows = load_prepared(run_context('tiny', base_dir), 'qa_train')
+    checked = 0
+    for r, row in zip(rows, trainer.train_dataset):
+        ids, labels = chat_labels(tok, r['question'], r['answer'])
+        n = len(row['input_ids'])
+        assert (ids[:n], labels[:n]) == (row['input_ids'], row['labels'])
+        checked += 1
+    assert checked == len(trainer.train_dataset) == len(rows)
+    ids, labels = chat_labels(tok, 'سرم درد می‌کند.', 'استراحت کنید.')   # "I have a headache." / "Rest."
+    page = label_mask_html(tok, ids, labels)
+    assert page.count('<span') == len(ids) and page.count('title="trained"') == sum(l != -100 for l in labels) > 0
+    assert labels[-1] == tok.eos_token_id and '&lt;|END_OF_TURN_TOKEN|&gt;' in page.rsplit('title="trained"', 1)[1]

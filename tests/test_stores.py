@@ -10,7 +10,7 @@ from gaokerena.llm import LocalChat
 from gaokerena.models import build_tiny_model, build_tokenizer, load_model_and_tokenizer, sample_texts, tiny_base_dir
 from gaokerena.stores import (StaleArtifact, changed_keys, check_spec, fingerprint, keyed_folder, keyed_folders,
                               model_identity, write_json)
-from gaokerena.data import load_sample
+from gaokerena.rows import load_sample
 
 QUESTIONS = load_sample('mcq')[:6]
 
