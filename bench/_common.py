@@ -45,6 +45,15 @@ def versions() -> dict:
     return {**library_versions(), **{p: version(p) for p in OPTIONAL_PACKAGES}}
 
 
+DATA = "the authors' data ($GAOKERENA_DATA_DIR)"   # how results name the data folder: never a machine's path
+
+
+def shown(value):
+    "A setting as a results file records it: a path inside the clone relative to the clone, anything else as it is."
+    if isinstance(value, Path) and value.resolve().is_relative_to(BENCH.parent): return str(value.resolve().relative_to(BENCH.parent))
+    return value
+
+
 def data_dir() -> Path | None:
     "The folder of the authors' repositories ($GAOKERENA_DATA_DIR, else ../shared/data), or None when absent."
     d = Path(os.environ.get('GAOKERENA_DATA_DIR') or BENCH.parent.parent/'shared'/'data')
@@ -73,7 +82,7 @@ def finish(script: str, ratios: dict, record: dict, args: argparse.Namespace, lo
     result = dict(script=script, measured=datetime.now(timezone.utc).isoformat(timespec='seconds'),
                   command=' '.join([Path(sys.argv[0]).name, *sys.argv[1:]]), hardware=hardware(), versions=versions(),
                   git_commit=git_commit(BENCH), load_average={'start': list(load_start), 'end': list(os.getloadavg())},
-                  settings=vars(args), ratios=ratios, **record)
+                  settings={k: shown(v) for k, v in vars(args).items()}, ratios=ratios, **record)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + '.tmp')

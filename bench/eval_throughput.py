@@ -8,7 +8,7 @@ from __future__ import annotations
 import os, random, shutil, statistics, sys, tempfile, time
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import data_dir, finish, median_ratio, parser, timed
+from _common import DATA, data_dir, finish, median_ratio, parser, timed
 from gaokerena.config import run_context
 from gaokerena.data import BENCHMARKS, SUBJECTS, load_rows
 from gaokerena.evaluate import ResultStore, evaluate_mcq, make_generator, vllm_available
@@ -27,7 +27,7 @@ def benchmark_questions(n: int, seed: int) -> tuple[list[dict], str]:
     rows = [r for b in BENCHMARKS for r in load_rows(f'mmlu/{b}' if b in SUBJECTS else b, where).rows]
     random.Random(seed).shuffle(rows)
     if len(rows) < n: raise SystemExit(f'only {len(rows)} benchmark questions available, asked for {n}')
-    return rows[:n], str(where or 'bundled sample')
+    return rows[:n], DATA if where else 'bundled sample'
 
 
 def published_lengths(tokenizer) -> tuple[dict, str]:
@@ -41,7 +41,7 @@ def published_lengths(tokenizer) -> tuple[dict, str]:
         paths = sheets[keep]['path']
         texts = [g for p in paths for g in read_output_sheet(p)['generation'] if isinstance(g, str) and g.strip()]
         out[style] = int(statistics.median(len(ids) for ids in tokenizer(texts, add_special_tokens=False, verbose=False)['input_ids']))
-    return out, f'published output sheets in {where}'
+    return out, f'published output sheets in {DATA}'
 
 
 def time_arm(model, tokenizer, questions: list[dict], **kw) -> tuple[float, float]:

@@ -31,7 +31,7 @@ AYA_EXPANSE_8B = dict(vocab_size=256000, hidden_size=4096, intermediate_size=143
                       initializer_range=0.02, layer_norm_eps=1e-5, logit_scale=0.125, attention_bias=False,
                       attention_dropout=0.0, use_qk_norm=False, tie_word_embeddings=True,
                       rope_parameters={'rope_type': 'default', 'rope_theta': 10000.0})
-# The papers' full workloads and what they spent on them (GUIDE §3).
+# The papers' full workloads and what they spent on them.
 WORKLOADS = {'sft': (57_000_000, 'SFT tokens (Phase 1)'), 'dpo': (11_000, 'DPO pairs'),
              'straight': (1257, 'straight questions'), 'cot': (5 * 1257, 'CoT samples (5 per question)')}
 PAPERS = {'sft': ('A100-40GB', 19.5), 'dpo': ('H100', 1.0), 'straight': ('L4', 1257 * 10 / 3600), 'cot': ('L4', 5 * 1257 * 35 / 3600)}

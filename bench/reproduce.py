@@ -13,7 +13,7 @@ import os, subprocess, sys, tempfile, time
 from pathlib import Path
 import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import data_dir, finish, median_ratio, parser, timed
+from _common import DATA, data_dir, finish, median_ratio, parser, timed
 from gaokerena.rows import LETTERS
 from gaokerena.data import load_rows
 from gaokerena.reproduce import align_rows, benchmark_name
@@ -73,7 +73,7 @@ def main(argv=None):
             t0 = time.perf_counter()
             subprocess.run(cmd, check=True, capture_output=True)
             ratios['reproduce_labels_s'] = record['reproduce_labels_s'] = time.perf_counter() - t0
-        record['command_run'] = f'reproduce --data-dir {root} --answers labels'
+        record['command_run'] = 'reproduce --data-dir $GAOKERENA_DATA_DIR --answers labels'
     finish('reproduce', ratios, record, args, load_start)
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses, os, shutil, statistics, sys, tempfile, time
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import data_dir, finish, median_ratio, parser, reset_peak
+from _common import DATA, data_dir, finish, median_ratio, parser, reset_peak
 import datasets, transformers
 from datasets import Dataset
 from transformers import TrainerCallback
@@ -64,13 +64,13 @@ def qa_rows(seed: int) -> tuple[list[dict], str]:
     where = data_dir()
     names = ('mf3qa/dev', 'mf3qa/test') if where else ('mf3qa/train', 'mf3qa/test')
     rows = [r for n in names for r in load_rows(n, where).rows]
-    return rows, f"{' + '.join(names)} from {where or 'the bundled sample'}"
+    return rows, f"{' + '.join(names)} from {DATA if where else 'the bundled sample'}"
 
 
 def pair_rows() -> tuple[list[dict], str]:
     "Preference pairs: the authors' published pairs when present, else stand-ins built from the sample's questions."
     where = data_dir()
-    if where: return load_rows('pairs/published', where).rows, f'pairs/published from {where}'
+    if where: return load_rows('pairs/published', where).rows, f'pairs/published from {DATA}'
     mcq = load_rows('mmlu/anatomy').rows + load_rows('ibmsee').rows
     pairs = [{'prompt': render_prompt(q, 'cot'), 'chosen': q['explanation'] + f"\nپاسخ صحیح: [{q['gold']}]",
               'rejected': mcq[i - 1]['explanation'] + f"\nپاسخ صحیح: [{mcq[i - 1]['gold']}]"} for i, q in enumerate(mcq)]

@@ -25,8 +25,8 @@ from .stores import SPEC_FILE, fingerprint, keyed_folder, keyed_path
 
 # %% auto #0
 __all__ = ['NOT_IN_SPEC', 'training_kwargs', 'lora_config', 'linear_module_names', 'LoRALinear', 'corpus_share',
-           'tokenize_documents', 'pack_blocks', 'padding_share', 'pretrain_config', 'chat_dataset', 'check_pad_token',
-           'instruct_config', 'chat_labels', 'label_mask_html', 'use_unsloth', 'unsloth_load_kwargs',
+           'tokenize_documents', 'pack_blocks', 'padding_share', 'attention_mask_of', 'pretrain_config', 'chat_dataset',
+           'check_pad_token', 'instruct_config', 'chat_labels', 'label_mask_html', 'use_unsloth', 'unsloth_load_kwargs',
            'unsloth_lora_kwargs', 'load_for_training', 'make_trainer', 'planned_steps', 'planned_tokens', 'stage_spec',
            'StageResult', 'train_stage', 'phase1_datasets', 'train_recorded', 'plot_losses', 'phase1_specs',
            'phase1_adapters', 'phase1_recipe', 'phase1_folders', 'load_phase1_model', 'check_mergeable', 'save_merged']
@@ -99,6 +99,19 @@ def padding_share(batches) -> float:
         total += b['attention_mask'].numel()
         pad += int((b['attention_mask'] == 0).sum())
     return pad / total if total else 0.0
+
+# %% ../nbs/01_sft.ipynb #e4b9a721
+from transformers import PreTrainedConfig
+from transformers.masking_utils import create_causal_mask
+
+def attention_mask_of(batch: dict) -> torch.Tensor:
+    "The boolean query × key mask transformers' attention applies to row 0 of a collated `batch` (padding, packed documents)."
+    config = PreTrainedConfig()
+    config._attn_implementation = 'sdpa'
+    ids = batch['input_ids']
+    return create_causal_mask(config, torch.zeros(*ids.shape, 1), batch.get('attention_mask'), None,
+                              position_ids=batch.get('position_ids'), allow_is_causal_skip=False)[0, 0]
+
 
 # %% ../nbs/01_sft.ipynb #cdf75caa
 def pretrain_config(settings: Settings, out) -> SFTConfig:

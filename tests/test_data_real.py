@@ -1,4 +1,4 @@
-"The loaders on the authors' real files (skipped with a reason when ../shared/data is absent)."
+"The loaders on the authors' real files (skipped with a reason when the authors' data is absent)."
 import re
 from collections import Counter
 from pathlib import Path

@@ -359,7 +359,7 @@ def test_generated_answers_are_read_with_the_question_and_options(tiny, tmp_path
     assert [ev.extract_choice(said[x['id']]) for x in (q, named)] == ['invalid', 'invalid']
 
 
-# --- the authors' sampling, the same for every backend (issue 13, item 3) --------------------------------------------
+# --- the authors' sampling, the same for every backend ----------------------------------------------------------------
 
 def test_greedy_ignores_the_models_generation_config_and_top_k_reaches_generate(tiny):
     model, tok = tiny
@@ -385,7 +385,7 @@ def test_the_settings_hold_the_authors_sampling():
         assert (e.top_k, e.top_p) == (50, 1.0)
 
 
-# --- honest letter scoring: after an answer prefix, with the letter's token in context (issue 13, item 4) --------------
+# --- honest letter scoring: after an answer prefix, with the letter's token in context ----------------------------------
 
 def letter_logprobs_by_hand(model, tok, prompt, prefix):
     "log P(letter | chat prompt + prefix) from one forward pass per letter over the whole text, no batching, no padding."
@@ -437,7 +437,7 @@ def test_letter_agreement_counts_written_options_only():
     assert list(t.index) == ['anatomy', 'ibmsee', 'all']
 
 
-# --- ours beside the paper, with our interval (issue 13, item 8) -------------------------------------------------------
+# --- ours beside the paper, with our interval ---------------------------------------------------------------------------
 
 def test_compare_published_says_nothing_where_nothing_was_published():
     t = score_table(rows_for('ibmsee', 65, 168) + rows_for('kopp_larger', 3, 10), n_boot=300)

@@ -1,4 +1,4 @@
-"Chapter 02 against the authors' published files (skipped with a reason when ../shared/data is absent)."
+"Chapter 02 against the authors' published files (skipped with a reason when the authors' data is absent)."
 import re
 import pytest
 from gaokerena.evaluate import PUBLISHED, render_verifier_prompt

@@ -75,7 +75,7 @@ def test_l4_profile_asks_for_4bit(tmp_path):
     assert 'quantization_config' not in hub_load_kwargs(run_context('h100', run_dir=tmp_path).settings)
 
 
-# --- adapters: never merged into quantised weights; several served as one, exactly (issue 13, item 2) ------------------
+# --- adapters: never merged into quantised weights; several served as one, exactly --------------------------------------
 
 class Linear4bit(torch.nn.Linear):
     "A stand-in for bitsandbytes' 4-bit linear layer (bitsandbytes needs CUDA): peft wraps it; only its class name says 4-bit."

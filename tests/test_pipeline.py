@@ -95,7 +95,7 @@ def test_rlaif_notebook_alone_with_defaults(tmp_path):
     assert rl['pairs_for_dpo'] + rl['dropped_by_max_length'] == len(pairs) and rl['first_loss'] > 0
 
 
-# --- issue 13's "done when": a real run gives the right numbers or stops ---------------------------------------------------
+# --- a real run gives the right numbers or stops ---------------------------------------------------
 
 def copy_of(tiny_run, tmp_path) -> Path:
     "A copy of the session's tiny run folder, so that a test may add to it."

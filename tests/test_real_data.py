@@ -1,4 +1,4 @@
-"Checks against the authors' published files (skipped with a reason when ../shared/data is absent)."
+"Checks against the authors' published files (skipped with a reason when the authors' data is absent)."
 import pytest
 from conftest import data_dir_or_none
 from gaokerena.evaluate import render_prompt

@@ -153,7 +153,7 @@ PAPER_MODELS = ('gaokerena-v', 'gaokerena-r', 'aya-expanse-8b')
 
 
 def test_extract_mode_stays_close_to_labels_mode(labels, extracted):
-    "Issue 7: within 1.5 points per cell for the three paper models (pass@k in points of percent), every cell, no exceptions."
+    "Extract mode stays within 1.5 points per cell for the three paper models (pass@k in points of percent), every cell, no exceptions."
     lab, ext = labels[0], extracted[0]
     assert set(lab) == set(ext)
     gap = {key: (r['value'] - lab[key]['value']) * (100 if key[0] == 'r_passk' else 1) for key, r in ext.items() if key[1] in PAPER_MODELS}

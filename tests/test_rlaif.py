@@ -402,7 +402,7 @@ def test_concurrent_teacher_calls_build_the_pairs_serial_calls_build(serve, tmp_
     assert not local or sum(o['outcome'] == 'retries_exhausted' for o in outcomes) >= 3   # method B's retries ran locally
 
 
-# --- the DPO adapter of these settings, on the student it was trained on (issue 13, item 1) -----------------------------
+# --- the DPO adapter of these settings, on the student it was trained on -------------------------------------------------
 
 def test_dpo_spec_names_beta_learning_rate_and_the_student(tmp_path):
     from gaokerena.rlaif import dpo_spec
@@ -433,7 +433,7 @@ def test_a_phase1_student_is_not_merged_into_4bit_weights(tiny_run):
     with pytest.raises(QuantizedMergeError, match='load_in_4bit = true: DPO trains one adapter'): load_rlaif_base(ctx)
 
 
-# --- teacher and judge: inference loaders (issue 13, item 7) -------------------------------------------------------------
+# --- teacher and judge: inference loaders ---------------------------------------------------------------------------------
 
 def test_a_local_teacher_without_a_pad_token_loads_for_inference(tiny_parts, tmp_path):
     "A teacher such as Llama-3 ships no pad token: it only generates, so it borrows UNK (or EOS) instead of being refused."

@@ -1,4 +1,4 @@
-"The authors' published pairs and translated MedMCQA through 03_rlaif (skipped without ../shared/data)."
+"The authors' published pairs and translated MedMCQA through 03_rlaif (skipped without the authors' data)."
 import json, subprocess, sys
 from collections import Counter
 from conftest import ROOT

@@ -167,7 +167,7 @@ def test_settings_reach_the_trainer_exactly(profile, bf16_capable, tmp_path):
         assert (cfg.bf16, cfg.use_cpu, cfg.gradient_checkpointing) == (True, False, True)
         assert cfg.get_warmup_steps(1000) == 30
         assert cfg.output_dir == str(tmp_path)
-    # the paper's table (GUIDE §3), literally
+    # the paper's table, literally
     pre, ins = pretrain_config(s, tmp_path), instruct_config(s, tmp_path)
     for cfg in (pre, ins):
         assert (cfg.per_device_train_batch_size, cfg.gradient_accumulation_steps, cfg.learning_rate, cfg.max_grad_norm,
@@ -284,7 +284,7 @@ def test_saved_reloaded_and_merged_adapters_give_the_same_logits(base_dir, unint
     assert not (tmp_path/'merged.tmp').exists()
 
 
-# --- no stale reuse: a stage trains in the folder of its spec (issue 13, item 1) ----------------------------------------
+# --- no stale reuse: a stage trains in the folder of its spec ------------------------------------------------------------
 
 def test_a_stage_trains_only_in_a_folder_that_records_its_spec(base_dir, tmp_path):
     ctx, model, tok = tiny(base_dir)

@@ -1,4 +1,4 @@
-"""No stale reuse (issue 13, item 1): every reusable artifact is reused only when what it was made from is this run's.
+"""No stale reuse: every reusable artifact is reused only when what it was made from is this run's.
 
 Per artifact, one change that matters is recomputed (or refused, naming the changed keys) and one that does not is reused."""
 import json

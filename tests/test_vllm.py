@@ -1,4 +1,4 @@
-"""vLLM as the kit drives it (issue 13, items 2, 3 and 6), against a stand-in `vllm` package (tests/vllm_standin).
+"""vLLM as the kit drives it (adapters unmerged, the authors' sampling, its own process), against a stand-in `vllm` package (tests/vllm_standin).
 
 vLLM needs CUDA and cannot be installed here, so the real engine is replaced at the boundary we do not own: the
 stand-in records the engine's arguments and every batch it receives. What only a GPU can check is listed in the
