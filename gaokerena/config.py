@@ -45,6 +45,7 @@ class TrainStage:
     logging_steps: int
     save_steps: int
     seed: int
+    modules_to_save: str = ''   # comma-separated modules trained in full beside the LoRA adapter ('' = none)
 
 @dataclass(frozen=True)
 class PretrainStage(TrainStage):
@@ -121,6 +122,7 @@ class Profile:
     rlaif_limit: int = 0
     tiny_vocab_size: int = 3000
     tiny_hidden_size: int = 64
+    tiny_layers: int = 2
     judge: str = 'api'
     eval_models: str = ''
     fp16: bool = False
@@ -262,7 +264,7 @@ def parse_value(raw, typ, where: str):
 # %% ../nbs/90_config.ipynb #72df5a0e
 _SWITCH, _POSITIVE, _COUNT, _NONNEG = ('auto', 'true', 'false'), '(0, inf)', '[1, inf)', '[0, inf)'
 RULES = {
-    'data_source': ('sample', 'hub'), 'teacher': ('api', 'local'), 'judge': ('api', 'local'),
+    'data_source': ('sample', 'hub', 'world'), 'teacher': ('api', 'local', 'world'), 'judge': ('api', 'local'),
     'use_unsloth': _SWITCH, 'use_vllm': _SWITCH, 'rlaif_student': ('base', 'phase1'), 'grpo_student': ('base', 'phase1'),
     'pair_format': ('chat', 'plain'), 'pairs_source': ('generate', 'published'),
     'learning_rate': _POSITIVE, 'per_device_train_batch_size': _COUNT, 'gradient_accumulation_steps': _COUNT,
@@ -277,6 +279,7 @@ RULES = {
     'vote_threshold': _COUNT, 'negative_mark': _NONNEG, 'passk_max_k': _COUNT, 'batch_size': _COUNT,
     'bootstrap_samples': _COUNT, 'judge_max_tokens': _COUNT, 'judge_workers': _COUNT, 'top_k': _NONNEG, 'top_p': '(0, 1]',
     'eval_limit': _NONNEG, 'rlaif_limit': _NONNEG, 'persianmedqa_questions': _NONNEG, 'tiny_vocab_size': _COUNT, 'tiny_hidden_size': _COUNT,
+    'tiny_layers': _COUNT,
     'timeout': _POSITIVE, 'max_retries': _NONNEG, 'usd_per_million_input': _NONNEG, 'usd_per_million_output': _NONNEG,
     'temperature': _NONNEG, 'max_tokens': _COUNT, 'min_rating': '[0, 5]', 'grid_intensity': _NONNEG,
     'num_processes': _COUNT, 'tensor_parallel_size': _COUNT,

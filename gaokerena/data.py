@@ -13,21 +13,23 @@ from pathlib import Path
 from .config import RunContext, load_settings
 from .rows import LETTERS, SAMPLE_DIR, SAMPLE_FILES, DataError, Unparsed, drop_partial_line, iter_jsonl, read_jsonl, write_jsonl
 from .stores import check_spec, file_digest, fingerprint, write_json
+from .world import WORLD_SEED, build_world
 
 # %% auto #0
 __all__ = ['REQUIRED', 'MAY_BE_EMPTY', 'PROBLEMS', 'NOTES', 'SUBJECTS', 'BENCHMARKS', 'V', 'R', 'CORPUS_FILE', 'PAPER_ROWS',
            'FORUMS', 'DATASETS', 'ALIASES', 'NEEDED', 'REPOS', 'HUB_HELP', 'DATA_SUFFIXES', 'SAMPLE_NAMES',
-           'SAMPLE_TEST_SHARE', 'SAMPLE_SPLIT_SEED', 'ZWNJ', 'CHAR_MAP', 'DIACRITICS', 'PRESENTATION', 'LETTER',
-           'ZWNJ_RULES', 'SPACE_RULES', 'GREETINGS', 'LINK_WORDS', 'URL', 'WORD', 'TRANSLATE_SYSTEM', 'REFEREE_SYSTEM',
-           'PREPARED', 'STAND_INS', 'OPTIONAL', 'NORMALISED', 'TEXT_FIELDS', 'row_text', 'option_issues', 'row_issues',
-           'issue', 'LoadResult', 'validate', 'read_table', 'column_key', 'is_nan', 'Cells', 'Spec', 'column_map',
-           'parse_columns', 'row_subject', 'convert_row', 'row_key', 'repeat_warnings', 'check_gold_numbers',
-           'join_question_ids', 'load_table', 'where_from', 'part_order', 'spec_files', 'missing_files', 'how_to_get',
-           'load_rows', 'hub_call', 'subject_in', 'pick', 'repo_files', 'repo_file', 'hub_file', 'hub_rows', 'load_hub',
-           'clone_repo', 'fetch_repos', 'http_download', 'gdrive_download', 'fetch_corpus', 'inventory', 'fetch_data',
-           'load_everything', 'split_rows', 'sample_tables', 'load_sample_rows', 'normalise', 'answer_problem',
-           'question_key', 'shingles', 'clean_forum', 'keep_scores', 'mcq_json', 'translation_messages',
-           'referee_messages', 'parse_translation', 'parse_rating', 'referee_filter', 'translate_one', 'translate_mcqs',
+           'SAMPLE_TEST_SHARE', 'SAMPLE_SPLIT_SEED', 'WORLD_NAMES', 'WORLD_PARTS', 'ZWNJ', 'CHAR_MAP', 'DIACRITICS',
+           'PRESENTATION', 'LETTER', 'ZWNJ_RULES', 'SPACE_RULES', 'GREETINGS', 'LINK_WORDS', 'URL', 'WORD',
+           'TRANSLATE_SYSTEM', 'REFEREE_SYSTEM', 'PREPARED', 'STAND_INS', 'OPTIONAL', 'NORMALISED', 'TEXT_FIELDS',
+           'row_text', 'option_issues', 'row_issues', 'issue', 'LoadResult', 'validate', 'read_table', 'column_key',
+           'is_nan', 'Cells', 'Spec', 'column_map', 'parse_columns', 'row_subject', 'convert_row', 'row_key',
+           'repeat_warnings', 'check_gold_numbers', 'join_question_ids', 'load_table', 'where_from', 'part_order',
+           'spec_files', 'missing_files', 'how_to_get', 'load_rows', 'hub_call', 'subject_in', 'pick', 'repo_files',
+           'repo_file', 'hub_file', 'hub_rows', 'load_hub', 'clone_repo', 'fetch_repos', 'http_download',
+           'gdrive_download', 'fetch_corpus', 'inventory', 'fetch_data', 'load_everything', 'split_rows',
+           'sample_tables', 'world_tables', 'load_sample_rows', 'normalise', 'answer_problem', 'question_key',
+           'shingles', 'clean_forum', 'keep_scores', 'mcq_json', 'translation_messages', 'referee_messages',
+           'parse_translation', 'parse_rating', 'referee_filter', 'translate_one', 'translate_mcqs',
            'translation_clients', 'translate_from_settings', 'pool', 'dataset_or_stand_in', 'prepared_dataset',
            'prepared_datasets', 'count_tokens', 'data_spec', 'prepare_data', 'load_prepared', 'prepared_digest',
            'word_ngrams', 'contamination']
@@ -319,7 +321,7 @@ def convert_row(c: Cells, spec: Spec, rid: str, cols: dict) -> dict:
 def row_key(row: dict, kind: str) -> tuple:
     "What makes two rows the same item: question and options, question and answer, prompt and answers, or text."
     if kind == 'mcq': return (row['question'], *(row['options'].get(k) for k in LETTERS))
-    if kind == 'qa': return (row['question'], row['answer'])
+    if kind == 'qa': return (row['question'], row['answer'], *row.get('options', {}).values())   # a quiz's options too
     if kind == 'pairs': return (row['prompt'], row['chosen'], row['rejected'])
     return (row['text'],)
 
@@ -389,12 +391,12 @@ def load_table(name: str, spec: Spec, tables: list[tuple[str, list]], source: st
 REPOS = 'https://github.com/Mehrdadghassabi/Gaokerena-V and https://github.com/Mehrdadghassabi/Gaokerena-R'
 
 def where_from(where) -> str | Path:
-    "'sample', 'hub' or a data folder, from a RunContext, a path, 'sample'/'hub', or None (the sample)."
+    "'sample', 'world', 'hub' or a data folder, from a RunContext, a path, one of those names, or None (the sample)."
     if isinstance(where, RunContext):
         if where.data_dir is not None: return Path(where.data_dir)
-        return 'hub' if where.settings.profile.data_source == 'hub' else 'sample'
-    if where is None or where == 'sample': return 'sample'
-    if where == 'hub': return 'hub'
+        return where.settings.profile.data_source
+    if where is None: return 'sample'
+    if where in ('sample', 'world', 'hub'): return where
     return Path(where)
 
 def part_order(path) -> tuple:
@@ -418,10 +420,10 @@ def how_to_get(name: str, dest='DIR') -> str:
             "(it keeps a gaokerena-v/ or gaokerena-r/ folder already there: move an incomplete copy away first).")
 
 def load_rows(name: str, where=None) -> LoadResult:
-    "Dataset `name`, validated, from the bundled sample, a folder of the authors' repositories, or the hub."
+    "Dataset `name`, validated, from the bundled sample, the miniature world, a folder of the authors' repositories, or the hub."
     src, spec = where_from(where), DATASETS.get(name)
     hub_only = spec is not None and not spec.files  # PersianMedQA: from the hub whatever the source
-    if src == 'sample' and not hub_only: return load_sample_rows(name)
+    if src in ('sample', 'world') and not hub_only: return load_sample_rows(name, src)
     if spec is None: raise KeyError(f"unknown dataset {name!r} (have: {', '.join(DATASETS)})")
     settings = where.settings if isinstance(where, RunContext) else load_settings()
     if hub_only or (src == 'hub' and spec.hub): return load_hub(name, spec, settings)
@@ -655,10 +657,22 @@ def sample_tables(name: str) -> tuple[str, list[tuple[Path, list]]]:
     raise DataError(f"the bundled sample has no {name!r} (it has: mmlu/<subject>, ibmsee, mf3qa/train, mf3qa/test, "
                     f"corpus, forum/sample/crawled); pass data_dir= a folder with clones of {REPOS}")
 
-def load_sample_rows(name: str) -> LoadResult:
-    "Dataset `name` from the bundled sample, validated like the real files."
-    kind, tables = sample_tables(name)
-    res = LoadResult(name, kind, 'sample')
+WORLD_NAMES = (*(f'mmlu/{s}' for s in SUBJECTS), 'ibmsee', 'mf3qa/train', 'mf3qa/test', 'corpus', 'medmcqa/filtered')
+WORLD_PARTS = {'corpus': 'corpus', 'mf3qa/train': 'qa_train', 'mf3qa/test': 'qa_test', 'medmcqa/filtered': 'medmcqa'}
+
+def world_tables(name: str) -> tuple[str, list[tuple[str, list]]]:
+    "(kind, [(where, [(row number, row)])]) of the miniature world (Appendix J) under dataset name `name`."
+    if name not in WORLD_NAMES:
+        raise DataError(f"the miniature world has no {name!r} (it has: {', '.join(WORLD_NAMES)}); pass data_dir= a folder with clones of {REPOS}")
+    world, part = build_world(), WORLD_PARTS.get(name, 'mcq')
+    rows = [r for r in world['mcq'] if r['subject'] == name.removeprefix('mmlu/')] if part == 'mcq' else world[part]
+    kind = {'corpus': 'corpus', 'medmcqa': 'mcq', 'mcq': 'mcq'}.get(part, 'qa')
+    return kind, [(f'world:{part}', list(enumerate(rows, 1)))]
+
+def load_sample_rows(name: str, source: str = 'sample') -> LoadResult:
+    "Dataset `name` from the bundled sample or the miniature world (`source`), validated like the real files."
+    kind, tables = (world_tables if source == 'world' else sample_tables)(name)
+    res = LoadResult(name, kind, source)
     for file, rows in tables:
         for i, r in rows: res.add(file, i, r, row_issues(r, kind))
     repeat_warnings(res)
@@ -840,7 +854,6 @@ def translate_from_settings(ctx: RunContext, questions: list[dict], name: str = 
                      'stopped_by_cap': res['stopped_by_cap']}
     return res
 
-
 # %% ../nbs/00_data.ipynb #a516bd43
 PREPARED = {'corpus': ('corpus',), 'qa_train': ('mf3qa/train',), 'qa_test': ('mf3qa/test',),
             'mcq': (*(f'mmlu/{s}' for s in SUBJECTS), 'ibmsee'), 'kopp_larger': ('kopp_larger',), 'kqa': ('kqa',),
@@ -873,7 +886,8 @@ def prepared_dataset(ctx: RunContext, pname: str) -> LoadResult | None:
     "One prepared dataset (a PREPARED name) from the run's source, training text normalised; None where the source lacks it or the profile leaves it out."
     src, names = where_from(ctx), PREPARED[pname]
     if pname in OPTIONAL and not getattr(ctx.settings.profile, OPTIONAL[pname]): return None
-    if src == 'sample' and not all(n in SAMPLE_NAMES or not DATASETS[n].files for n in names): return None
+    if src in ('sample', 'world') and not all(n in (SAMPLE_NAMES if src == 'sample' else WORLD_NAMES) or not DATASETS[n].files
+                                              for n in names): return None
     res = pool(pname, [dataset_or_stand_in(ctx, n) for n in names])
     if pname in NORMALISED: res.rows = [{**r, **{f: normalise(r[f]) for f in TEXT_FIELDS[res.kind]}} for r in res.rows]
     return res
@@ -889,10 +903,11 @@ def count_tokens(texts: list[str], tokenizer) -> int:
                for ids in tokenizer(texts[i:i + 512], add_special_tokens=False)['input_ids'])
 
 def data_spec(ctx: RunContext) -> dict:
-    "What this run's prepared data is made from: the sample (its files' digests), a data folder or the hub (its datasets, places, columns), and the optional sets and stand-ins the profile asks for."
+    "What this run's prepared data is made from: the sample (its files' digests), the miniature world (its seed and the digest of what it generates), a data folder or the hub (its datasets, places, columns), and the optional sets and stand-ins the profile asks for."
     s, src = ctx.settings, where_from(ctx)
     asks = {'allow_stand_ins': s.profile.allow_stand_ins, **{k: bool(getattr(s.profile, v)) for k, v in OPTIONAL.items()}}
     if src == 'sample': where = {'source': 'sample', 'sample': {k: file_digest(SAMPLE_DIR/f) for k, f in SAMPLE_FILES.items()}}
+    elif src == 'world': where = {'source': 'world', 'world': {'seed': WORLD_SEED, 'digest': fingerprint(build_world())}}
     elif src == 'hub': where = {'source': 'hub', 'sources': {k: v for k, v in s.sources.items() if k != 'repos_cache'},
                                 'hub': s.hub, 'hub_columns': s.hub_columns}
     else: where = {'source': str(src)}

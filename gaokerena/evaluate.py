@@ -37,10 +37,11 @@ __all__ = ['STRAIGHT_PROMPT', 'COT_PROMPT', 'PROMPTS', 'VERIFIER_PROMPT', 'PASSA
            'buffered_cache', 'fast_decoding', 'generate', 'vllm_available', 'use_vllm', 'TransformersGenerator',
            'vllm_engine_kwargs', 'VLLMGenerator', 'make_generator', 'run_batches', 'evaluate_mcq', 'bootstrap_ci',
            'score_rows', 'score_table', 'majority_letter_baseline', 'mcnemar_exact', 'paired_comparison',
-           'letter_agreement', 'published', 'compare_published', 'save_published_comparison', 'plot_accuracy',
-           'render_judge_prompt', 'parse_verdict', 'generate_answers', 'reference_answers', 'judge_pairs', 'new_spend',
-           'make_judge', 'pairwise_outcomes', 'win_rates', 'comparison_models', 'eval_model_recipe', 'load_eval_model',
-           'spread_limit', 'load_benchmarks', 'load_freeform']
+           'letter_agreement', 'published', 'compare_published', 'save_published_comparison', 'plot_accuracy', 'rates',
+           'compare_models', 'answer_samples', 'render_judge_prompt', 'parse_verdict', 'generate_answers',
+           'reference_answers', 'judge_pairs', 'new_spend', 'make_judge', 'pairwise_outcomes', 'win_rates',
+           'comparison_models', 'eval_model_recipe', 'load_eval_model', 'spread_limit', 'load_benchmarks',
+           'load_freeform']
 
 # %% ../nbs/02_eval.ipynb #4cb281b1
 STRAIGHT_PROMPT = ("\nبه پرسش زیر به پاسخ بدهید و تنها از زبان فارسی استفاده کنید!\n## پرسش\n{question} \n\n\n"
@@ -936,6 +937,31 @@ def plot_accuracy(tables: dict, published: dict | None = None, title: str = ''):
     fig.tight_layout()
     return fig
 
+# %% ../nbs/02_eval.ipynb #ev-ba-fn
+def rates(rows: list[dict]) -> dict:
+    "Count, accuracy and format rate (the share of answers read as an option) of result rows."
+    n = len(rows)
+    return {'n': n, 'accuracy': sum(r['answer'] == r['gold'] for r in rows) / n if n else math.nan,
+            'format_rate': sum(r['answer'] in LETTERS for r in rows) / n if n else math.nan}
+
+def compare_models(runs: dict, questions: dict | None = None, field: str = 'part') -> pd.DataFrame:
+    "One row per model of `runs` {name: rows}: `rates` of its rows, and its accuracy per `field` of the questions {qid: question}."
+    table = {}
+    for name, rows in runs.items():
+        groups = defaultdict(list)
+        for r in rows:
+            if field in (q := (questions or {}).get(str(r['qid']), {})): groups[q[field]].append(r)
+        table[name] = {**rates(rows), **{f'accuracy ({g})': rates(rs)['accuracy'] for g, rs in sorted(groups.items())}}
+    return pd.DataFrame.from_dict(table, orient='index')
+
+def answer_samples(runs: dict, questions: dict, qids: list, gloss=None) -> list[dict]:
+    "Each model's answer to each question of `qids`, side by side: the answer, what the extractor read, the gold, and an English gloss."
+    by = {name: {str(r['qid']): r for r in rows} for name, rows in runs.items()}
+    return [{'question': questions[str(q)]['question'], 'model': name, 'answer': by[name][str(q)]['generation'],
+             'read': by[name][str(q)]['answer'], 'gold': by[name][str(q)]['gold'],
+             **({'english': gloss(by[name][str(q)]['generation']), 'question (english)': gloss(questions[str(q)]['question'])} if gloss else {})}
+            for q in qids for name in runs if str(q) in by[name]]
+
 # %% ../nbs/02_eval.ipynb #00130c3b
 JUDGE_PROMPT = """شما داوری بی‌طرف و پزشکی باتجربه هستید. دو دستیار هوش مصنوعی به پرسش پزشکی زیر پاسخ داده‌اند.
 پاسخ‌ها را از نظر درستی علمی، کامل بودن، ایمنی برای بیمار و روشنی مقایسه کنید. ترتیب پاسخ‌ها، طول آن‌ها و نام دستیارها نباید در داوری شما اثری داشته باشد.
@@ -1106,8 +1132,8 @@ def load_benchmarks(ctx, limit: int = 0) -> dict:
     return out
 
 def load_freeform(ctx, limit: int = 0) -> dict:
-    "The free-form QA test sets, each question once: MF3QA test's forum questions, and K-QA fa (the released test set holds it; else its own file)."
+    "The free-form QA test sets, each question once: MF3QA test's forum questions, and K-QA fa (the released test set holds it; else its own file; the sample and the world have none)."
     test, kqa = load_prepared(ctx, 'qa_test'), DATASETS['kqa'].site
     sets = {'mf3qa': [r for r in test if r['source'] != kqa], 'kqa': [r for r in test if r['source'] == kqa]}
-    if not sets['kqa'] and where_from(ctx) != 'sample': sets['kqa'] = load_prepared(ctx, 'kqa')
+    if not sets['kqa'] and where_from(ctx) not in ('sample', 'world'): sets['kqa'] = load_prepared(ctx, 'kqa')
     return spread_limit({n: rows for n, rows in sets.items() if rows}, limit)

@@ -16,14 +16,15 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, CohereConfig, Cohe
 from .config import RunContext, Settings, processes
 from .rows import load_sample
 from .stores import IDENTITY_ATTR, SPEC_FILE, file_digest, fingerprint, keyed_folder, write_json
+from .world import world_texts
 
 # %% auto #0
 __all__ = ['AYA_TOKENS', 'AYA_EXTRA_TOKENS', 'TINY_AYA_SHAPE', 'QUANTIZED_CLASSES', 'aya_chat_template', 'sample_texts',
-           'build_tokenizer', 'build_tiny_model', 'tiny_spec', 'tiny_base_dir', 'tiny_model_and_tokenizer',
-           'gated_help', 'device_map', 'hub_load_kwargs', 'load_tokenizer', 'load_model_and_tokenizer',
-           'training_memory_gb', 'ModelRecipe', 'adapter_id', 'recipe_identity', 'resolve_adapter', 'combine_adapters',
-           'QuantizedMergeError', 'quantized_layers', 'merge_adapters', 'load_recipe', 'loaded_models',
-           'release_memory']
+           'tokenizer_texts', 'build_tokenizer', 'build_tiny_model', 'tiny_spec', 'tiny_base_dir',
+           'tiny_model_and_tokenizer', 'gated_help', 'device_map', 'hub_load_kwargs', 'load_tokenizer',
+           'load_model_and_tokenizer', 'training_memory_gb', 'ModelRecipe', 'adapter_id', 'recipe_identity',
+           'resolve_adapter', 'combine_adapters', 'QuantizedMergeError', 'quantized_layers', 'merge_adapters',
+           'load_recipe', 'loaded_models', 'release_memory']
 
 # %% ../nbs/92_models.ipynb #069d682d
 AYA_TOKENS = dict(bos_token='<BOS_TOKEN>', eos_token='<|END_OF_TURN_TOKEN|>', pad_token='<PAD>', unk_token='<UNK>')
@@ -41,6 +42,10 @@ def sample_texts() -> list[str]:
     texts += [t for r in load_sample('qa') for t in (r['question'], r['answer'])]
     texts += [t for r in load_sample('mcq') for t in (r['question'], r['explanation'], *r['options'].values())]
     return texts
+
+def tokenizer_texts(settings: Settings) -> list[str]:
+    "The text a tiny tokenizer learns from: the miniature world's, or the hand-written sample's."
+    return world_texts() if settings.profile.data_source == 'world' else sample_texts()
 
 def build_tokenizer(texts: list[str], vocab_size: int = 3000) -> PreTrainedTokenizerFast:
     "A byte-level BPE tokenizer trained on `texts`, with aya's special tokens, template and left padding."
@@ -60,11 +65,12 @@ def build_tokenizer(texts: list[str], vocab_size: int = 3000) -> PreTrainedToken
                                    padding_side='left', chat_template=aya_chat_template(), model_max_length=2048)
 
 # %% ../nbs/92_models.ipynb #ea8c7f59
-def build_tiny_model(tokenizer, hidden_size: int = 64, seed: int = 0) -> CohereForCausalLM:
-    "A randomly initialised `CohereForCausalLM` of aya's shape family, sized for a CPU."
+def build_tiny_model(tokenizer, hidden_size: int = 64, seed: int = 0, layers: int = 2) -> CohereForCausalLM:
+    "A randomly initialised `CohereForCausalLM` of aya's shape family, sized for a CPU and for learning in seconds."
     torch.manual_seed(seed)
-    cfg = CohereConfig(vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=2 * hidden_size,
-                       num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, logit_scale=0.125,
+    cfg = CohereConfig(vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=4 * hidden_size,
+                       num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2, logit_scale=1.0,
+                       initializer_range=0.1,
                        max_position_embeddings=2048, rope_parameters={'rope_type': 'default', 'rope_theta': 10000.0},
                        pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
                        eos_token_id=tokenizer.eos_token_id, tie_word_embeddings=True)
@@ -74,10 +80,10 @@ def build_tiny_model(tokenizer, hidden_size: int = 64, seed: int = 0) -> CohereF
 
 # %% ../nbs/92_models.ipynb #f9adebea
 def tiny_spec(settings: Settings) -> dict:
-    "What the tiny base model is made from: vocabulary size, width, seed and the bundled text its tokenizer learns."
+    "What the tiny base model is made from: vocabulary size, width, depth, seed and the text its tokenizer learns (`tokenizer_texts`)."
     p = settings.profile
-    return {'vocab_size': p.tiny_vocab_size, 'hidden_size': p.tiny_hidden_size, 'seed': settings.pretrain.seed,
-            'texts': fingerprint(sample_texts())}
+    return {'vocab_size': p.tiny_vocab_size, 'hidden_size': p.tiny_hidden_size, 'layers': p.tiny_layers, 'seed': settings.pretrain.seed,
+            'texts': fingerprint(tokenizer_texts(settings))}
 
 def tiny_base_dir(ctx: RunContext) -> Path:
     "Where the run's tiny base model for these settings lives: `run_dir/tiny-base/<fingerprint>/model`."
@@ -87,8 +93,8 @@ def tiny_model_and_tokenizer(ctx: RunContext):
     "The run's tiny base model and tokenizer, built on first use and cached in `tiny_base_dir(ctx)`."
     path, p = tiny_base_dir(ctx), ctx.settings.profile
     if not (path/'config.json').exists():
-        tokenizer = build_tokenizer(sample_texts(), p.tiny_vocab_size)
-        model = build_tiny_model(tokenizer, p.tiny_hidden_size, ctx.settings.pretrain.seed)
+        tokenizer = build_tokenizer(tokenizer_texts(ctx.settings), p.tiny_vocab_size)
+        model = build_tiny_model(tokenizer, p.tiny_hidden_size, ctx.settings.pretrain.seed, p.tiny_layers)
         tmp = path.with_name(f'model.tmp{os.getpid()}')
         model.save_pretrained(tmp); tokenizer.save_pretrained(tmp)
         try: os.replace(tmp, path)

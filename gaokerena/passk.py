@@ -22,8 +22,8 @@ __all__ = ['QUESTION_CONTEXT', 'LOGLIK_SUFFIX', 'VARIANTS', 'PASSAGE_NUMBERS', '
            'pass_at_k', 'self_consistency', 'negative_marking', 'sample_table', 'mean_pass_at_k', 'distinct_answers',
            'answer_entropy', 'uncertainty', 'uncertainty_frame', 'verifier_prompt', 'passage_mentions',
            'states_least_wrong', 'parse_passage_choice', 'verifier_answer', 'adapter_layers', 'base_model', 'uncertain',
-           'run_verifier', 'verified_answers', 'pool', 'interval', 'scored', 'score_samples', 'plot_passk',
-           'published_markers', 'paper_rows', 'published_passk', 'cot_evaluation']
+           'run_verifier', 'verified_answers', 'pool', 'voted_rows', 'interval', 'scored', 'score_samples',
+           'plot_passk', 'published_markers', 'paper_rows', 'published_passk', 'cot_evaluation']
 
 # %% ../nbs/04_passk.ipynb #491fe3b3
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -209,6 +209,11 @@ def verified_answers(table: dict, verdicts: dict, threshold: int = 3, count_non_
 def pool(by_benchmark: dict, names) -> dict:
     "One table (or verdict dict) of the benchmarks `names` found in `by_benchmark`, ids prefixed '<benchmark>/'."
     return {f'{b}/{q}': v for b in names if b in by_benchmark for q, v in by_benchmark[b].items()}
+
+def voted_rows(tables: dict, threshold: int = 3, count_non_answers: bool = False) -> list[dict]:
+    "One row per question of the sample tables {benchmark: table}: the self-consistency vote as its answer, its first sample as its text."
+    return [{'qid': q, 'benchmark': b, 'answer': self_consistency(t['answers'], threshold, count_non_answers), 'gold': t['gold'],
+             'generation': t['generations'][0]} for b, table in tables.items() for q, t in table.items()]
 
 def interval(values: list[float], n_boot: int = 2000, seed: int = 0, scale: float = 1.0) -> list[float]:
     "[low, high] of the 95% bootstrap interval of the mean of per-question `values`, times `scale`."

@@ -28,6 +28,7 @@ from .models import ModelRecipe, load_recipe, recipe_identity
 from .sft import (StageResult, check_mergeable, lora_config, phase1_adapters, phase1_recipe, stage_spec, train_stage,
                            training_kwargs)
 from .stores import fingerprint, keyed_path
+from .world import WorldTeacher
 
 # %% auto #0
 __all__ = ['TEACHER_REWRITE', 'TEACHER_CRITIQUE', 'STUDENT_RETRY', 'CHOICE_WORDS', 'OUTCOMES', 'PAIR_FIELDS', 'DPO_CURVES',
@@ -351,9 +352,10 @@ def load_rlaif_base(ctx: RunContext, choice: str | None = None) -> tuple:
     return (*load_recipe(ctx, recipe, inference=False), recipe.name)
 
 def make_teacher(ctx: RunContext, cache_dir) -> ChatBackend:
-    "The profile's teacher: the `[llm]` endpoint (`teacher = api`) or a local transformers model loaded for inference (`teacher = local`)."
+    "The profile's teacher: the `[llm]` endpoint (`api`), the miniature world's scripted teacher (`world`) or a local transformers model loaded for inference (`local`)."
     p, e = ctx.settings.profile, ctx.settings.eval
     if p.teacher == 'api': return OpenAIChat.from_settings(ctx.settings, cache_dir=cache_dir)
+    if p.teacher == 'world': return WorldTeacher(cache_dir=cache_dir)
     model_id = p.teacher_model_id or p.model_id
     model, tokenizer = load_recipe(ctx, ModelRecipe(model_id), inference=True)
     return LocalChat(model, tokenizer, cache_dir, name=f'{model_id}-teacher', top_k=e.top_k, top_p=e.top_p)

@@ -6,7 +6,7 @@ Docs: https://github.com/gaokerena-kit/gaokerena/sft.html.md"""
 
 # %% ../nbs/01_sft.ipynb #a50bd818
 from __future__ import annotations
-import html, importlib.util, json, math, os, random, shutil
+import copy, html, importlib.util, json, math, os, random, shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 import torch
@@ -16,8 +16,10 @@ from safetensors.torch import load_file
 from transformers import set_seed
 from transformers.trainer_utils import get_last_checkpoint
 from trl import SFTConfig, SFTTrainer, pack_dataset
+from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 from .config import RunContext, Settings, TrainStage
 from .data import load_prepared, prepared_digest
+from .evaluate import encode_chat, render_prompt
 from .ledger import track_stage
 from .models import (ModelRecipe, QuantizedMergeError, gated_help, load_model_and_tokenizer, load_recipe, merge_adapters,
                               recipe_identity)
@@ -26,10 +28,12 @@ from .stores import SPEC_FILE, fingerprint, keyed_folder, keyed_path
 # %% auto #0
 __all__ = ['NOT_IN_SPEC', 'training_kwargs', 'lora_config', 'linear_module_names', 'LoRALinear', 'corpus_share',
            'tokenize_documents', 'pack_blocks', 'padding_share', 'attention_mask_of', 'pretrain_config', 'chat_dataset',
-           'check_pad_token', 'instruct_config', 'chat_labels', 'label_mask_html', 'use_unsloth', 'unsloth_load_kwargs',
-           'unsloth_lora_kwargs', 'load_for_training', 'make_trainer', 'planned_steps', 'planned_tokens', 'stage_spec',
-           'StageResult', 'train_stage', 'phase1_datasets', 'train_recorded', 'plot_losses', 'phase1_specs',
-           'phase1_adapters', 'phase1_recipe', 'phase1_folders', 'load_phase1_model', 'check_mergeable', 'save_merged']
+           'check_pad_token', 'PadMaskingCollator', 'with_pad_as_eos', 'instruct_config', 'chat_labels',
+           'label_mask_html', 'use_unsloth', 'unsloth_load_kwargs', 'unsloth_lora_kwargs', 'load_for_training',
+           'make_trainer', 'complete', 'runaway_share', 'planned_steps', 'planned_tokens', 'stage_spec', 'StageResult',
+           'train_stage', 'phase1_datasets', 'train_recorded', 'plot_losses', 'phase1_specs', 'phase1_adapters',
+           'saves_modules', 'phase1_recipe', 'phase1_folders', 'load_stage1_model', 'load_phase1_model',
+           'check_mergeable', 'save_merged', 'pad_eos_runaway']
 
 # %% ../nbs/01_sft.ipynb #4b7c95f5
 def training_kwargs(stage: TrainStage, settings: Settings) -> dict:
@@ -44,9 +48,11 @@ def training_kwargs(stage: TrainStage, settings: Settings) -> dict:
                 fp16=p.fp16, gradient_checkpointing=p.gradient_checkpointing, report_to='none', disable_tqdm=False)
 
 def lora_config(stage: TrainStage) -> LoraConfig:
-    "LoRA on the stage's target modules (all linear layers in the papers)."
+    "LoRA on the stage's target modules (all linear layers in the papers), plus the modules it trains in full, if any."
+    full = [m.strip() for m in stage.modules_to_save.split(',') if m.strip()]
     return LoraConfig(r=stage.lora_r, lora_alpha=stage.lora_alpha, lora_dropout=stage.lora_dropout,
-                      target_modules=stage.target_modules, task_type='CAUSAL_LM')
+                      target_modules=stage.target_modules, modules_to_save=full or None, ensure_weight_tying=bool(full),
+                      task_type='CAUSAL_LM')
 
 # %% ../nbs/01_sft.ipynb #f7470d63
 def linear_module_names(model) -> list[str]:
@@ -121,8 +127,8 @@ def pretrain_config(settings: Settings, out) -> SFTConfig:
 
 # %% ../nbs/01_sft.ipynb #41736bfd
 def chat_dataset(rows: list[dict]) -> Dataset:
-    "Forum Q&A rows as conversational prompt-completion pairs."
-    return Dataset.from_list([{'prompt': [{'role': 'user', 'content': r['question']}],
+    "Forum Q&A rows as conversational prompt-completion pairs; a practice quiz (a row with `options`) asks in the papers' straight prompt."
+    return Dataset.from_list([{'prompt': [{'role': 'user', 'content': render_prompt(r) if r.get('options') else r['question']}],
                                'completion': [{'role': 'assistant', 'content': r['answer']}]} for r in rows])
 
 def check_pad_token(tokenizer):
@@ -132,6 +138,19 @@ def check_pad_token(tokenizer):
                          f"differ from EOS ({tokenizer.eos_token!r}); padding is masked out of the loss, so with pad = EOS "
                          "every EOS would be masked and the model would never learn to stop")
     return tokenizer
+
+class PadMaskingCollator(DataCollatorForLanguageModeling):
+    "trl's collator plus what transformers' language-modelling collator does: every token equal to the pad token loses its label."
+    def torch_call(self, examples: list[dict]) -> dict:
+        out = super().torch_call(examples)
+        out['labels'][out['input_ids'] == self.pad_token_id] = -100
+        return out
+
+def with_pad_as_eos(tokenizer):
+    "A copy of `tokenizer` whose pad token is its EOS: the authors' recipe, for the pad = EOS demonstration only."
+    bad = copy.deepcopy(tokenizer)
+    bad.pad_token = bad.eos_token
+    return bad
 
 def instruct_config(settings: Settings, out) -> SFTConfig:
     "SFTConfig for instruction tuning: chat template, loss on the answer (and its EOS) only."
@@ -192,16 +211,38 @@ def load_for_training(ctx: RunContext) -> tuple:
     return model, check_pad_token(tokenizer)
 
 def make_trainer(model, tokenizer, dataset: Dataset, config: SFTConfig, stage: TrainStage, settings: Settings,
-                 callbacks=()) -> SFTTrainer:
-    "An `SFTTrainer` that puts the stage's LoRA on `model` (unsloth's on its fast path), seeded so runs repeat."
+                 callbacks=(), authors_pad_eos: bool = False) -> SFTTrainer:
+    "An `SFTTrainer` that puts the stage's LoRA on `model` (unsloth's on its fast path), seeded so runs repeat; `authors_pad_eos` only demonstrates the authors' bug."
     set_seed(config.seed)
+    if authors_pad_eos: tokenizer, collator = with_pad_as_eos(tokenizer), PadMaskingCollator(pad_token_id=tokenizer.eos_token_id)
+    else: tokenizer, collator = check_pad_token(tokenizer), None
     peft_config = lora_config(stage)
     if use_unsloth(settings):
         from unsloth import FastLanguageModel
         model = FastLanguageModel.get_peft_model(model, **unsloth_lora_kwargs(stage, settings, linear_module_names(model)))
         peft_config = None
-    return SFTTrainer(model=model, args=config, train_dataset=dataset, processing_class=check_pad_token(tokenizer),
+    return SFTTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer, data_collator=collator,
                       peft_config=peft_config, callbacks=list(callbacks))
+
+@torch.no_grad()
+def complete(model, tokenizer, prefixes: list[str], max_new_tokens: int = 8, batch_size: int = 64) -> list[str]:
+    "Greedy continuations of raw text `prefixes` (no chat template: the way continued pre-training reads text)."
+    out = []
+    for i in range(0, len(prefixes), batch_size):
+        enc = tokenizer(prefixes[i:i + batch_size], return_tensors='pt', padding=True, padding_side='left').to(model.device)
+        ids = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id)
+        out += tokenizer.batch_decode(ids[:, enc['input_ids'].shape[1]:], skip_special_tokens=True)
+    return out
+
+@torch.no_grad()
+def runaway_share(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_size: int = 32) -> float:
+    "Share of `prompts` whose greedy answer runs to `max_new_tokens` without writing EOS: a model that never learned to stop."
+    runs = 0
+    for i in range(0, len(prompts), batch_size):
+        enc = encode_chat(tokenizer, prompts[i:i + batch_size]).to(model.device)
+        out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id)
+        runs += int((out[:, enc['input_ids'].shape[1]:] != tokenizer.eos_token_id).all(-1).sum())
+    return runs / len(prompts)
 
 # %% ../nbs/01_sft.ipynb #2ab15e30
 def planned_steps(n_rows: int, args) -> int:
@@ -312,14 +353,26 @@ def phase1_adapters(ctx: RunContext) -> tuple[Path, Path] | None:
     pre, ins = (keyed_path(ctx.run_dir/'01_sft'/n, spec)/'adapter' for n, spec in zip(('pretrain', 'instruct'), phase1_specs(ctx)))
     return (pre, ins) if all((a/'adapter_config.json').exists() for a in (pre, ins)) else None
 
+def saves_modules(adapter) -> bool:
+    "Whether a LoRA adapter also trains whole modules (peft's `modules_to_save`: the tiny profile's embeddings), which no combined LoRA holds."
+    return bool(json.loads((Path(adapter)/'adapter_config.json').read_text(encoding='utf-8')).get('modules_to_save'))
+
 def phase1_recipe(ctx: RunContext) -> ModelRecipe:
-    "The Phase-1 model of this run's settings: the base with both adapters on top (one combined LoRA), else the base alone."
+    "The Phase-1 model of this run's settings: the base with both adapters on top (one combined LoRA), or stage 1 merged and stage 2 on top where they also train whole modules; else the base alone."
     base, adapters = ctx.settings.profile.model_id, phase1_adapters(ctx)
-    return ModelRecipe(base, adapters=adapters, name=f'{base}+phase1') if adapters else ModelRecipe(base, name=base)
+    if not adapters: return ModelRecipe(base, name=base)
+    if any(map(saves_modules, adapters)): return ModelRecipe(base, merged=adapters[:1], adapters=adapters[1:], name=f'{base}+phase1')
+    return ModelRecipe(base, adapters=adapters, name=f'{base}+phase1')
 
 def phase1_folders(ctx: RunContext) -> tuple[Path, Path]:
     "The keyed folders stage 1 and stage 2 of these settings train in (created, each with its spec.json)."
     return tuple(keyed_folder(ctx.stage_dir('01_sft')/n, spec) for n, spec in zip(('pretrain', 'instruct'), phase1_specs(ctx)))
+
+def load_stage1_model(ctx: RunContext) -> tuple:
+    "(model, tokenizer) that stage 2 trains on: the base with this run's stage-1 adapter of these settings merged in (never into 4-bit weights), else the base."
+    base, pre = ctx.settings.profile.model_id, keyed_path(ctx.run_dir/'01_sft'/'pretrain', phase1_specs(ctx)[0])/'adapter'
+    merged = (pre,) if (pre/'adapter_config.json').exists() else ()
+    return load_recipe(ctx, ModelRecipe(base, merged=merged, name=f'{base}+stage1' if merged else base), inference=False)
 
 def load_phase1_model(ctx: RunContext) -> tuple:
     "(model, tokenizer, name) of `phase1_recipe`: base + both Phase-1 adapters if this run trained them with these settings, else the base."
@@ -343,3 +396,17 @@ def save_merged(model, tokenizer, path) -> Path:
     shutil.rmtree(path, ignore_errors=True)
     os.replace(tmp, path)
     return path
+
+# %% ../nbs/01_sft.ipynb #sft-pad-fn
+def pad_eos_runaway(ctx: RunContext, prompts: list[str], max_new_tokens: int) -> dict:
+    "Stage 2 again on the run's stage-1 model with the authors' pad = EOS recipe; the share of runaway answers of it and of the run's Phase-1 model."
+    s = ctx.settings
+    check_mergeable(s, 'the demonstration trains stage 2 again on the merged stage-1 model')
+    model, tokenizer = load_stage1_model(ctx)
+    out = keyed_folder(ctx.stage_dir('01_sft')/'instruct-pad-eos', {**phase1_specs(ctx)[1], 'authors_pad_eos': True})
+    trainer = make_trainer(model, tokenizer, chat_dataset(load_prepared(ctx, 'qa_train')), instruct_config(s, out), s.instruct, s,
+                           authors_pad_eos=True)
+    bug = train_stage(trainer).model.eval()
+    ours = load_phase1_model(ctx)[0].eval()
+    return {'pad_eos': runaway_share(bug, tokenizer, prompts, max_new_tokens),
+            'pad_ok': runaway_share(ours, tokenizer, prompts, max_new_tokens)}

@@ -130,3 +130,15 @@ def test_reproduce(tmp_path):
     assert r['sheets'] == {'medical_genetics': 39 if r['data'] == 'authors' else 17}   # the first question skipped
     how = r['matched_how']['medical_genetics']
     assert how.get('fuzzy', 0) > how.get('unmatched', 0) and 'exact' not in how and 'position' not in how
+
+
+def test_world(tmp_path):
+    "The world bench in miniature: a few steps per stage, so only its plumbing is checked (every effect is tests/test_pipeline.py's)."
+    pairs, r = run_quick('world', tmp_path, '--pad-questions', '8')
+    required = {'mcq_acc_base', 'mcq_acc_phase1', 'format_rate_base', 'format_rate_phase1', 'cot_acc_phase1', 'cot_acc_dpo',
+                'pad_eos_runaway', 'pad_ok_runaway', 'pipeline_s'}
+    parts = {f'mcq_acc_phase1_{p}' for p in ('trained', 'held_out', 'chain')}   # each where the few questions hold that part
+    assert required <= set(pairs) <= required | parts and 'mcq_acc_phase1_trained' in pairs
+    assert all(0 <= float(pairs[k]) <= 1 for k in pairs if k != 'pipeline_s') and float(pairs['pipeline_s']) > 0
+    assert set(r['straight']) == {'tiny', 'tiny+phase1'} and set(r['cot']) == {'tiny+phase1', 'tiny+phase1+dpo'}
+    assert r['pad_eos_demo']['questions'] == 8 and set(r['targets']) <= set(pairs)

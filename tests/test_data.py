@@ -203,10 +203,10 @@ def test_validate_schema_rows():
     assert len(DATASETS) >= 18 and all(s.kind in ('mcq', 'qa', 'pairs', 'corpus') for s in DATASETS.values())
 
 
-def test_prepare_tiny_and_load_prepared(tmp_path):
+def test_prepare_sample_and_load_prepared(tmp_path):
     from gaokerena.data import load_prepared, prepare_data
     from gaokerena.rows import read_jsonl
-    ctx = run_context('tiny', tmp_path)
+    ctx = run_context('tiny', tmp_path, overrides={'profile.data_source': 'sample'})
     assert len(load_prepared(ctx, 'mcq')) == len(load_sample('mcq'))  # before prepare_data: the sample
     with pytest.raises(DataError, match=r"source \(sample\) has no 'pairs'"): load_prepared(ctx, 'pairs')
     with pytest.raises(DataError, match="not a prepared dataset"): load_prepared(ctx, 'mmlu/anatomy')
@@ -214,6 +214,22 @@ def test_prepare_tiny_and_load_prepared(tmp_path):
     assert set(summary) == {'corpus', 'qa_train', 'qa_test', 'mcq'} and summary['mcq']['kept'] == len(load_sample('mcq'))
     assert summary['corpus']['tokens'] is None and summary['qa_test']['read'] == round(0.15 * len(load_sample('qa')))
     assert read_jsonl(tmp_path/'data'/'qa_test.jsonl') == load_prepared(ctx, 'qa_test') == load_rows('mf3qa/test').rows
+
+
+def test_prepare_the_world(tmp_path):
+    "The tiny profile prepares the miniature world under the real datasets' names, MedMCQA-like set included, nothing set aside."
+    from gaokerena.data import load_prepared, prepare_data
+    from gaokerena.world import build_world
+    ctx = run_context('tiny', tmp_path)
+    world = build_world()
+    assert load_prepared(ctx, 'medmcqa') == world['medmcqa']              # before prepare_data: generated
+    summary = prepare_data(ctx)
+    assert set(summary) == {'corpus', 'qa_train', 'qa_test', 'mcq', 'medmcqa'}
+    assert {k: summary[k]['kept'] for k in summary} == {'corpus': len(world['corpus']), 'qa_train': len(world['qa_train']),
+                                                         'qa_test': len(world['qa_test']), 'mcq': len(world['mcq']), 'medmcqa': len(world['medmcqa'])}
+    assert all(summary[k]['quarantined'] == 0 for k in summary) and summary['mcq']['source'] == 'world'
+    assert load_prepared(ctx, 'qa_train') == world['qa_train']            # written normalised: the world already is
+    with pytest.raises(DataError, match=r"source \(world\) has no 'pairs'"): load_prepared(ctx, 'pairs')
 
 
 def test_fetch_repos_clones_both_and_skips_present_ones(tmp_path):
@@ -328,5 +344,6 @@ def test_kqa_is_judged_once(repo, tmp_path):
     kqa.write_text(json.dumps({'Question': 'سرفه دارم؟', 'Free_form_answer': 'آب بنوشید.'}, ensure_ascii=False) + '\n', encoding='utf-8')
     sets = load_freeform(run_context('tiny', tmp_path/'run', repo))
     assert {n: [r['question'] for r in rows] for n, rows in sets.items()} == {'mf3qa': ['تب دارم؟', 'کمردرد؟'], 'kqa': ['سرفه دارم؟']}
-    sample = load_freeform(run_context('tiny', tmp_path/'run2'))
-    assert list(sample) == ['mf3qa'] and len(sample['mf3qa']) == len(load_rows('mf3qa/test').rows)
+    for source in ('world', 'sample'):   # the kit's own sources hold only their held-out QA
+        own = load_freeform(run_context('tiny', tmp_path/source, overrides={'profile.data_source': source}))
+        assert list(own) == ['mf3qa'] and len(own['mf3qa']) == len(load_rows('mf3qa/test', source).rows) > 0

@@ -1,4 +1,4 @@
-"Chapter 05: the rewards read Persian answers, the hand-written objective is trl's, the data leaves the benchmarks out, training resumes, and the tiny run learns."
+"Chapter 05: the rewards read Persian answers, the hand-written objective is trl's, the data leaves the benchmarks out, training resumes, and the chapter runs alone (its effect on the miniature world: tests/test_pipeline.py)."
 import json, shutil, subprocess, sys
 import pytest
 import torch
@@ -50,7 +50,7 @@ def test_reward_weights_and_the_overlong_penalty():
     assert weights == [1.0, 0.1, 1.0]
     lengths = [100, 768, 896, 1024]                 # free up to 1024 - 256 = 768, then a linear penalty to -1 at 1024
     assert funcs[2](completion_ids=[[1] * n for n in lengths]) == pytest.approx([0.0, 0.0, -0.5, -1.0])
-    assert grpo_config(load_settings('tiny', {'grpo.overlong_buffer': 4}), '/tmp/x').reward_weights == [1.0, 1.0, 1.0]
+    assert grpo_config(load_settings('tiny', {'grpo.overlong_buffer': 4}), '/tmp/x').reward_weights == [1.0, 0.0, 1.0]   # tiny: correctness alone
 
 
 def test_settings_reach_trl_and_fail_by_name(tmp_path):
@@ -78,7 +78,8 @@ def test_vllm_only_where_it_can_run():
 
 def test_questions_leave_the_benchmarks_out(tmp_path):
     "Evaluated questions are set aside by id, and a question sharing a word 13-gram with one of them by 00_data's check."
-    ctx = run_context('tiny', tmp_path)
+    sample = {'profile.data_source': 'sample'}        # the bundled sample's questions, long enough for 13-grams
+    ctx = run_context('tiny', tmp_path, overrides=sample)
     mcq = load_sample('mcq')
     bench = {'anatomy': mcq[:3]}
     copied = {**mcq[10], 'id': 'copy', 'question': mcq[1]['question'] + ' ' + mcq[10]['question']}   # quotes a benchmark question
@@ -87,7 +88,7 @@ def test_questions_leave_the_benchmarks_out(tmp_path):
     kept, report = grpo_questions(ctx, bench)
     assert [q['id'] for q in kept] == [q['id'] for q in mcq[3:12]]
     assert report == {'phase-2 questions': 13, 'evaluated here': 3, 'sharing a 13-gram with a benchmark': 1, 'kept': 9}
-    limited, _ = grpo_questions(run_context('tiny', tmp_path, overrides={'profile.grpo_limit': 4}), bench)
+    limited, _ = grpo_questions(run_context('tiny', tmp_path, overrides={**sample, 'profile.grpo_limit': 4}), bench)
     assert [q['id'] for q in limited] == [q['id'] for q in kept[:4]]
 
 
@@ -110,7 +111,12 @@ def tiny_parts():
     "The tiny aya (tokenizer and a random 2-layer Cohere model) built on the fly."
     from gaokerena.models import build_tiny_model, build_tokenizer, sample_texts
     tok = build_tokenizer(sample_texts(), 3000)
-    return tok, lambda: build_tiny_model(tok, 64, 0)
+    def build():
+        "A random model whose next token is near-uniform (logit scale 0.125), so the completions of a group differ."
+        model = build_tiny_model(tok, 64, 0)
+        model.logit_scale = 0.125
+        return model
+    return tok, build
 
 
 SMALL = {'grpo.per_device_train_batch_size': 8, 'grpo.num_generations': 4, 'grpo.max_completion_length': 8,
@@ -132,7 +138,7 @@ def test_hand_loss_is_trls(tiny_parts, tmp_path, loss_type, beta):
     mask = torch.tensor([[1] * 8, [1] * 5 + [0] * 3, [1] * 7 + [0], [1] * 2 + [0] * 6])
     attention = torch.cat([torch.ones_like(prompt), mask], 1)
     advantages = group_advantages(torch.tensor([1., 0., 0., 1.]), 4)
-    with torch.no_grad(): now = token_logps(model, prompt, completion, attention)
+    with torch.no_grad(): now = token_logps(model, prompt, completion, attention, s.grpo.temperature)
     old, ref = now + 0.3 * torch.randn(now.shape, generator=g), now + 0.2 * torch.randn(now.shape, generator=g)
     ratio = torch.exp(now - old)
     assert ((ratio > 1.2) | (ratio < 0.8))[mask.bool()].any()          # some tokens are clipped
@@ -140,10 +146,11 @@ def test_hand_loss_is_trls(tiny_parts, tmp_path, loss_type, beta):
                   advantages=advantages, old_per_token_logps=old, ref_per_token_logps=ref, num_items_in_batch=mask.sum())
     theirs = trainer._compute_loss(model, inputs)
     grads_theirs = torch.autograd.grad(theirs, [p for p in model.parameters() if p.requires_grad])
-    ours = grpo_loss(token_logps(model, prompt, completion, attention), old, advantages, mask, s.grpo.epsilon, beta, ref,
+    ours = grpo_loss(token_logps(model, prompt, completion, attention, s.grpo.temperature), old, advantages, mask, s.grpo.epsilon, beta, ref,
                      loss_type, s.grpo.max_completion_length)
     grads_ours = torch.autograd.grad(ours, [p for p in model.parameters() if p.requires_grad])
-    assert float(ours) == pytest.approx(float(theirs), rel=1e-5, abs=1e-7)
+    # float32: trl takes logsumexp from the scaled logits, we take log_softmax; at T = 0.5 the two round apart by ~2e-7
+    assert float(ours) == pytest.approx(float(theirs), rel=1e-5, abs=1e-6)
     assert abs(float(theirs)) > 1e-3
     assert all(torch.allclose(a, b, rtol=1e-4, atol=1e-7) for a, b in zip(grads_ours, grads_theirs))
 
@@ -199,10 +206,10 @@ def test_each_spec_trains_in_its_own_folder(tmp_path):
     folder = grpo_folder(run_context('tiny', tmp_path), rows)
     assert folder.parent == tmp_path/'05_grpo'/'grpo' and (folder/SPEC_FILE).exists()
     spec = json.loads((folder/SPEC_FILE).read_text())
-    assert spec['stage'] == 'GRPOStage' and spec['hyperparameters']['num_generations'] == 16 and spec['base']['base']['model'] == 'tiny'
+    assert spec['stage'] == 'GRPOStage' and spec['hyperparameters']['num_generations'] == 8 and spec['base']['base']['model'] == 'tiny'
     same = {'grpo.logging_steps': 5, 'grpo.save_steps': 3, 'grpo.vllm_gpu_memory_utilization': 0.5}
     assert grpo_folder(run_context('tiny', tmp_path, overrides=same), rows) == folder
-    for other in ({'grpo.learning_rate': 1e-3}, {'grpo.max_steps': 61}, {'grpo.format_weight': 0.0}, {'grpo.beta': 0.04}):
+    for other in ({'grpo.learning_rate': 1e-3}, {'grpo.max_steps': 61}, {'grpo.format_weight': 1.0}, {'grpo.beta': 0.04}):
         assert grpo_folder(run_context('tiny', tmp_path, overrides=other), rows) != folder, other
     assert grpo_folder(run_context('tiny', tmp_path), rows[:3]) != folder
     recipe = grpo_recipe(run_context('tiny', tmp_path), rows)
@@ -217,26 +224,25 @@ def test_grpo_stage_of_the_launcher(tmp_path):
     r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]
     facts = json.loads((tmp_path/'05_grpo'/'train_metrics.json').read_text())['grpo']
-    assert facts['steps'] == 2 and [s for s, _ in facts['rewards']] == [1, 2] and facts['kept'] == 122 - 7
+    assert facts['steps'] == 2 and [s for s, _ in facts['rewards']] == [1, 2] and facts['kept'] == load_settings('tiny').profile.grpo_limit
     assert len(list((tmp_path/'05_grpo'/'grpo').glob('*/adapter/adapter_config.json'))) == 1   # in the keyed folder of its spec
     rows = [json.loads(l) for l in (tmp_path/'ledger.jsonl').read_text().splitlines()]
     assert [(x['stage'], x['status']) for x in rows] == [('05_grpo.train', 'ok')]
 
 
-def test_chapter_alone_with_defaults_learns(tmp_path):
-    "`papermill nbs/05_grpo.ipynb out.ipynb` on a fresh clone, nothing upstream: summary.json, and GRPO's effect on the tiny model."
+def test_chapter_alone_with_defaults(tmp_path):
+    "`papermill nbs/05_grpo.ipynb out.ipynb` on a fresh clone, nothing upstream: summary.json and the ledger rows. With no Phase-1 model the student is the random tiny model: it names no option, so every reward is 0 and GRPO has nothing to learn from."
     r = subprocess.run([sys.executable, '-m', 'papermill', str(ROOT/'nbs'/'05_grpo.ipynb'), str(tmp_path/'out.ipynb'),
                         '--cwd', str(tmp_path), '--no-progress-bar'], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-3000:]
-    run_dir = tmp_path/'runs'/'tiny'
+    run_dir, p = tmp_path/'runs'/'tiny', load_settings('tiny').profile
     summary = json.loads((run_dir/'05_grpo'/'summary.json').read_text())
-    assert (summary['student'], summary['questions'], summary['steps']) == ('tiny', 122 - 24, 60)
-    assert summary['reward_end'] > summary['reward_start'] + 0.5                 # the mean reward rises
-    assert summary['after']['readable'] > summary['before']['readable'] + 50      # the student learns to write an answer
-    assert summary['accuracy_after'] >= summary['accuracy_before'] + 10           # and its accuracy rises
+    assert (summary['student'], summary['questions'], summary['steps']) == ('tiny', p.grpo_limit, load_settings('tiny').grpo.max_steps)
+    assert {'reward_start', 'reward_end', 'accuracy_before', 'accuracy_after'} <= set(summary)
+    assert summary['before']['readable'] < 10 and max(summary['reward_start'], summary['reward_end']) < 0.1
     rows = [json.loads(l) for l in (run_dir/'ledger.jsonl').read_text().splitlines()]
     assert [(x['stage'], x['status']) for x in rows] == [('05_grpo.before', 'ok'), ('05_grpo.train', 'ok'), ('05_grpo.after', 'ok')]
-    assert rows[1]['extra']['steps'] == 60 and rows[1]['tokens'] > 0
+    assert rows[1]['extra']['steps'] == summary['steps'] and rows[1]['tokens'] > 0
 
 
 def test_real_medmcqa_minus_the_real_benchmarks(real_data, tmp_path):

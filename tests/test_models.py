@@ -3,7 +3,8 @@ import pytest, torch
 from transformers import CohereForCausalLM
 from gaokerena.config import run_context
 from gaokerena.models import (build_tiny_model, build_tokenizer, hub_load_kwargs, load_model_and_tokenizer, sample_texts,
-                              tiny_base_dir, tiny_model_and_tokenizer)
+                              tiny_base_dir, tiny_model_and_tokenizer, tokenizer_texts)
+from gaokerena.world import world_texts
 
 
 @pytest.fixture(scope='module')
@@ -44,9 +45,24 @@ def test_tiny_model_shape(tok):
     c = m.config
     assert isinstance(m, CohereForCausalLM)
     assert (c.vocab_size, c.hidden_size, c.num_hidden_layers, c.num_attention_heads, c.num_key_value_heads) == (len(tok), 64, 2, 4, 2)
-    assert c.logit_scale == 0.125 and c.pad_token_id == tok.pad_token_id and c.eos_token_id == tok.eos_token_id
+    assert c.pad_token_id == tok.pad_token_id and c.eos_token_id == tok.eos_token_id
+    # chosen for learning in seconds (Appendix J), not copied from aya: a wide MLP, large random weights, logit scale 1
+    assert (c.intermediate_size, c.initializer_range, c.logit_scale) == (256, 0.1, 1.0)
+    assert build_tiny_model(tok, 64, layers=3).config.num_hidden_layers == 3
     out = m(**tok(['سلام'], return_tensors='pt'))
     assert out.logits.shape == (1, len(tok(['سلام'])['input_ids'][0]), len(tok))
+
+
+def test_tiny_tokenizer_learns_the_profiles_text(tmp_path):
+    "The tiny profile's tokenizer is trained on the miniature world: its names are whole tokens, its vocabulary small."
+    from gaokerena.world import world_facts
+    ctx = run_context('tiny', run_dir=tmp_path)
+    assert ctx.settings.profile.data_source == 'world' and tokenizer_texts(ctx.settings) == world_texts()
+    _, t = tiny_model_and_tokenizer(ctx)
+    assert 1000 <= len(t) <= ctx.settings.profile.tiny_vocab_size
+    names = {f['s'] for f in world_facts() if ' ' not in f['s']}
+    assert sum(len(t(' ' + n, add_special_tokens=False)['input_ids']) == 1 for n in names) > 0.9 * len(names)
+    assert tokenizer_texts(run_context('tiny', run_dir=tmp_path, overrides={'profile.data_source': 'sample'}).settings) == sample_texts()
 
 
 def test_tiny_model_cached_in_run_dir(tmp_path):

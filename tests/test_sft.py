@@ -19,17 +19,23 @@ GPU_PROFILES = ('colab-l4', 'colab-a100', 'h100')
 COHERE_LINEAR = ['down_proj', 'gate_proj', 'k_proj', 'o_proj', 'q_proj', 'up_proj', 'v_proj']
 
 
+# these tests check the trainers' mechanics, not learning (tests/test_pipeline.py asserts the effects): the tiny model on the
+# bundled sample, in short blocks and small batches, every step logged
+UNIT = {'profile.data_source': 'sample', 'pretrain.max_length': 128, 'pretrain.per_device_train_batch_size': 4,
+        'pretrain.logging_steps': 1, 'instruct.max_length': 384, 'instruct.per_device_train_batch_size': 4, 'instruct.logging_steps': 1}
+
+
 @pytest.fixture(scope='module')
 def base_dir(tmp_path_factory):
     "A run folder holding the tiny base model (built once for the module)."
     d = tmp_path_factory.mktemp('sft-base')
-    load_for_training(run_context('tiny', d))
+    load_for_training(run_context('tiny', d, overrides=UNIT))
     return d
 
 
 def tiny(base_dir, **overrides):
-    "(ctx, model, tokenizer): a fresh copy of the tiny base model with the tiny profile and `overrides`."
-    ctx = run_context('tiny', base_dir, overrides=overrides)
+    "(ctx, model, tokenizer): a fresh copy of the tiny base model with the tiny profile, UNIT and `overrides`."
+    ctx = run_context('tiny', base_dir, overrides={**UNIT, **overrides})
     return (ctx, *load_for_training(ctx))
 
 
@@ -102,7 +108,7 @@ def test_answer_only_labels_on_collated_batches(base_dir, tmp_path):
     tok = trainer.processing_class
     eos, pad, chatbot = tok.eos_token_id, tok.pad_token_id, tok.convert_tokens_to_ids('<|CHATBOT_TOKEN|>')
     assert pad != eos
-    answers = {r['answer'].strip() for r in load_prepared(run_context('tiny', base_dir), 'qa_train')}
+    answers = {r['answer'].strip() for r in load_prepared(run_context('tiny', base_dir, overrides=UNIT), 'qa_train')}
     rows = padded = 0
     for batch in trainer.get_train_dataloader():
         for ids, labels, mask in zip(batch['input_ids'].tolist(), batch['labels'].tolist(), batch['attention_mask'].tolist()):
@@ -144,7 +150,8 @@ def test_lora_reaches_every_linear_layer(base_dir, tmp_path):
     assert adapted == linear
     assert not isinstance(trainer.model.get_output_embeddings(), LoraLayer)
     trainable = {n for n, p in trainer.model.named_parameters() if p.requires_grad}
-    assert trainable and all('lora_' in n for n in trainable)
+    assert trainable and {n for n in trainable if 'lora_' not in n} == {'base_model.model.model.embed_tokens.modules_to_save.default.weight'}, \
+        "LoRA weights, and the tiny profile's token embeddings in full (pretrain.modules_to_save)"
 
 
 @pytest.fixture
