@@ -1,4 +1,4 @@
-"""Runs the five chapters in order with papermill, skips what is done, and prints what it found and what it cost.
+"""Runs the six chapters in order with papermill, skips what is done, and prints what it found and what it cost.
 
 Docs: https://github.com/gaokerena-kit/gaokerena/cli.html.md"""
 
@@ -95,12 +95,12 @@ def run_chapters(profile: str = 'tiny', run_dir=None, data_dir=None, only=None, 
 
 # %% ../nbs/94_cli.ipynb #cff457cf
 def run_summary(run_dir) -> str:
-    "The main tables of every chapter that ran, then the cost ledger, as text."
+    "The main numbers of every chapter that ran (its `metrics.json`, or `summary.json`), then the cost ledger, as text."
     from gaokerena.ledger import ledger_summary
     run_dir, parts = Path(run_dir), []
     for ch in CHAPTERS:
-        m = run_dir/ch/'metrics.json'
-        if m.exists(): parts.append(f'## {ch}\n' + json.dumps(json.loads(m.read_text()), indent=1, ensure_ascii=False))
+        m = next((f for f in (run_dir/ch/'metrics.json', run_dir/ch/'summary.json') if f.exists()), None)
+        if m: parts.append(f'## {ch}\n' + json.dumps(json.loads(m.read_text()), indent=1, ensure_ascii=False))
     if (run_dir/'ledger.jsonl').exists(): parts.append('## cost ledger\n' + ledger_summary(run_dir).to_string())
     return '\n\n'.join(parts)
 
@@ -134,7 +134,7 @@ def main(argv=None):
     "The `gaokerena` command line."
     ap = argparse.ArgumentParser(prog='gaokerena', description='Persian medical LLM reproduction kit')
     sub = ap.add_subparsers(dest='command', required=True)
-    run = sub.add_parser('run', help='run the five chapters in order (papermill), then print tables and costs')
+    run = sub.add_parser('run', help='run the six chapters in order (papermill), then print tables and costs')
     run.add_argument('--profile', default='tiny', help='tiny | colab-l4 | colab-a100 | h100')
     run.add_argument('--run-dir', default=None, help='run folder (default runs/<profile>)')
     run.add_argument('--data-dir', default=None, help="folder with the authors' repositories as gaokerena-v/ and gaokerena-r/")

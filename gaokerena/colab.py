@@ -74,7 +74,8 @@ def resolve_profile(profile: str, gpu: str | None, needs_gpu: bool = True, path=
     return profile, f'Found an {gpu}: profile {profile} ({s.description}).'
 
 # %% ../nbs/97_colab.ipynb #bdaf8006
-GPU_EXTRAS = {'00_data': (), '01_sft': ('gpu',), '02_eval': ('gpu', 'vllm'), '03_rlaif': ('gpu', 'vllm'), '04_passk': ('gpu', 'vllm')}
+GPU_EXTRAS = {'00_data': (), '01_sft': ('gpu',), '02_eval': ('gpu', 'vllm'), '03_rlaif': ('gpu', 'vllm'), '04_passk': ('gpu', 'vllm'),
+              '05_grpo': ('gpu', 'vllm')}
 EXTRA_TEXT = {'gpu': 'unsloth, bitsandbytes', 'vllm': 'vLLM'}
 
 def gpu_name() -> str | None:
@@ -319,7 +320,7 @@ def fill_markers(text: str, name: str, content: str, where: str = 'README.md') -
 
 # %% ../nbs/97_colab.ipynb #fc9e710f
 def generated_files(root) -> dict[Path, str]:
-    "{path: text} of every generated file: the five editions and the README with its generated sections."
+    "{path: text} of every generated file: the chapters' editions and the README with its generated sections."
     root = Path(root)
     repo, pins = repo_url(root), read_constraints(root/'colab'/'constraints.txt')
     out = {}

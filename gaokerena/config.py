@@ -12,11 +12,12 @@ from pathlib import Path
 import gaokerena
 
 # %% auto #0
-__all__ = ['STAGES', 'ENDPOINTS', 'PRICE_SECTIONS', 'RULES', 'TABLE_RULES', 'AT_MOST', 'THROUGHPUT_TASKS', 'SOURCE_KEYS',
-           'HUB_DATASETS', 'HUB_KEYS', 'HUB_COLUMN_KEYS', 'TEXT_TABLES', 'SECTIONS', 'CHAPTERS', 'SettingsError',
-           'TrainStage', 'PretrainStage', 'InstructStage', 'DPOStage', 'EvalSettings', 'Profile', 'LLMSettings',
-           'RLAIFSettings', 'Endpoint', 'TranslateSettings', 'Settings', 'parse_value', 'check_value', 'build_section',
-           'find_settings', 'profiles', 'load_settings', 'RunContext', 'Processes', 'processes', 'run_context']
+__all__ = ['STAGES', 'ENDPOINTS', 'PRICE_SECTIONS', 'RULES', 'SECTION_RULES', 'TABLE_RULES', 'AT_MOST', 'THROUGHPUT_TASKS',
+           'SOURCE_KEYS', 'HUB_DATASETS', 'HUB_KEYS', 'HUB_COLUMN_KEYS', 'TEXT_TABLES', 'SECTIONS', 'CHAPTERS',
+           'SettingsError', 'TrainStage', 'PretrainStage', 'InstructStage', 'DPOStage', 'GRPOStage', 'EvalSettings',
+           'Profile', 'LLMSettings', 'RLAIFSettings', 'Endpoint', 'TranslateSettings', 'Settings', 'parse_value',
+           'check_value', 'build_section', 'find_settings', 'profiles', 'load_settings', 'RunContext', 'Processes',
+           'processes', 'run_context']
 
 # %% ../nbs/90_config.ipynb #63b9d8b5
 class SettingsError(ValueError):
@@ -63,6 +64,22 @@ class DPOStage(TrainStage):
     pair_format: str = 'chat'
 
 @dataclass(frozen=True)
+class GRPOStage(TrainStage):
+    "GRPO from verifiable rewards: the stage settings plus trl's GRPO knobs and the rewards' weights (`max_length`: prompt + completion)."
+    num_generations: int = 8
+    max_completion_length: int = 1024
+    temperature: float = 1.0
+    beta: float = 0.0
+    epsilon: float = 0.2
+    loss_type: str = 'dapo'
+    scale_rewards: str = 'group'
+    num_iterations: int = 1
+    mask_truncated_completions: bool = False
+    format_weight: float = 0.0
+    overlong_buffer: int = 0
+    vllm_gpu_memory_utilization: float = 0.3
+
+@dataclass(frozen=True)
 class EvalSettings:
     "Decoding and scoring settings of the evaluations."
     max_new_tokens: int
@@ -99,6 +116,8 @@ class Profile:
     teacher_model_id: str = ''
     teacher_prefill: bool = False
     rlaif_student: str = 'base'
+    grpo_student: str = 'phase1'
+    grpo_limit: int = 0
     eval_limit: int = 0
     rlaif_limit: int = 0
     tiny_vocab_size: int = 3000
@@ -182,7 +201,7 @@ class TranslateSettings:
     max_usd: float = 0.0
 
 # %% ../nbs/90_config.ipynb #ea4d8547
-STAGES = {'pretrain': PretrainStage, 'instruct': InstructStage, 'dpo': DPOStage, 'rlaif': RLAIFSettings, 'eval': EvalSettings}
+STAGES = {'pretrain': PretrainStage, 'instruct': InstructStage, 'dpo': DPOStage, 'grpo': GRPOStage, 'rlaif': RLAIFSettings, 'eval': EvalSettings}
 ENDPOINTS = ('translator', 'referee_1', 'referee_2')
 PRICE_SECTIONS = ('gpu_prices', 'paper_gpu_prices', 'gpu_tdp_watts', 'throughput', 'sources', 'hub', 'hub_columns')  # key = value tables
 
@@ -192,6 +211,7 @@ class Settings:
     pretrain: PretrainStage
     instruct: InstructStage
     dpo: DPOStage
+    grpo: GRPOStage
     rlaif: RLAIFSettings
     eval: EvalSettings
     profile: Profile
@@ -245,7 +265,7 @@ def parse_value(raw, typ, where: str):
 _SWITCH, _POSITIVE, _COUNT, _NONNEG = ('auto', 'true', 'false'), '(0, inf)', '[1, inf)', '[0, inf)'
 RULES = {
     'data_source': ('sample', 'hub', 'world'), 'teacher': ('api', 'local', 'world'), 'judge': ('api', 'local'),
-    'use_unsloth': _SWITCH, 'use_vllm': _SWITCH, 'rlaif_student': ('base', 'phase1'),
+    'use_unsloth': _SWITCH, 'use_vllm': _SWITCH, 'rlaif_student': ('base', 'phase1'), 'grpo_student': ('base', 'phase1'),
     'pair_format': ('chat', 'plain'), 'pairs_source': ('generate', 'published'),
     'learning_rate': _POSITIVE, 'per_device_train_batch_size': _COUNT, 'gradient_accumulation_steps': _COUNT,
     'max_grad_norm': _POSITIVE, 'warmup_ratio': '[0, 1)', 'weight_decay': _NONNEG, 'max_length': _COUNT,
@@ -264,10 +284,15 @@ RULES = {
     'temperature': _NONNEG, 'max_tokens': _COUNT, 'min_rating': '[0, 5]', 'grid_intensity': _NONNEG,
     'num_processes': _COUNT, 'tensor_parallel_size': _COUNT,
     'accelerate_config': ('multi_gpu', 'fsdp1', 'fsdp2', 'zero1', 'zero2', 'zero3'),
+    'grpo_limit': _NONNEG, 'num_generations': '[2, inf)', 'max_completion_length': _COUNT, 'epsilon': '(0, 1)',
+    'loss_type': ('grpo', 'dr_grpo', 'dapo', 'bnpo'), 'scale_rewards': ('group', 'batch', 'none'), 'num_iterations': _COUNT,
+    'format_weight': _NONNEG, 'overlong_buffer': _NONNEG, 'vllm_gpu_memory_utilization': '(0, 1)',
 }
+SECTION_RULES = {'grpo': {'beta': _NONNEG, 'temperature': _POSITIVE}}   # where a key means something else in this section
 TABLE_RULES = {'gpu_prices': _NONNEG, 'paper_gpu_prices': _NONNEG, 'gpu_tdp_watts': _NONNEG, 'throughput': _POSITIVE}
-AT_MOST = {('eval', 'vote_threshold'): 'cot_samples', ('eval', 'passk_max_k'): 'cot_samples'}
-THROUGHPUT_TASKS = ('sft_tokens_per_s', 'straight_s_per_question', 'cot_s_per_sample', 'dpo_pairs_per_s')
+AT_MOST = {('eval', 'vote_threshold'): 'cot_samples', ('eval', 'passk_max_k'): 'cot_samples',
+           ('grpo', 'overlong_buffer'): 'max_completion_length'}
+THROUGHPUT_TASKS = ('sft_tokens_per_s', 'straight_s_per_question', 'cot_s_per_sample', 'dpo_pairs_per_s', 'grpo_s_per_question')
 SOURCE_KEYS = ('corpus', 'mf3qa', 'mmlu_fa', 'ibmsee', 'persianmedqa', 'repo_v', 'repo_r', 'repos_cache', 'corpus_gdrive_id')
 HUB_DATASETS = ('corpus', 'mf3qa/train', 'mf3qa/dev', 'mf3qa/test', 'mmlu', 'ibmsee', 'persianmedqa')
 HUB_KEYS = (*HUB_DATASETS, 'subject_column', 'persianmedqa_language')
@@ -290,8 +315,8 @@ def check_value(key: str, value, where: str, rule=None):
 # %% ../nbs/90_config.ipynb #af14b7c9
 def _hints(cls): return typing.get_type_hints(cls)
 
-def build_section(cls, values: dict, where: str):
-    "Build dataclass `cls` from `values`, rejecting unknown and missing keys and values `RULES` forbids (named in the error)."
+def build_section(cls, values: dict, where: str, rules: dict | None = None):
+    "Build dataclass `cls` from `values`, rejecting unknown and missing keys and values `rules` (default `RULES`) forbid, named in the error."
     hints, names = _hints(cls), {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - names)
     if unknown: raise SettingsError(f"{where}: unknown key '{unknown[0]}' (known: {', '.join(sorted(names))})")
@@ -299,7 +324,9 @@ def build_section(cls, values: dict, where: str):
                 if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
     missing = [k for k in required if k not in values]
     if missing: raise SettingsError(f"{where}: missing key '{missing[0]}'")
-    return cls(**{k: check_value(k, parse_value(v, hints[k], f"{where} {k}"), f"{where} {k}") for k, v in values.items()})
+    rules = rules or RULES
+    return cls(**{k: check_value(k, parse_value(v, hints[k], f"{where} {k}"), f"{where} {k}", rules.get(k))
+                  for k, v in values.items()})
 
 # %% ../nbs/90_config.ipynb #53e47bad
 def find_settings(path=None) -> Path:
@@ -372,6 +399,10 @@ def _cross_checks(s: Settings, where: str):
     for (sec, key), other in AT_MOST.items():
         value, limit = getattr(getattr(s, sec), key), getattr(getattr(s, sec), other)
         if value > limit: raise SettingsError(f"{where} [{sec}] {key}: {value} is more than {other} = {limit}")
+    g, n = s.grpo, s.grpo.per_device_train_batch_size * s.grpo.gradient_accumulation_steps * s.profile.num_processes
+    if n % g.num_generations:
+        raise SettingsError(f"{where} [grpo] num_generations: the {n} completions of one optimizer step (per_device_train_batch_size × "
+                            f"gradient_accumulation_steps × num_processes) must hold whole groups of {g.num_generations}")
     if s.profile.bf16 and s.profile.fp16:
         raise SettingsError(f"{where} [profile:{s.profile.name}] fp16: bf16 and fp16 are both true; choose one mixed precision")
     for table in ('gpu_prices', 'gpu_tdp_watts'):
@@ -390,7 +421,8 @@ def load_settings(profile: str = 'tiny', overrides: dict | None = None, path=Non
     prof_dotted, prof_plain = _split_overrides(dict(cp[name]), f"{path} [{name}]")
     over_dotted, over_plain = _split_overrides(dict(overrides or {}), 'overrides')
     def merged(sec): return {**(dict(cp[sec]) if sec in cp else {}), **prof_dotted.get(sec, {}), **over_dotted.get(sec, {})}
-    built = {sec: build_section(cls, merged(sec), f"{path} [{sec}]") for sec, cls in SECTIONS.items()}
+    built = {sec: build_section(cls, merged(sec), f"{path} [{sec}]", {**RULES, **SECTION_RULES.get(sec, {})})
+             for sec, cls in SECTIONS.items()}
     prof = build_section(Profile, {'name': profile, **prof_plain, **over_plain}, f"{path} [{name}]")
     gpus = list(merged('gpu_prices'))
     tables = {s: _table(s, merged(s), None if s == 'gpu_prices' else gpus, str(path)) for s in PRICE_SECTIONS}
@@ -440,4 +472,4 @@ def run_context(profile: str = 'tiny', run_dir=None, data_dir=None, overrides: d
     return RunContext(settings, run_dir.resolve(), data_dir)
 
 # %% ../nbs/90_config.ipynb #cfg-chapters
-CHAPTERS = ('00_data', '01_sft', '02_eval', '03_rlaif', '04_passk')
+CHAPTERS = ('00_data', '01_sft', '02_eval', '03_rlaif', '04_passk', '05_grpo')

@@ -11,8 +11,10 @@ from collections import Counter, defaultdict
 from contextlib import contextmanager
 import pandas as pd
 from .rows import LETTERS
-from .evaluate import (PASSAGE_NAMES, ResultStore, bootstrap_ci, generate, letter_logprobs, passage_name, render_options,
-                                render_verifier_prompt, run_batches)
+from .data import SUBJECTS
+from .evaluate import (PASSAGE_NAMES, ResultStore, bootstrap_ci, evaluate_mcq, generate, letter_logprobs, make_generator,
+                                passage_name, render_options, render_verifier_prompt, run_batches, use_vllm)
+from .models import ModelRecipe, load_recipe
 from .stores import fingerprint, model_identity
 
 # %% auto #0
@@ -21,7 +23,7 @@ __all__ = ['QUESTION_CONTEXT', 'LOGLIK_SUFFIX', 'VARIANTS', 'PASSAGE_NUMBERS', '
            'answer_entropy', 'uncertainty', 'uncertainty_frame', 'verifier_prompt', 'passage_mentions',
            'states_least_wrong', 'parse_passage_choice', 'verifier_answer', 'adapter_layers', 'base_model', 'uncertain',
            'run_verifier', 'verified_answers', 'pool', 'voted_rows', 'interval', 'scored', 'score_samples',
-           'plot_passk', 'published_markers', 'paper_rows', 'published_passk']
+           'plot_passk', 'published_markers', 'paper_rows', 'published_passk', 'cot_evaluation']
 
 # %% ../nbs/04_passk.ipynb #491fe3b3
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -300,3 +302,26 @@ def published_passk(published: dict) -> dict:
     for (table, model, b, k), v in published.items():
         if table == 'r_passk': out[(model, b)][k] = v
     return dict(out)
+
+# %% ../nbs/04_passk.ipynb #pk-evaluate
+def cot_evaluation(ctx, recipe: ModelRecipe, benchmarks: dict, store: ResultStore, model=None, tokenizer=None) -> dict:
+    "CoT samples of `recipe`'s model (`model` if loaded) on `benchmarks` {name: questions}, the vote, the verifier variants, the scores: {'tables', 'verdicts', 'results'}."
+    e = ctx.settings.eval
+    vote = dict(threshold=e.vote_threshold, count_non_answers=e.count_non_answers)
+    if model is None and not use_vllm(ctx.settings): model, tokenizer = load_recipe(ctx, recipe)
+    with make_generator(ctx, recipe, model, tokenizer) as generator:
+        tables = {b: sample_table(evaluate_mcq(model, tokenizer, qs, store, recipe.name, b, mode='generate', style='cot',
+                                               samples=e.cot_samples, temperature=e.cot_temperature, max_new_tokens=e.max_new_tokens,
+                                               batch_size=e.batch_size, seed=e.seed, generator=generator))
+                  for b, qs in benchmarks.items()}
+    if model is None: model, tokenizer = load_recipe(ctx, recipe)   # with vLLM: loaded once the engine has closed
+    by_id = {b: {str(q['id']): q for q in qs} for b, qs in benchmarks.items()}
+    verdicts = {b: {v: run_verifier(model, tokenizer, t, by_id[b], store, recipe.name, b, v, max_new_tokens=e.max_new_tokens,
+                                    batch_size=e.batch_size, answer_prefix=e.answer_prefix, **vote) for v in VARIANTS}
+                for b, t in tables.items()}
+    if mmlu := [b for b in SUBJECTS if b in tables]:
+        tables['mmlu_avg'] = pool(tables, mmlu)
+        verdicts['mmlu_avg'] = {v: pool({b: verdicts[b][v] for b in mmlu}, mmlu) for v in VARIANTS}
+    results = {b: score_samples(t, verdicts[b], penalty=e.negative_mark, max_k=e.passk_max_k, n_boot=e.bootstrap_samples,
+                                seed=e.seed, **vote) for b, t in tables.items()}
+    return {'tables': tables, 'verdicts': verdicts, 'results': results}

@@ -131,14 +131,16 @@ def chapter_report(run_dir, chapter: str, summary: pd.DataFrame | None = None) -
 BENCHMARK_QUESTIONS = 1089 + 168
 
 def paper_workload(settings: Settings) -> list[tuple[str, str, float, str]]:
-    "The papers' full run stage by stage: (stage, what, units of work, throughput task)."
-    n, k, share = BENCHMARK_QUESTIONS, settings.eval.cot_samples, settings.pretrain.corpus_fraction
+    "The papers' full run stage by stage, and chapter 6's GRPO on the same questions: (stage, what, units of work, throughput task)."
+    n, k, share, g = BENCHMARK_QUESTIONS, settings.eval.cot_samples, settings.pretrain.corpus_fraction, settings.grpo.num_generations
     return [('01_sft.pretrain', f'continued pre-training on {share:.0%} of the 90M-token corpus', 90e6 * share, 'sft_tokens_per_s'),
             ('01_sft.instruct', 'instruction tuning on MF3QA (≈3M tokens)', 3e6, 'sft_tokens_per_s'),
             ('02_eval', f'straight prompt on {n:,} questions (MMLU medical + IBMSEE), one model', n, 'straight_s_per_question'),
             ('03_rlaif.pairs', 'the student answers ≈18k translated MedMCQA questions with CoT', 18e3, 'cot_s_per_sample'),
             ('03_rlaif.dpo', 'DPO on ≈11k preference pairs', 11e3, 'dpo_pairs_per_s'),
-            ('04_passk', f'{k} CoT samples × {n:,} questions, one model', k * n, 'cot_s_per_sample')]
+            ('04_passk', f'{k} CoT samples × {n:,} questions, one model', k * n, 'cot_s_per_sample'),
+            ('05_grpo.train', f'GRPO on the ≈18k translated MedMCQA questions, {g} CoT samples each', 18e3, 'grpo_s_per_question'),
+            ('05_grpo.eval', f'{k} CoT samples × {n:,} questions, the student before and after GRPO', 2 * k * n, 'cot_s_per_sample')]
 
 def expected_costs(settings: Settings, gpus=('L4', 'A100-40GB'), prices: str = 'gpu_prices') -> pd.DataFrame:
     "GPU-hours and dollars of the papers' full run per stage on each of `gpus` (from `estimate_cost`), with a total."

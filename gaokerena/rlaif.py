@@ -34,10 +34,11 @@ from .world import WorldTeacher
 __all__ = ['TEACHER_REWRITE', 'TEACHER_CRITIQUE', 'STUDENT_RETRY', 'CHOICE_WORDS', 'OUTCOMES', 'PAIR_FIELDS', 'DPO_CURVES',
            'choice_text', 'options_text', 'teacher_messages', 'retry_messages', 'method_for', 'build_pair',
            'outcome_setup', 'outcome_keys', 'run_outcomes', 'cap_reached', 'outcome_report', 'student_answers',
-           'generate_pairs', 'pair_rows', 'rlaif_questions', 'extractor_readings', 'published_pairs', 'sample_rows',
-           'student_base_recipe', 'load_rlaif_base', 'make_teacher', 'dpo_pairs', 'pairs_digest', 'dpo_spec', 'dpo_dir',
-           'dpo_adapter', 'student_recipe', 'load_student', 'dpo_rows', 'tokenize_pair', 'fit_rows', 'dpo_config',
-           'dpo_trainer', 'train_dpo', 'plot_dpo', 'completion_logps', 'dpo_loss', 'plot_dpo_logps']
+           'generate_pairs', 'pair_rows', 'medmcqa_questions', 'rlaif_questions', 'extractor_readings',
+           'published_pairs', 'sample_rows', 'student_base_recipe', 'load_rlaif_base', 'make_teacher', 'dpo_pairs',
+           'pairs_digest', 'dpo_spec', 'dpo_dir', 'dpo_adapter', 'student_recipe', 'load_student', 'dpo_rows',
+           'tokenize_pair', 'fit_rows', 'dpo_config', 'dpo_trainer', 'train_dpo', 'plot_dpo', 'completion_logps',
+           'dpo_loss', 'plot_dpo_logps']
 
 # %% ../nbs/03_rlaif.ipynb #1b432c65
 TEACHER_REWRITE = """شما استاد پزشکی هستید. دانشجویی به پرسش چندگزینه‌ای زیر پاسخ داده، اما استدلالش به پاسخ درست نرسیده است.
@@ -304,12 +305,15 @@ def pair_rows(outcomes: list[dict]) -> list[dict]:
             for o in outcomes if o['outcome'] == 'pair']
 
 # %% ../nbs/03_rlaif.ipynb #4a84c9a7
+def medmcqa_questions(ctx: RunContext) -> list[dict]:
+    "Phase 2's MCQs: translated, referee-filtered MedMCQA (prepared by 00_data, or read), else the sample's."
+    if where_from(ctx) == 'sample': return load_prepared(ctx, 'mcq')
+    if (ctx.run_dir/'data'/'medmcqa.jsonl').exists(): return load_prepared(ctx, 'medmcqa')
+    return load_rows('medmcqa/filtered', ctx).rows
+
 def rlaif_questions(ctx: RunContext) -> list[dict]:
-    "The MCQs the student answers: translated, referee-filtered MedMCQA (prepared by 00_data, or read), else the sample's."
-    if where_from(ctx) == 'sample': rows = load_prepared(ctx, 'mcq')
-    elif (ctx.run_dir/'data'/'medmcqa.jsonl').exists(): rows = load_prepared(ctx, 'medmcqa')
-    else: rows = load_rows('medmcqa/filtered', ctx).rows
-    return rows[:ctx.settings.profile.rlaif_limit or None]
+    "The MCQs the student answers: the first `rlaif_limit` of `medmcqa_questions`."
+    return medmcqa_questions(ctx)[:ctx.settings.profile.rlaif_limit or None]
 
 def extractor_readings(pairs: list[dict]) -> dict:
     "How the extractor reads each side of `pairs` (given the question and options of their prompt): gold, another option, none."
@@ -333,18 +337,18 @@ def sample_rows(rows: list, n: int, seed: int) -> list:
     if not n or n >= len(rows): return list(rows)
     return [rows[i] for i in sorted(random.Random(seed).sample(range(len(rows)), n))]
 
-def student_base_recipe(ctx: RunContext) -> ModelRecipe:
-    "The model DPO starts from: the base, or (`rlaif_student = phase1`) the base with this run's Phase-1 adapters merged in."
-    base = ctx.settings.profile.model_id
-    if ctx.settings.profile.rlaif_student == 'phase1':
+def student_base_recipe(ctx: RunContext, choice: str | None = None) -> ModelRecipe:
+    "The model a phase-2 trainer starts from, by `choice` (default `profile.rlaif_student`): the base, or 'phase1', the base with this run's Phase-1 adapters merged in."
+    base, choice = ctx.settings.profile.model_id, choice or ctx.settings.profile.rlaif_student
+    if choice == 'phase1':
         if (adapters := phase1_adapters(ctx)): return ModelRecipe(base, merged=adapters, name=f'{base}+phase1')
-        print(f"profile.rlaif_student = phase1, but this run has no Phase-1 adapters for these settings: the student is {base}")
+        print(f"the student should be the Phase-1 model, but this run has no Phase-1 adapters for these settings: the student is {base}")
     return ModelRecipe(base, name=base)
 
-def load_rlaif_base(ctx: RunContext) -> tuple:
-    "(model, tokenizer, name) of the student DPO trains: `student_base_recipe`, loaded for training (no merge into 4-bit weights)."
-    recipe = student_base_recipe(ctx)
-    if recipe.merged: check_mergeable(ctx.settings, "DPO trains one adapter, so the Phase-1 adapters are merged into the student first")
+def load_rlaif_base(ctx: RunContext, choice: str | None = None) -> tuple:
+    "(model, tokenizer, name) of `student_base_recipe(ctx, choice)`, loaded for training (no merge into 4-bit weights)."
+    recipe = student_base_recipe(ctx, choice)
+    if recipe.merged: check_mergeable(ctx.settings, "DPO trains one adapter (so does GRPO), so the Phase-1 adapters are merged into the student first")
     return (*load_recipe(ctx, recipe, inference=False), recipe.name)
 
 def make_teacher(ctx: RunContext, cache_dir) -> ChatBackend:

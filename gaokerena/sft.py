@@ -260,7 +260,7 @@ def planned_tokens(lengths: list[int], args) -> int:
     return round(rows * sum(lengths) / len(lengths))
 
 # %% ../nbs/01_sft.ipynb #sft-stage-spec
-NOT_IN_SPEC = ('logging_steps', 'save_steps', 'save_merged')   # how often a stage logs or saves, and exports, change no weight
+NOT_IN_SPEC = ('logging_steps', 'save_steps', 'save_merged', 'vllm_gpu_memory_utilization')   # how often a stage logs or saves, what it exports, and the memory GRPO lends vLLM change no weight
 
 def stage_spec(stage: TrainStage, settings: Settings, base: dict, data: str) -> dict:
     "What a stage's adapter is made from: its hyperparameters (not how often it logs or saves), the model it starts from, its data."

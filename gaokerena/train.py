@@ -1,4 +1,4 @@
-"""`python -m gaokerena.train`: the training stages of chapters 2 and 4, one process per GPU, started by `torchrun` or `accelerate launch`.
+"""`python -m gaokerena.train`: the training stages of chapters 2, 4 and 6, one process per GPU, started by `torchrun` or `accelerate launch`.
 
 Docs: https://github.com/gaokerena-kit/gaokerena/train.html.md"""
 
@@ -11,13 +11,15 @@ from pathlib import Path
 import trl
 from .cli import parse_sets
 from .config import RULES, RunContext, Settings, processes, run_context
+from .evaluate import load_benchmarks
+from .grpo import fit_prompts, grpo_folder, grpo_questions, grpo_rows, grpo_vllm, load_grpo_student, train_grpo
 from .rlaif import dpo_dir, dpo_pairs, dpo_rows, dpo_spec, fit_rows, load_rlaif_base, train_dpo
 from .sft import (instruct_config, load_for_training, make_trainer, phase1_datasets, phase1_folders,
                            pretrain_config, stage2_model, train_recorded, train_stage)
 from .stores import keyed_folder
 
 # %% auto #0
-__all__ = ['STAGES', 'train_sft', 'train_dpo_stage', 'accelerate_config', 'launch_command', 'main']
+__all__ = ['STAGES', 'train_sft', 'train_dpo_stage', 'train_grpo_stage', 'accelerate_config', 'launch_command', 'main']
 
 # %% ../nbs/99_train.ipynb #5938cc54
 def train_sft(ctx: RunContext) -> dict:
@@ -41,7 +43,18 @@ def train_dpo_stage(ctx: RunContext) -> dict:
     trained = train_recorded(ctx, '03_rlaif.dpo', s.dpo.seed, lambda: train_dpo(model, tokenizer, rows, s, out), **fit)
     return {'dpo': {'student': name, **fit, **trained.facts(), 'losses': trained.losses}}
 
-STAGES = {'sft': (train_sft, '01_sft'), 'dpo': (train_dpo_stage, '03_rlaif')}   # name: (function, chapter folder)
+def train_grpo_stage(ctx: RunContext) -> dict:
+    "Chapter 6's GRPO of the student on the MedMCQA questions no evaluated benchmark holds, in the folder of its spec; its facts and mean rewards."
+    s = ctx.settings
+    model, tokenizer, name = load_grpo_student(ctx)
+    questions, report = grpo_questions(ctx, load_benchmarks(ctx, s.profile.eval_limit))
+    rows, fit = fit_prompts(grpo_rows(questions), tokenizer, s.grpo)
+    out = grpo_folder(ctx, rows)
+    trained = train_recorded(ctx, '05_grpo.train', s.grpo.seed, lambda: train_grpo(model, tokenizer, rows, s, out, grpo_vllm(s)), **fit)
+    return {'grpo': {'student': name, **report, **fit, **trained.facts(),
+                     'rewards': [(h['step'], h['reward']) for h in trained.history if 'reward' in h]}}
+
+STAGES = {'sft': (train_sft, '01_sft'), 'dpo': (train_dpo_stage, '03_rlaif'), 'grpo': (train_grpo_stage, '05_grpo')}   # name: (function, chapter folder)
 
 # %% ../nbs/99_train.ipynb #35a33d98
 def accelerate_config(name: str) -> Path:
@@ -53,7 +66,7 @@ def accelerate_config(name: str) -> Path:
     return path
 
 def launch_command(settings: Settings, stages: str, run_dir=None, data_dir=None, overrides: dict | None = None) -> str:
-    "The shell command that trains `stages` ('sft', 'dpo', 'sft dpo') of a run in the profile's `num_processes` processes."
+    "The shell command that trains `stages` ('sft', 'dpo', 'grpo', 'sft dpo') of a run in the profile's `num_processes` processes."
     p = settings.profile
     args = ['-m', 'gaokerena.train', *stages.split(), '--profile', p.name]
     args += ['--run-dir', str(run_dir)] * bool(run_dir) + ['--data-dir', str(data_dir)] * bool(data_dir)

@@ -3,6 +3,7 @@ import shutil, subprocess, sys
 from pathlib import Path
 import pytest
 from conftest import ROOT
+from gaokerena.config import CHAPTERS
 
 BIN = Path(sys.executable).parent
 
@@ -45,7 +46,7 @@ def test_notebooks_clean(checkout):
 
 def test_parameters_tag_survives_clean():
     import json
-    for ch in ['00_data', '01_sft', '02_eval', '03_rlaif', '04_passk']:
+    for ch in CHAPTERS:
         nb = json.loads((ROOT/'nbs'/f'{ch}.ipynb').read_text())
         tagged = [c for c in nb['cells'] if 'parameters' in c.get('metadata', {}).get('tags', [])]
         assert len(tagged) == 1, ch

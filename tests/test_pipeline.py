@@ -11,7 +11,7 @@ from gaokerena.world import build_world
 LEDGER_FIELDS = {'stage', 'status', 'start', 'end', 'wall_s', 'device', 'gpu_name', 'gpu_hours', 'price_per_hour',
                  'cost_usd', 'peak_mem_gb', 'tokens', 'seeds', 'versions', 'git_commit', 'carbon_kg'}
 STAGES = {'00_data', '01_sft.pretrain', '01_sft.instruct', '02_eval', '02_eval.freeform', '03_rlaif.pairs', '03_rlaif.dpo',
-          '04_passk', '04_passk.before'}
+          '04_passk', '04_passk.before', '05_grpo.before', '05_grpo.train', '05_grpo.after'}
 
 
 def test_every_chapter_ran(tiny_run):
@@ -28,7 +28,7 @@ def test_ledger_has_one_row_per_stage(tiny_run):
     assert (led['status'] == 'ok').all() and (led['wall_s'] > 0).all() and (led['device'] == 'cpu').all()
     assert (led['cost_usd'] == 0).all() and (led['gpu_hours'] == 0).all()
     assert all(v['torch'] and v['transformers'] and v['trl'] for v in led['versions'])
-    train = led.set_index('stage').loc[['01_sft.pretrain', '01_sft.instruct']]
+    train = led.set_index('stage').loc[['01_sft.pretrain', '01_sft.instruct', '05_grpo.train']]
     assert (train['tokens'] > 0).all()
     assert led.set_index('stage').loc['00_data', 'seeds'] == {'sample_split': 0}
 
@@ -51,6 +51,11 @@ def test_stage_outputs(tiny_run):
     assert ev['letter_agreement']['all']['questions'] == len(build_world()['mcq'])
     pk = json.loads((run_dir/'04_passk'/'metrics.json').read_text())
     assert pk['model'].endswith('+dpo') and len(pk['pass_at_k']['ibmsee']) == 3 and (run_dir/'04_passk'/'passk.png').exists()
+    gr = json.loads((run_dir/'05_grpo'/'summary.json').read_text())
+    assert gr['student'] == 'tiny+phase1' and gr['steps'] == 60 and (run_dir/'05_grpo'/'grpo_curves.png').exists()
+    assert gr['reward_end'] > gr['reward_start'] + 0.5                      # GRPO's effect: the mean reward rises...
+    assert gr['after']['readable'] > gr['before']['readable'] + 50           # ...the student learns to write a readable answer...
+    assert gr['accuracy_after'] >= gr['accuracy_before'] + 10                 # ...and its accuracy rises (to chance: it knows no medicine)
 
 
 def test_phase1_teaches_the_world(tiny_run):
@@ -79,6 +84,16 @@ def test_rlaif_dpo_improves_chains_of_thought(tiny_run):
     assert after['accuracy'] >= before['accuracy'] + 0.05, (before, after)
 
 
+def test_grpo_raises_reward_and_accuracy_on_the_world(tiny_run):
+    "GRPO from the world's Phase-1 student with correctness alone: the mean reward on the same 64 questions rises from the first epoch to the last, and CoT self-consistency accuracy on the exam rises."
+    run_dir, _ = tiny_run
+    g = json.loads((run_dir/'05_grpo'/'summary.json').read_text())
+    assert (g['student'], g['questions'], g['steps']) == ('tiny+phase1', 64, 32)
+    assert g['reward_end'] >= g['reward_start'] + 0.07, g                  # measured: about 0.69 -> 0.85
+    assert g['accuracy_after'] >= g['accuracy_before'] + 3, g              # points on the exam's 173 questions; measured 69 -> 76
+    assert g['after']['readable'] >= g['before']['readable'], g
+
+
 def test_pad_eos_model_never_stops(tiny_run):
     "The authors' pad = EOS recipe, on this run's stage-1 model and data: its answers run on; the run's own Phase-1 model stops."
     from gaokerena.config import run_context
@@ -105,7 +120,7 @@ def test_summary_printed(tiny_run, capsys):
     run_dir, _ = tiny_run
     assert main(['run', '--run-dir', str(run_dir), '--only', '00_data']) == 0
     out = capsys.readouterr().out
-    assert 'skipped' in out and '## 02_eval' in out and 'cost ledger' in out
+    assert 'skipped' in out and '## 02_eval' in out and '## 05_grpo' in out and '"reward_end"' in out and 'cost ledger' in out
 
 
 def test_unknown_chapter_is_an_error(tmp_path):

@@ -59,7 +59,7 @@ def test_run_writes_report(report, capsys):
     text = md.read_text()
     for ch in CHAPTERS: assert f'\n## {ch}\n' in text
     assert '## Cost and carbon ledger' in text and '| total |' in text
-    for link in ('02_eval/accuracy.png', '03_rlaif/dpo_curves.png', '04_passk/passk.png', 'ledger.png'):
+    for link in ('02_eval/accuracy.png', '03_rlaif/dpo_curves.png', '04_passk/passk.png', '05_grpo/grpo_curves.png', 'ledger.png'):
         assert f']({link})' in text and (report/link).exists()
 
 
@@ -99,18 +99,44 @@ def test_report_compares_with_the_papers(report):
     assert rl['method A share %']['ours'] + rl['method B share %']['ours'] == pytest.approx(100)
 
 
+STUDENTS, COST = 'The students: CoT self-consistency accuracy %', 'Equal cost: RLAIF-DPO against GRPO'
+
+
+def test_report_compares_the_students(report):
+    "Chapter 6's section: its students beside the papers' published ones, with our intervals, and RLAIF-DPO against GRPO at equal cost."
+    section = _section((report/'report.md').read_text(), '05_grpo')
+    assert all(f'### Compared with the paper: {t}' in section for t in (STUDENTS, COST)) and TINY_COMPARISON in section
+    tables = json.loads((report/'05_grpo'/COMPARISON_FILE).read_text())
+    students = {r['student']: r for r in tables[STUDENTS]['rows']}
+    dpo = json.loads((report/'04_passk'/'metrics.json').read_text())
+    assert list(students) == ['aya-expanse-8b (published)', 'gaokerena-v (published)', 'gaokerena-r (published)',
+                              f"{dpo['model']} (RLAIF-DPO, chapter 4)", 'tiny+phase1 (GRPO start)', 'tiny+phase1+grpo (GRPO)']
+    assert (students['gaokerena-r (published)']['mmlu_avg'], students['aya-expanse-8b (published)']['ibmsee']) == (48.76, 35.71)
+    # chapter 4's student is read back from its stored samples: the same self-consistency accuracy chapter 4 reported
+    assert students[f"{dpo['model']} (RLAIF-DPO, chapter 4)"]['ibmsee'] == pytest.approx(dpo['scores']['ibmsee']['self-consistency']['accuracy'])
+    for row in list(students.values())[3:]:
+        lo, hi = (float(x) for x in row['mmlu_avg 95% interval'].split(' to '))
+        assert lo <= row['mmlu_avg'] + 0.05 and row['mmlu_avg'] - 0.05 <= hi
+    cost = {r['method']: r for r in tables[COST]['rows']}
+    led, summary = read_ledger(report), json.loads((report/'05_grpo'/'summary.json').read_text())
+    assert cost['RLAIF-DPO']['wall hours'] == pytest.approx(led[led.stage.isin(['03_rlaif.pairs', '03_rlaif.dpo'])].wall_s.sum() / 3600)
+    assert cost['GRPO']['wall hours'] == pytest.approx(led[led.stage == '05_grpo.train'].wall_s.sum() / 3600)
+    assert cost['GRPO']['accuracy gain (points)'] == pytest.approx(summary['accuracy_after'] - summary['accuracy_before'])
+    assert cost['RLAIF-DPO']['teacher API $'] == 0 and cost['GRPO']['total $'] == 0       # a local teacher and a CPU: free
+
+
 def test_report_renders_with_figures(report, browser):
     _open(browser, report/'report.html')
     assert browser.title.startswith('gaokerena run report')
     images = browser.execute_script(IMAGES)
     assert {alt for alt, *_ in images} >= {'02_eval/accuracy.png', '03_rlaif/dpo_curves.png', '04_passk/passk.png',
-                                          'cost and wall time per stage'}
+                                          '05_grpo/grpo_curves.png', 'cost and wall time per stage'}
     for alt, complete, width, height in images: assert complete and width > 0 and height > 0, alt
     sections = dict(browser.execute_script(SECTIONS))
     assert list(sections) == [*CHAPTERS, 'Cost and carbon ledger']
     assert all(n >= 1 for n in sections.values()), sections
     ledger = browser.execute_script("return document.querySelector('#cost-and-carbon-ledger ~ table').innerText")
-    for stage in ('00_data', '01_sft.pretrain', '03_rlaif.dpo', '04_passk', 'total'): assert stage in ledger
+    for stage in ('00_data', '01_sft.pretrain', '03_rlaif.dpo', '04_passk', '05_grpo.train', 'total'): assert stage in ledger
     resources = browser.execute_script("return performance.getEntriesByType('resource').map(r => r.name)")
     assert all(r.startswith('data:') for r in resources), resources
 

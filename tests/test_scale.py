@@ -81,7 +81,8 @@ def test_launch_commands():
 def test_accelerate_launch_cpu_starts_one_process(tmp_path):
     "Why the CPU command is torchrun: `accelerate launch --cpu --num_processes 2` without MPI starts a single process."
     probe = tmp_path/'probe.py'
-    probe.write_text("import os; print('PROCESS', os.environ.get('WORLD_SIZE'), os.environ.get('RANK'))\n")
+    # one write(2) per line: two processes printing into one pipe must not interleave inside a line
+    probe.write_text("import os; os.write(1, f\"PROCESS {os.environ.get('WORLD_SIZE')} {os.environ.get('RANK')}\\n\".encode())\n")
     acc = subprocess.run([Path(sys.executable).parent/'accelerate', 'launch', '--cpu', '--num_processes', '2', str(probe)],
                          env=ENV, capture_output=True, text=True, timeout=300)
     tor = subprocess.run([Path(sys.executable).parent/'torchrun', '--standalone', '--nproc_per_node', '2', str(probe)],
@@ -225,7 +226,7 @@ def test_tiny_aya_fits_a_t4():
     with torch.device('meta'): model = AutoModelForCausalLM.from_config(config)
     assert type(model).__name__ == 'Cohere2ForCausalLM' and sum(p.numel() for p in model.parameters()) == 3_349_227_520
     s = load_settings('colab-t4')
-    need = {stage: training_memory_gb(config, s, stage) for stage in ('pretrain', 'instruct', 'dpo')}
+    need = {stage: training_memory_gb(config, s, stage) for stage in ('pretrain', 'instruct', 'dpo', 'grpo')}
     assert all(m['total'] < 15 for m in need.values()), need
     # the same model without 4-bit and with two rows of the full 2048 tokens per DPO step would not fit: the check can fail
     big = load_settings('colab-t4', {'profile.load_in_4bit': False, 'dpo.max_length': 2048, 'dpo.per_device_train_batch_size': 2})
@@ -233,7 +234,7 @@ def test_tiny_aya_fits_a_t4():
 
 
 def test_every_chapter_fits_a_free_t4_session():
-    "At the T4 throughputs of [throughput], each chapter of colab-t4 takes under two GPU-hours (a free session)."
+    "At the T4 throughputs of [throughput], each stage of colab-t4 takes under two GPU-hours (a free session; chapter 6's three stages resume across sessions)."
     from gaokerena.ledger import throughput_for
     s = load_settings('colab-t4')
     p, e, t = s.profile, s.eval, lambda task: throughput_for(s, task, 'T4')
@@ -243,9 +244,14 @@ def test_every_chapter_fits_a_free_t4_session():
              '02_eval': 2 * p.eval_limit / t('straight_s_per_question') + 2 * p.eval_limit * e.judge_max_tokens / e.max_new_tokens / t('straight_s_per_question'),
              '03_rlaif': 2 * p.rlaif_limit / t('cot_s_per_sample') + p.rlaif_limit / t('dpo_pairs_per_s'),
              '04_passk': (e.cot_samples + 1) * p.eval_limit / t('cot_s_per_sample')}
+    g = s.grpo
+    hours |= {'05_grpo.before': hours['04_passk'], '05_grpo.after': hours['04_passk'],   # chapter 5's evaluation, twice
+              '05_grpo.train': g.max_steps * g.per_device_train_batch_size * g.gradient_accumulation_steps / g.num_generations
+                               / t('grpo_s_per_question')}
     hours = {ch: seconds / 3600 for ch, seconds in hours.items()}
     assert all(0 < h < 2 for h in hours.values()), hours
-    assert all(st.max_steps > 0 for st in (s.pretrain, s.instruct)) and p.eval_limit and p.rlaif_limit
+    assert all(st.max_steps > 0 for st in (s.pretrain, s.instruct, s.grpo)) and p.eval_limit and p.rlaif_limit
+    assert g.max_completion_length == e.max_new_tokens and g.max_length >= 2 * g.max_completion_length
 
 
 def test_vllm_splits_a_model_over_the_profile_gpus(tmp_path):
