@@ -6,7 +6,7 @@ Docs: https://github.com/gaokerena-kit/gaokerena/data.html.md"""
 
 # %% ../nbs/00_data.ipynb #33354d4d
 from __future__ import annotations
-import ast, json, math, os, random, re, unicodedata
+import ast, functools, json, math, os, random, re, unicodedata
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,8 +31,8 @@ __all__ = ['REQUIRED', 'MAY_BE_EMPTY', 'PROBLEMS', 'NOTES', 'SUBJECTS', 'BENCHMA
            'shingles', 'clean_forum', 'keep_scores', 'mcq_json', 'translation_messages', 'referee_messages',
            'parse_translation', 'parse_rating', 'referee_filter', 'translate_one', 'translate_mcqs',
            'translation_clients', 'translate_from_settings', 'pool', 'dataset_or_stand_in', 'prepared_dataset',
-           'prepared_datasets', 'count_tokens', 'data_spec', 'prepare_data', 'load_prepared', 'prepared_digest',
-           'word_ngrams', 'contamination']
+           'prepared_datasets', 'count_tokens', 'world_digest', 'data_spec', 'prepare_data', 'load_prepared',
+           'prepared_digest', 'word_ngrams', 'contamination']
 
 # %% ../nbs/00_data.ipynb #f57a0a85
 REQUIRED = {'corpus': ('id', 'text', 'source'), 'qa': ('id', 'question', 'answer', 'source'),
@@ -902,12 +902,17 @@ def count_tokens(texts: list[str], tokenizer) -> int:
     return sum(len(ids) for i in range(0, len(texts), 512)
                for ids in tokenizer(texts[i:i + 512], add_special_tokens=False)['input_ids'])
 
+@functools.cache
+def world_digest() -> str:
+    "The fingerprint of what the miniature world generates (computed once per process: it depends on the code alone)."
+    return fingerprint(build_world())
+
 def data_spec(ctx: RunContext) -> dict:
     "What this run's prepared data is made from: the sample (its files' digests), the miniature world (its seed and the digest of what it generates), a data folder or the hub (its datasets, places, columns), and the optional sets and stand-ins the profile asks for."
     s, src = ctx.settings, where_from(ctx)
     asks = {'allow_stand_ins': s.profile.allow_stand_ins, **{k: bool(getattr(s.profile, v)) for k, v in OPTIONAL.items()}}
     if src == 'sample': where = {'source': 'sample', 'sample': {k: file_digest(SAMPLE_DIR/f) for k, f in SAMPLE_FILES.items()}}
-    elif src == 'world': where = {'source': 'world', 'world': {'seed': WORLD_SEED, 'digest': fingerprint(build_world())}}
+    elif src == 'world': where = {'source': 'world', 'world': {'seed': WORLD_SEED, 'digest': world_digest()}}
     elif src == 'hub': where = {'source': 'hub', 'sources': {k: v for k, v in s.sources.items() if k != 'repos_cache'},
                                 'hub': s.hub, 'hub_columns': s.hub_columns}
     else: where = {'source': str(src)}

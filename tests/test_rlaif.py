@@ -1,5 +1,5 @@
 "RLAIF methods A and B against OpenAI-compatible servers on 127.0.0.1 whose answers the tests control; resume; DPO counts."
-import json, re, subprocess, sys, threading, time
+import json, re, shutil, subprocess, sys, threading, time
 from pathlib import Path
 import pytest
 from conftest import ROOT
@@ -427,11 +427,20 @@ def test_later_chapters_load_the_dpo_adapter_of_their_settings(tiny_run):
     assert name(**{'profile.rlaif_student': 'base'}) == 'tiny+phase1'                   # the adapter was trained on Phase 1's model
 
 
-def test_a_phase1_student_is_not_merged_into_4bit_weights(tiny_run):
+def test_a_phase1_student_is_not_merged_into_4bit_weights(tiny_run, tmp_path):
+    "A 4-bit run whose Phase-1 adapters exist (stage 2 trained stacked) is refused before DPO would merge them into NF4 weights."
     from gaokerena.models import QuantizedMergeError
-    from gaokerena.rlaif import load_rlaif_base
+    from gaokerena.rlaif import load_rlaif_base, student_base_recipe
+    from gaokerena.sft import phase1_adapters, phase1_specs
+    from gaokerena.stores import keyed_path
     run_dir, _ = tiny_run
-    ctx = run_context('tiny', run_dir, overrides={'profile.rlaif_student': 'phase1', 'profile.load_in_4bit': True})
+    trained = phase1_adapters(run_context('tiny', run_dir))
+    shutil.copytree(run_dir/'data', tmp_path/'data')
+    ctx = run_context('tiny', tmp_path, overrides={'profile.rlaif_student': 'phase1', 'profile.load_in_4bit': True})
+    assert phase1_adapters(ctx) is None and not student_base_recipe(ctx).merged    # the bf16 run's adapters are not the 4-bit run's
+    for name, spec, adapter in zip(('pretrain', 'instruct'), phase1_specs(ctx), trained):
+        shutil.copytree(adapter, keyed_path(tmp_path/'01_sft'/name, spec)/'adapter')
+    assert student_base_recipe(ctx).merged == phase1_adapters(ctx)
     with pytest.raises(QuantizedMergeError, match='load_in_4bit = true: DPO trains one adapter'): load_rlaif_base(ctx)
 
 
