@@ -15,10 +15,11 @@ __all__ = ['GREETINGS', 'LINK_WORDS', 'URL', 'WORD', 'answer_problem', 'question
            'word_ngrams', 'contamination']
 
 # %% ../nbs/00_data.ipynb #6b000002
+# hello, greetings, with respect, thanks, you are welcome, good luck, be well, dear, goodbye, good day, ...
 GREETINGS = frozenset("""سلام درود با عرض احترام ممنون ممنونم متشکرم مرسی سپاس سپاسگزارم تشکر خواهش می‌کنم میکنم موفق موفقیت
                       باشید باشی سلامت شاد پیروز عزیز عزیزم دوست مادر پدر خدا نگهدار خدانگهدار روز شب وقت خوش بخیر به خیر و
                       شما هم از لطف بله بفرمایید در خدمتم قربان شکر رو را خوشحال شدم عید مبارک""".split())
-LINK_WORDS = frozenset('لینک آدرس سایت کانال صفحه صفحهٔ'.split())
+LINK_WORDS = frozenset('لینک آدرس سایت کانال صفحه صفحهٔ'.split())   # link, address, site, channel, page
 URL = re.compile(r'https?://\S+|www\.\S+|\b[\w.-]+\.(?:com|ir|org|net)\b\S*')
 WORD = re.compile(r'[^\W\d_]+(?:\u200c[^\W\d_]+)*|\d+')
 
