@@ -10,7 +10,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import DATA, data_dir, finish, median_ratio, parser, timed
 from gaokerena.config import run_context
-from gaokerena.data import BENCHMARKS, SUBJECTS, load_rows
+from gaokerena.sources import BENCHMARKS, SUBJECTS, load_rows
 from gaokerena.evaluate import ResultStore, evaluate_mcq, make_generator, vllm_available
 from gaokerena.models import ModelRecipe, load_model_and_tokenizer
 

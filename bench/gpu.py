@@ -19,7 +19,7 @@ from train_throughput import StepClock, dpo_arm, pair_rows
 import datasets, torch, transformers
 from transformers import AutoModelForCausalLM, CohereConfig
 from gaokerena.config import find_settings, load_settings, run_context
-from gaokerena.data import load_rows
+from gaokerena.sources import load_rows
 from gaokerena.evaluate import VLLMGenerator, generate, letter_logprobs, render_prompt, vllm_available
 from gaokerena.ledger import estimate_cost, peak_memory_gb, throughput_for
 from gaokerena.models import ModelRecipe, build_tiny_model, build_tokenizer, load_model_and_tokenizer, sample_texts

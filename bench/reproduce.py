@@ -15,7 +15,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import DATA, data_dir, finish, median_ratio, parser, timed
 from gaokerena.rows import LETTERS
-from gaokerena.data import load_rows
+from gaokerena.sources import load_rows
 from gaokerena.reproduce import align_rows, benchmark_name
 
 HELD_BACK = ('medical_genetics', 'college_medicine', 'professional_medicine')   # their published sheets are not in the course data

@@ -19,7 +19,7 @@ import datasets, transformers
 from datasets import Dataset
 from transformers import TrainerCallback
 from gaokerena.config import load_settings, run_context
-from gaokerena.data import load_rows
+from gaokerena.sources import load_rows
 from gaokerena.evaluate import render_prompt
 from gaokerena.models import load_model_and_tokenizer
 from gaokerena.ledger import peak_memory_gb

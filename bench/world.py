@@ -11,7 +11,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import finish, parser
 from gaokerena.config import run_context
-from gaokerena.data import load_prepared
+from gaokerena.sources import load_prepared
 from gaokerena.evaluate import render_prompt
 from gaokerena.sft import pad_eos_runaway
 

@@ -121,7 +121,7 @@ def fetch_command(dest, corpus: str | None = None, sets: list[str] = ()) -> int:
     import sys
     from gaokerena.config import load_settings
     from gaokerena.rows import DataError
-    from gaokerena.data import fetch_data
+    from gaokerena.sources import fetch_data
     settings = load_settings(overrides=parse_sets(sets))
     try: fetch_data(dest, corpus, settings)
     except DataError as e:

@@ -135,7 +135,7 @@ def drive_data_dir(data_dir, profile: str, corpus: str | None = None, overrides:
     "On Colab with a GPU profile, fetch the authors' data into `data_dir` (default `MyDrive/gaokerena/data`) and return it; else `data_dir`."
     settings = load_settings(profile, overrides=overrides)
     if not in_colab() or settings.profile.is_tiny: return data_dir
-    from gaokerena.data import fetch_data
+    from gaokerena.sources import fetch_data
     return str(fetch_data(data_dir or Path(mount_point)/'MyDrive'/'gaokerena'/'data', corpus, settings))
 
 # %% ../nbs/97_colab.ipynb #7b24505d

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from tqdm.auto import tqdm
-from .data import BENCHMARKS, DATASETS, SUBJECTS, load_prepared, where_from
+from .sources import BENCHMARKS, DATASETS, SUBJECTS, load_prepared, where_from
 from .rows import LETTERS, DataError, drop_partial_line, iter_jsonl
 from .llm import VLLMEngine, decoding_kwargs, decoding_spec, vllm_lora_rank, vllm_sampling_kwargs
 from .models import (ModelRecipe, combine_adapters, load_recipe, load_tokenizer, loaded_models, recipe_identity,

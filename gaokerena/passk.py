@@ -11,7 +11,7 @@ from collections import Counter, defaultdict
 from contextlib import contextmanager
 import pandas as pd
 from .rows import LETTERS
-from .data import SUBJECTS
+from .sources import SUBJECTS
 from .evaluate import (PASSAGE_NAMES, ResultStore, bootstrap_ci, evaluate_mcq, generate, letter_logprobs, make_generator,
                                 passage_name, render_options, render_verifier_prompt, run_batches, use_vllm)
 from .models import ModelRecipe, load_recipe

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 from rapidfuzz.distance import Indel
 from rapidfuzz.process import cdist
-from .data import SUBJECTS, load_rows
+from .sources import SUBJECTS, load_rows
 from .rows import LETTERS, DataError
 from .sheets import HISTORY_SHEET, cell_text, published_sheets, read_output_sheet, read_verifier_sheet, read_vote_sheet
 from . import evaluate

@@ -20,7 +20,7 @@ from trl import DPOConfig, DPOTrainer
 from trl.data_utils import common_prefix_length
 from .config import RunContext, Settings, SettingsError, processes
 from .rows import LETTERS, read_jsonl
-from .data import load_prepared, load_rows, where_from
+from .sources import load_prepared, load_rows, where_from
 from .evaluate import (ResultStore, extract_choice, generate, prompt_lengths, prompt_question, render_prompt,
                                 result_key, row_spec, run_batches)
 from .llm import ChatBackend, LLMError, LocalChat, OpenAIChat, decoding_spec

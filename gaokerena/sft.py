@@ -18,7 +18,7 @@ from transformers.trainer_utils import get_last_checkpoint
 from trl import SFTConfig, SFTTrainer, pack_dataset
 from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 from .config import RunContext, Settings, TrainStage
-from .data import load_prepared, prepared_digest
+from .sources import load_prepared, prepared_digest
 from .evaluate import encode_chat, render_prompt
 from .ledger import track_stage
 from .models import (ModelRecipe, QuantizedMergeError, gated_help, load_model_and_tokenizer, load_recipe, merge_adapters,

@@ -3,7 +3,7 @@ import dataclasses, json, math
 from pathlib import Path
 import pytest
 from gaokerena.config import run_context
-from gaokerena.data import DATASETS, load_rows, row_issues, validate
+from gaokerena.sources import DATASETS, load_rows, row_issues, validate
 from gaokerena.rows import DataError, LETTERS, load_sample, read_jsonl, write_jsonl
 
 MMLU = 'gaokerena-v/dataset/MMLU_fa/mmlu-anatomy_fa.xlsx'
@@ -204,7 +204,7 @@ def test_validate_schema_rows():
 
 
 def test_prepare_sample_and_load_prepared(tmp_path):
-    from gaokerena.data import load_prepared, prepare_data
+    from gaokerena.sources import load_prepared, prepare_data
     from gaokerena.rows import read_jsonl
     ctx = run_context('tiny', tmp_path, overrides={'profile.data_source': 'sample'})
     assert len(load_prepared(ctx, 'mcq')) == len(load_sample('mcq'))  # before prepare_data: the sample
@@ -218,7 +218,7 @@ def test_prepare_sample_and_load_prepared(tmp_path):
 
 def test_prepare_the_world(tmp_path):
     "The tiny profile prepares the miniature world under the real datasets' names, MedMCQA-like set included, nothing set aside."
-    from gaokerena.data import load_prepared, prepare_data
+    from gaokerena.sources import load_prepared, prepare_data
     from gaokerena.world import build_world
     ctx = run_context('tiny', tmp_path)
     world = build_world()
@@ -236,7 +236,7 @@ def test_fetch_repos_clones_both_and_skips_present_ones(tmp_path):
     "A real `git clone` from local repositories standing in for GitHub (file:// URLs, no network)."
     import subprocess
     from gaokerena.config import load_settings
-    from gaokerena.data import fetch_repos
+    from gaokerena.sources import fetch_repos
     urls = {}
     for name in ('v', 'r'):
         src = tmp_path/f'src-{name}'
@@ -299,7 +299,7 @@ def stand_in_repo(repo):
 
 
 def test_a_real_profile_stops_where_data_dir_lacks_a_dataset(repo, tmp_path):
-    from gaokerena.data import prepare_data, prepared_dataset
+    from gaokerena.sources import prepare_data, prepared_dataset
     ctx = run_context('h100', tmp_path/'run', stand_in_repo(repo))
     with pytest.raises(DataError) as e: prepared_dataset(ctx, 'qa_train')
     msg = str(e.value)
@@ -311,7 +311,7 @@ def test_a_real_profile_stops_where_data_dir_lacks_a_dataset(repo, tmp_path):
 
 
 def test_stand_ins_only_when_allowed_and_named_as_such(repo, tmp_path):
-    from gaokerena.data import prepared_dataset
+    from gaokerena.sources import prepared_dataset
     ctx = run_context('h100', tmp_path/'run', stand_in_repo(repo), {'profile.allow_stand_ins': 'true'})
     qa = prepared_dataset(ctx, 'qa_train')
     assert [r['question'] for r in qa.rows] == ['dev؟'] and qa.source.endswith('(standing in for mf3qa/train, which data_dir lacks)')
@@ -323,7 +323,7 @@ def test_stand_ins_only_when_allowed_and_named_as_such(repo, tmp_path):
 
 def test_mf3qa_train_xlsx_is_what_phase_1_trains_on(repo, tmp_path):
     "With train.xlsx in data_dir (Question, Answer, Source) it is the instruction-tuning set, normalised, whatever the profile."
-    from gaokerena.data import prepared_dataset
+    from gaokerena.sources import prepared_dataset
     write_xlsx(stand_in_repo(repo)/DATASETS['mf3qa/train'].files[0], ['Question', 'Answer', 'Source'],
                [['سر درد دارم، چکار کنم؟', 'مي توانيد استراحت کنید.', 'drhast.com'],   # "I have a headache, what do I do?" "You can rest."
                 ['گلو درد؟', 'غرغره کنید.', 'niniban.com']])                          # "Sore throat?" "Gargle."

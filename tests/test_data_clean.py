@@ -1,7 +1,8 @@
 "Persian normalisation (golden cases) and forum Q&A cleaning on synthetic rows."
 import random, re
 import pytest
-from gaokerena.data import CHAR_MAP, answer_problem, clean_forum, keep_scores, normalise, shingles
+from gaokerena.sources import CHAR_MAP, normalise
+from gaokerena.data import answer_problem, clean_forum, keep_scores, shingles
 
 GOLDEN = [  # (input, output, remove diacritics)
     ('كتاب هاي مفيد', 'کتاب‌های مفید', False),                    # Arabic kaf/yeh; plural suffix joined
@@ -92,7 +93,7 @@ def test_keep_scores():
 
 def test_bundled_forum_noise_is_dropped_and_clean_rows_kept():
     from collections import Counter
-    from gaokerena.data import load_rows
+    from gaokerena.sources import load_rows
     forum = load_rows('forum/sample/crawled')
     reasons = clean_forum(forum.rows)
     noise = [r.get('noise') for r in forum.rows]

@@ -6,7 +6,7 @@ import pytest
 from test_data import KQA, PAIRS, write_xlsx
 from gaokerena.cli import main
 from gaokerena.config import load_settings, run_context
-from gaokerena.data import CORPUS_FILE, fetch_corpus, http_download, load_rows
+from gaokerena.sources import CORPUS_FILE, fetch_corpus, http_download, load_rows
 from gaokerena.rows import DataError
 
 # 40 lines of a corpus in the authors' fields ("Iron-deficiency anaemia is common in young women. <n>")

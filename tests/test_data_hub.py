@@ -6,7 +6,7 @@ from datasets import Dataset
 from test_data import write_xlsx
 from gaokerena.config import run_context
 from gaokerena.rows import LETTERS, DataError
-from gaokerena.data import PAPER_ROWS, SUBJECTS, load_rows
+from gaokerena.sources import PAPER_ROWS, SUBJECTS, load_rows
 
 SIZES = {s: PAPER_ROWS[f'mmlu/{s}'] for s in SUBJECTS}
 COLUMNS = ['question', 'option1', 'option2', 'option3', 'option4', 'answer']

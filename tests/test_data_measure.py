@@ -1,5 +1,6 @@
 "Measurements: word n-grams, the contamination check, token counts in prepare_data."
-from gaokerena.data import contamination, count_tokens, word_ngrams
+from gaokerena.data import contamination, word_ngrams
+from gaokerena.sources import count_tokens
 
 STEM = 'بیمار ۴۵ ساله با درد قفسه سینه و تعریق سرد از دو ساعت پیش به اورژانس مراجعه کرده است؛ اقدام بعدی چیست'
 TEMPLATE = 'کدام یک از گزینه های زیر محتمل ترین تشخیص برای این بیمار با این علائم است'
@@ -46,7 +47,7 @@ def test_count_tokens_batches():
 
 
 def test_real_benchmarks_are_clean_and_the_check_sees_real_overlap(real_data):
-    from gaokerena.data import SUBJECTS, load_rows
+    from gaokerena.sources import SUBJECTS, load_rows
     bench = {s: ('mcq', load_rows(f'mmlu/{s}', real_data).rows) for s in SUBJECTS} | {'ibmsee': ('mcq', load_rows('ibmsee', real_data).rows)}
     med, pairs = load_rows('medmcqa/filtered', real_data).rows, load_rows('pairs/published', real_data).rows
     out = contamination({'medmcqa': ('mcq', med), 'pairs': ('pairs', pairs)}, bench)

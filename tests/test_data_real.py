@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 from test_data_measure import WordTokenizer
 from gaokerena.rows import LETTERS, DataError
-from gaokerena.data import SUBJECTS, inventory, load_rows, read_table, referee_filter
+from gaokerena.sources import SUBJECTS, inventory, load_rows, read_table
+from gaokerena.translate import referee_filter
 
 SIZES = {'anatomy': 135, 'medical_genetics': 100, 'college_medicine': 173, 'clinical_knowledge': 265,
          'professional_medicine': 272, 'college_biology': 144}
@@ -102,7 +103,7 @@ def test_the_copy_says_what_it_lacks_and_how_to_get_it(real_data):
 def test_unprepared_run_reads_its_data_dir_not_the_sample(real_data, tmp_path):
     "A chapter run alone with data_dir (00_data not run) gets the authors' benchmarks, not the bundled sample."
     from gaokerena.config import run_context
-    from gaokerena.data import load_prepared
+    from gaokerena.sources import load_prepared
     ctx = run_context('tiny', tmp_path, real_data)
     mcq = load_prepared(ctx, 'mcq')
     assert len(mcq) == 1257 and Counter(r['subject'] for r in mcq)['ibmsee'] == 168
@@ -111,7 +112,7 @@ def test_unprepared_run_reads_its_data_dir_not_the_sample(real_data, tmp_path):
 
 def test_prepare_with_data_dir_writes_named_datasets(real_data, tmp_path):
     from gaokerena.config import run_context
-    from gaokerena.data import load_prepared, prepare_data
+    from gaokerena.sources import load_prepared, prepare_data
     from gaokerena.rows import read_jsonl
     ctx = run_context('tiny', tmp_path, real_data)
     summary = prepare_data(ctx, WordTokenizer())

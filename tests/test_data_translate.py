@@ -2,7 +2,7 @@
 import json
 import pytest
 from gaokerena.rows import read_jsonl
-from gaokerena.data import referee_filter, translate_mcqs
+from gaokerena.translate import referee_filter, translate_mcqs
 from gaokerena.llm import LLMError, OpenAIChat
 
 FA = {'q1': ('داروی انتخابی تشنج ابسنس؟', ['فنی‌توئین', 'اتوسوکسیماید', 'کاربامازپین', 'فنوباربیتال']),
@@ -110,7 +110,7 @@ def endpoints(srv, **over) -> dict:
 
 def test_translate_from_settings_caps_dollars_and_writes_ledger_rows(serve, tmp_path, monkeypatch):
     from gaokerena.config import run_context
-    from gaokerena.data import translate_from_settings
+    from gaokerena.translate import translate_from_settings
     from gaokerena.ledger import read_ledger
     monkeypatch.delenv('GAOKERENA_TEST_UNSET_KEY', raising=False)
     srv = serve(answer)

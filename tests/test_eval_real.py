@@ -66,7 +66,7 @@ def test_published_r_ibmsee_matches_the_authors_readmes(real_data, table, path, 
 
 def test_majority_letter_baseline_of_the_authors_mmlu(real_data):
     "The chapter's floor: 352 of the 1089 Persian MMLU gold letters are D (122 of 272 in professional medicine), 32.3% and 44.9%."
-    from gaokerena.data import SUBJECTS, load_rows
+    from gaokerena.sources import SUBJECTS, load_rows
     from gaokerena.evaluate import majority_letter_baseline
     rows = {s: load_rows(f'mmlu/{s}', real_data).rows for s in SUBJECTS}
     pooled = majority_letter_baseline([r for s in SUBJECTS for r in rows[s]])

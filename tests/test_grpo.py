@@ -4,7 +4,7 @@ import pytest
 import torch
 from conftest import ROOT
 from gaokerena.config import SettingsError, load_settings, run_context
-from gaokerena.data import data_spec
+from gaokerena.sources import data_spec
 from gaokerena.rows import load_sample, write_jsonl
 from gaokerena.evaluate import prompt_lengths
 from gaokerena.grpo import (correctness_reward, fit_prompts, format_reward, group_advantages, grpo_config, grpo_folder, grpo_loss,

@@ -391,7 +391,7 @@ def test_readme_passk_curves_overlay_every_model_and_benchmark(published_runs):
 def test_the_tiny_run_scores_every_benchmark_beside_the_paper(tiny_run):
     "Chapter 5 under `gaokerena run`: per-benchmark scores, curves and uncertainty, and a labelled comparison in the report."
     import json
-    from gaokerena.data import SUBJECTS
+    from gaokerena.sources import SUBJECTS
     from gaokerena.ledger import TINY_COMPARISON
     from gaokerena.report import report_blocks
     run_dir, _ = tiny_run

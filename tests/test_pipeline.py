@@ -93,7 +93,7 @@ def test_grpo_raises_reward_and_accuracy_on_the_world(tiny_run):
 def test_pad_eos_model_never_stops(tiny_run):
     "The authors' pad = EOS recipe, on this run's stage-1 model and data: its answers run on; the run's own Phase-1 model stops."
     from gaokerena.config import run_context
-    from gaokerena.data import load_prepared
+    from gaokerena.sources import load_prepared
     from gaokerena.evaluate import render_prompt
     from gaokerena.sft import pad_eos_runaway
     run_dir, _ = tiny_run

@@ -8,7 +8,7 @@ from safetensors.torch import load_file
 from test_data_hub import card, own_datasets_cache, parquet  # noqa: F401 (an autouse fixture: a datasets cache per test)
 from gaokerena.config import load_settings, run_context
 from gaokerena.rows import LETTERS, DataError, load_sample, read_jsonl, write_jsonl
-from gaokerena.data import load_rows, prepare_data
+from gaokerena.sources import load_rows, prepare_data
 from gaokerena.evaluate import load_benchmarks, render_prompt, score_table
 from gaokerena.world import build_world
 from gaokerena.train import launch_command

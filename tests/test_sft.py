@@ -8,7 +8,7 @@ from peft.tuners.lora import LoraLayer
 from transformers import AutoModelForCausalLM, TrainerCallback
 import transformers.training_args
 from gaokerena.config import load_settings, run_context, SettingsError
-from gaokerena.data import load_prepared
+from gaokerena.sources import load_prepared
 from gaokerena.sft import (chat_dataset, check_pad_token, corpus_share, instruct_config, linear_module_names,
                            load_for_training, lora_config, make_trainer, pack_blocks, padding_share, phase1_specs, planned_steps,
                            planned_tokens, pretrain_config, save_merged, stage_spec, tokenize_documents, train_stage,

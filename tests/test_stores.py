@@ -4,7 +4,7 @@ Per artifact, one change that matters is recomputed (or refused, naming the chan
 import json
 import pytest
 from gaokerena.config import run_context
-from gaokerena.data import load_prepared, prepare_data, prepared_digest
+from gaokerena.sources import load_prepared, prepare_data, prepared_digest
 from gaokerena.evaluate import ResultStore, TransformersGenerator, evaluate_mcq, generate_answers, result_key
 from gaokerena.llm import LocalChat
 from gaokerena.models import build_tiny_model, build_tokenizer, load_model_and_tokenizer, sample_texts, tiny_base_dir

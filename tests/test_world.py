@@ -5,7 +5,7 @@ from collections import Counter
 import pytest
 from gaokerena.config import load_settings
 from gaokerena.rows import LETTERS
-from gaokerena.data import load_rows, normalise, row_issues
+from gaokerena.sources import load_rows, normalise, row_issues
 from gaokerena.evaluate import extract_choice, render_prompt
 from gaokerena.llm import ChatBackend
 from gaokerena.rlaif import build_pair, pair_rows
