@@ -23,7 +23,8 @@ from gaokerena.sources import load_rows
 from gaokerena.evaluate import VLLMGenerator, generate, letter_logprobs, render_prompt, vllm_available
 from gaokerena.ledger import estimate_cost, peak_memory_gb, throughput_for
 from gaokerena.models import ModelRecipe, build_tiny_model, build_tokenizer, load_model_and_tokenizer, sample_texts
-from gaokerena.sft import load_for_training, make_trainer, pack_blocks, pretrain_config, tokenize_documents
+from gaokerena.sft import pack_blocks, tokenize_documents
+from gaokerena.stages import load_for_training, make_trainer, pretrain_config
 
 # config.json of CohereLabs/aya-expanse-8b on the hub (transformers 5 spells rope_theta as rope_parameters).
 AYA_EXPANSE_8B = dict(vocab_size=256000, hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,

@@ -25,8 +25,8 @@ from gaokerena.models import load_model_and_tokenizer
 from gaokerena.ledger import peak_memory_gb
 from gaokerena.rlaif import dpo_rows, dpo_trainer, fit_rows
 from gaokerena.stores import fingerprint, keyed_folder
-from gaokerena.sft import (chat_dataset, instruct_config, make_trainer, pack_blocks, padding_share, pretrain_config,
-                           stage_spec, tokenize_documents, train_stage)
+from gaokerena.sft import chat_dataset, pack_blocks, padding_share, tokenize_documents
+from gaokerena.stages import instruct_config, make_trainer, pretrain_config, stage_spec, train_stage
 
 
 # The paper's DPO pairs average ~2M chosen and ~2.5M rejected tokens over ~11k pairs.

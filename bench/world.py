@@ -13,7 +13,7 @@ from _common import finish, parser
 from gaokerena.config import run_context
 from gaokerena.sources import load_prepared
 from gaokerena.evaluate import render_prompt
-from gaokerena.sft import pad_eos_runaway
+from gaokerena.stages import pad_eos_runaway
 
 PARTS = ('trained', 'held_out', 'chain')   # the exam's questions on facts asked in training, on facts only read, on two facts
 

@@ -6,24 +6,14 @@ Docs: https://github.com/gaokerena-kit/gaokerena/passk.html.md"""
 
 # %% ../nbs/04_passk.ipynb #3b1c47ad
 from __future__ import annotations
-import math, re
-from collections import Counter, defaultdict
-from contextlib import contextmanager
-import pandas as pd
+import math
+from collections import Counter
 from .rows import LETTERS
-from .sources import SUBJECTS
-from .evaluate import (PASSAGE_NAMES, ResultStore, bootstrap_ci, evaluate_mcq, generate, letter_logprobs, make_generator,
-                                passage_name, render_options, render_verifier_prompt, run_batches, use_vllm)
-from .models import ModelRecipe, load_recipe
-from .stores import fingerprint, model_identity
+from .evaluate import passage_name, render_options, render_verifier_prompt
 
 # %% auto #0
-__all__ = ['QUESTION_CONTEXT', 'LOGLIK_SUFFIX', 'VARIANTS', 'PASSAGE_NUMBERS', 'LEAST_WRONG', 'MOST_WRONG', 'PAPER_METRICS',
-           'pass_at_k', 'self_consistency', 'negative_marking', 'sample_table', 'mean_pass_at_k', 'distinct_answers',
-           'answer_entropy', 'uncertainty', 'uncertainty_frame', 'verifier_prompt', 'passage_mentions',
-           'states_least_wrong', 'parse_passage_choice', 'verifier_answer', 'adapter_layers', 'base_model', 'uncertain',
-           'run_verifier', 'verified_answers', 'pool', 'voted_rows', 'interval', 'scored', 'score_samples',
-           'plot_passk', 'published_markers', 'paper_rows', 'published_passk', 'cot_evaluation']
+__all__ = ['QUESTION_CONTEXT', 'LOGLIK_SUFFIX', 'VARIANTS', 'pass_at_k', 'self_consistency', 'negative_marking', 'answer_entropy',
+           'verifier_prompt', 'plot_passk', 'published_markers']
 
 # %% ../nbs/04_passk.ipynb #491fe3b3
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -50,22 +40,6 @@ def negative_marking(final: list[str], gold: list[str], penalty: float = 1 / 3) 
     return {'n': n, 'correct': right, 'wrong': wrong, 'unanswered': unanswered,
             'accuracy': 100 * right / n, 'negative_marking': 100 * (right - penalty * wrong) / n}
 
-# %% ../nbs/04_passk.ipynb #e18baaef
-def sample_table(rows: list[dict]) -> dict:
-    "{qid: {'gold', 'answers', 'generations'}} from result rows, samples in sample order."
-    by_q, gold = defaultdict(dict), {}
-    for r in rows: by_q[r['qid']][int(r['sample'])] = r; gold[r['qid']] = r['gold']
-    return {q: {'gold': gold[q], 'answers': [s[i]['answer'] for i in sorted(s)],
-                'generations': [s[i].get('generation', '') for i in sorted(s)]} for q, s in by_q.items()}
-
-def mean_pass_at_k(table: dict, k: int) -> float:
-    "pass@k averaged over the questions of a sample table."
-    return sum(pass_at_k(len(t['answers']), sum(a == t['gold'] for a in t['answers']), k) for t in table.values()) / len(table)
-
-def distinct_answers(table: dict) -> Counter:
-    "How many questions received 0, 1, 2, 3 or 4 different options over their samples."
-    return Counter(len({a for a in t['answers'] if a in LETTERS}) for t in table.values())
-
 # %% ../nbs/04_passk.ipynb #pk-entropy
 def answer_entropy(answers: list[str]) -> float:
     "Entropy in bits of one question's answer distribution (non-answers pooled as one outcome)."
@@ -73,24 +47,12 @@ def answer_entropy(answers: list[str]) -> float:
     n = sum(counts.values())
     return -sum(c / n * math.log2(c / n) for c in counts.values()) + 0.0
 
-def uncertainty(table: dict) -> dict:
-    "Share of questions by number of distinct options given, and the mean answer entropy."
-    dist = distinct_answers(table)
-    return {'distinct_options': {k: dist.get(k, 0) / len(table) for k in range(5)},
-            'mean_entropy_bits': sum(answer_entropy(t['answers']) for t in table.values()) / len(table)}
-
-def uncertainty_frame(tables: dict) -> pd.DataFrame:
-    "One row per sample table of `tables` {label: table}: the share of questions given 0-4 distinct options, and the entropy."
-    rows = {}
-    for label, table in tables.items():
-        u = uncertainty(table)
-        rows[label] = {'questions': len(table), **{f'{k} options': v for k, v in u['distinct_options'].items()},
-                       'entropy (bits)': u['mean_entropy_bits']}
-    return pd.DataFrame.from_dict(rows, orient='index')
-
 # %% ../nbs/04_passk.ipynb #pk-variants
+# "{count} texts below each answer this multiple-choice question with reasoning. At the end, write the number of the
+# text with the least incorrect information." then "## question" and "## options"
 QUESTION_CONTEXT = ("\n{count} متن زیر هر کدام با استدلال به این پرسش چندگزینه‌ای پاسخ داده‌اند. در پایان شماره متنی را که "
                     "کمترین اطلاعات غلط را دارد بنویسید.\n## پرسش\n{question} \n\n\n## گزینه ها\n{options} \n")
+# "## answer" / "Given the texts, the correct answer is only one letter out of A, B, C or D."
 LOGLIK_SUFFIX = "## پاسخ\nبا توجه به متن‌ها، پاسخ درست تنها یک حرف از A، B، C یا D است."
 VARIANTS = ('paper', 'question', 'loglik')
 
@@ -101,144 +63,6 @@ def verifier_prompt(variant: str, passages: list[str], question: dict | None = N
     head = QUESTION_CONTEXT.format(count=passage_name(len(passages)), question=question['question'],
                                    options=render_options(question['options']))
     return head + render_verifier_prompt(passages) + (LOGLIK_SUFFIX if variant == 'loglik' else '')
-
-# %% ../nbs/04_passk.ipynb #pk-parse
-PASSAGE_NUMBERS = {'یک': 1, 'يک': 1, 'اول': 1, 'یکم': 1, 'دو': 2, 'دوم': 2, 'سه': 3, 'سوم': 3,
-                   'چهار': 4, 'چهارم': 4, 'پنج': 5, 'پنجم': 5,
-                   **{w: k for k, w in enumerate(PASSAGE_NAMES[5:], 6)}, **{w + 'م': k for k, w in enumerate(PASSAGE_NAMES[5:], 6)}}
-_NUMBER = '|'.join(sorted(PASSAGE_NUMBERS, key=len, reverse=True))
-_PASSAGE = re.compile(rf'(?:متن(?![\u200c\w])[\s*]*(?:شماره)?\s*[*«"\'\[\(]*\s*(?:({_NUMBER})(?:ین)?(?!\w)|(\d+)(?!\d))'
-                      rf'|({_NUMBER})ین\s+متن(?![\u200c\w]))')
-_CONCLUSION = re.compile(r'بنابراین|در نتیجه|نتیجه|در نهایت|پاسخ نهایی|به طور خلاصه')
-_SENTENCE = re.compile(r'[^.!؟?\n]+[.!؟?]*')
-LEAST_WRONG = re.compile(r'کمترین(?:\s+\S+){0,3}?\s+(?:غلط|نادرست|اشتباه)|(?:غلط|نادرست|اشتباه)\s+کمتری')  # the question's words
-MOST_WRONG = re.compile(r'(?:نادرست|غلط|بد)\u200c?ترین|بیشترین(?:\s+\S+){0,2}?\s+(?:غلط|نادرست|اشتباه)')
-_DENIAL = re.compile(r'نامناسب|نیست|ندارد|نمی|(?<!\w)نه(?!\w)')
-_NEXT_WORDS = re.compile(r'(?:\W*\w+){0,3}')
-
-def passage_mentions(text: str) -> list[tuple[int, int]]:
-    "(position, passage number) of every passage the text names."
-    out = []
-    for m in _PASSAGE.finditer(text):
-        word, digit, ordinal = m.groups()
-        out.append((m.start(), PASSAGE_NUMBERS[word or ordinal] if (word or ordinal) else int(digit)))   # int() reads ۲ and ٢ too
-    return out
-
-def states_least_wrong(text: str, sentence: re.Match, at: int) -> bool:
-    "Whether `sentence` says the passage named at `at` has the least wrong information, without denying it."
-    phrases = list(LEAST_WRONG.finditer(text, *sentence.span()))
-    return bool(phrases) and not any(_DENIAL.search(text, min(at, p.start()), _NEXT_WORDS.match(text, max(at, p.end())).end())
-                                     for p in phrases)
-
-def parse_passage_choice(text: str, passages: int = 5) -> int | None:
-    "The passage (1 to `passages`) a verifier's answer chooses, or None when it names none."
-    if not isinstance(text, str): return None
-    named = [(p, n) for p, n in passage_mentions(text) if 1 <= n <= passages]
-    if not named: return None
-    stated = [inside[0][1] for s in _SENTENCE.finditer(text)
-              if (inside := [(p, n) for p, n in named if s.start() <= p < s.end()]) and states_least_wrong(text, s, inside[0][0])]
-    if stated: return stated[-1]
-    last_line = text.rfind('\n', 0, named[-1][0]) + 1
-    p, n = next(((p, n) for cue in reversed([m.end() for m in _CONCLUSION.finditer(text)]) for p, n in named if p >= cue),
-                next((p, n) for p, n in named if p >= last_line))
-    sentence = next(s for s in _SENTENCE.finditer(text) if s.start() <= p < s.end())
-    return None if MOST_WRONG.search(sentence.group()) else n
-
-def verifier_answer(text: str, answers: list[str]) -> str:
-    "The option of the passage the verifier names (`answers` in passage order); 'invalid' when it names none."
-    j = parse_passage_choice(text, len(answers))
-    if j is None: return 'invalid'
-    return answers[j - 1]
-
-# %% ../nbs/04_passk.ipynb #pk-run-ver
-def adapter_layers(model) -> int:
-    "How many PEFT adapter layers `model` holds (0 without PEFT, and after `merge_and_unload`)."
-    from peft.tuners.tuners_utils import BaseTunerLayer
-    return sum(isinstance(m, BaseTunerLayer) for m in model.modules()) if hasattr(model, 'modules') else 0
-
-@contextmanager
-def base_model(model):
-    "The model with its PEFT adapter disabled for the block (a model without one is its own base)."
-    if hasattr(model, 'disable_adapter'):
-        if not adapter_layers(model):
-            raise RuntimeError("this PEFT model's adapter was merged into its weights: disabling it would not give the base model; "
-                               "reload the model (models.load_recipe puts adapters on top, unmerged) before verifying")
-        with model.disable_adapter(): yield model
-    else: yield model
-
-def uncertain(table: dict, threshold: int = 3, count_non_answers: bool = False) -> list:
-    "The questions self-consistency leaves unanswered."
-    return [q for q, t in table.items() if self_consistency(t['answers'], threshold, count_non_answers) == 'unanswered']
-
-def run_verifier(model, tokenizer, table: dict, questions: dict, store: ResultStore, model_name: str, benchmark: str,
-                 variant: str = 'paper', max_new_tokens: int = 1024, batch_size: int = 4, threshold: int = 3,
-                 count_non_answers: bool = False, answer_prefix: str = '') -> dict:
-    "Verdicts {qid: option} for the open questions of `table` with the base model, resuming from `store` rows of the same spec."
-    task, qids = f'verifier/{variant}', uncertain(table, threshold, count_non_answers)
-    keys = [(model_name, benchmark, task, str(q), 0) for q in qids]
-    prompts = [verifier_prompt(variant, table[q]['generations'], questions.get(q)) for q in qids]
-    setup = {'model': fingerprint(model_identity(model)), 'task': task,
-             **({'answer_prefix': answer_prefix} if variant == 'loglik' else {'max_new_tokens': max_new_tokens})}
-
-    def compute(batch, b):
-        prompts = [verifier_prompt(variant, table[q]['generations'], questions.get(q)) for q in batch]
-        rows = [{'model': model_name, 'benchmark': benchmark, 'task': task, 'qid': str(q), 'sample': 0, 'gold': table[q]['gold']}
-                for q in batch]
-        with base_model(model) as base:
-            if variant != 'loglik':
-                texts = generate(base, tokenizer, prompts, max_new_tokens)
-                return [{**r, 'generation': t, 'passage': parse_passage_choice(t), 'answer': verifier_answer(t, table[q]['answers'])}
-                        for r, q, t in zip(rows, batch, texts)]
-            for r, q, lp in zip(rows, batch, letter_logprobs(base, tokenizer, prompts, answer_prefix)):
-                voted = [LETTERS.index(a) for a in sorted(set(table[q]['answers'])) if a in LETTERS]
-                r.update(logprobs=dict(zip(LETTERS, map(float, lp))),
-                         answer=LETTERS[max(voted, key=lambda j: float(lp[j]))] if voted else 'none')
-            return rows
-    rows = run_batches(qids, keys, store, compute, batch_size, f'{model_name} · {benchmark} · {task}', setup=setup, prompts=prompts)
-    return {q: r['answer'] for q, r in zip(qids, rows)}
-
-def verified_answers(table: dict, verdicts: dict, threshold: int = 3, count_non_answers: bool = False) -> dict:
-    "Final answers: the vote where it is confident, the verifier's verdict elsewhere (unanswered if none)."
-    final = {}
-    for q, t in table.items():
-        vote = self_consistency(t['answers'], threshold, count_non_answers)
-        final[q] = vote if vote != 'unanswered' else verdicts.get(q, 'unanswered')
-    return final
-
-# %% ../nbs/04_passk.ipynb #40931b7f
-def pool(by_benchmark: dict, names) -> dict:
-    "One table (or verdict dict) of the benchmarks `names` found in `by_benchmark`, ids prefixed '<benchmark>/'."
-    return {f'{b}/{q}': v for b in names if b in by_benchmark for q, v in by_benchmark[b].items()}
-
-def voted_rows(tables: dict, threshold: int = 3, count_non_answers: bool = False) -> list[dict]:
-    "One row per question of the sample tables {benchmark: table}: the self-consistency vote as its answer, its first sample as its text."
-    return [{'qid': q, 'benchmark': b, 'answer': self_consistency(t['answers'], threshold, count_non_answers), 'gold': t['gold'],
-             'generation': t['generations'][0]} for b, table in tables.items() for q, t in table.items()]
-
-def interval(values: list[float], n_boot: int = 2000, seed: int = 0, scale: float = 1.0) -> list[float]:
-    "[low, high] of the 95% bootstrap interval of the mean of per-question `values`, times `scale`."
-    return [scale * x for x in bootstrap_ci(values, None, n_boot, seed)]
-
-def scored(final: list[str], gold: list[str], penalty: float = 1 / 3, n_boot: int = 2000, seed: int = 0) -> dict:
-    "`negative_marking` of final answers with 95% intervals of the accuracy and of the negative-marking score (percent)."
-    marks = [1.0 if f == g else 0.0 if f not in LETTERS else -penalty for f, g in zip(final, gold)]
-    return {**negative_marking(final, gold, penalty), 'accuracy_ci': interval([m == 1.0 for m in marks], n_boot, seed, 100),
-            'negative_marking_ci': interval(marks, n_boot, seed, 100)}
-
-def score_samples(table: dict, verdicts: dict, threshold: int = 3, count_non_answers: bool = False, penalty: float = 1 / 3,
-                  max_k: int | None = None, n_boot: int = 2000, seed: int = 0) -> dict:
-    "Scores of one sample table with 95% intervals: the vote and each verifier variant of `verdicts` {variant: {qid: option}}, pass@k up to `max_k`, uncertainty."
-    gold = [t['gold'] for t in table.values()]
-    scores = {'self-consistency': scored([self_consistency(t['answers'], threshold, count_non_answers) for t in table.values()],
-                                         gold, penalty, n_boot, seed)}
-    for v, verdict in verdicts.items():
-        scores[f'verifier: {v}'] = scored(list(verified_answers(table, verdict, threshold, count_non_answers).values()),
-                                          gold, penalty, n_boot, seed)
-    n = min(len(t['answers']) for t in table.values())
-    per_q = {k: [pass_at_k(len(t['answers']), sum(a == t['gold'] for a in t['answers']), k) for t in table.values()]
-             for k in range(1, min(n, max_k or n) + 1)}
-    return {'scores': scores, 'pass_at_k': {k: sum(v) / len(v) for k, v in per_q.items()},
-            'pass_at_k_ci': {k: interval(v, n_boot, seed) for k, v in per_q.items()}, 'uncertainty': uncertainty(table)}
 
 # %% ../nbs/04_passk.ipynb #pk-fig
 def plot_passk(curves: dict, published: dict | None = None, ncols: int = 3, published_label: str = 'published'):
@@ -274,54 +98,3 @@ def plot_passk(curves: dict, published: dict | None = None, ncols: int = 3, publ
 def published_markers(fig) -> int:
     "How many published points a `plot_passk` figure draws."
     return sum(len(line.get_xdata()) for ax in fig.axes for line in ax.lines if line.get_gid() == 'published')
-
-# %% ../nbs/04_passk.ipynb #60b5c291
-PAPER_METRICS = {'r_cot': ('CoT, self-consistency: accuracy %', 'self-consistency', 'accuracy'),
-                 'r_cot_neg': ('CoT, self-consistency: negative marking %', 'self-consistency', 'negative_marking'),
-                 'r_verifier': ("self-consistency + the paper's verifier: accuracy %", 'verifier: paper', 'accuracy')}
-
-def paper_rows(results: dict, published: dict, paper_model: str = 'gaokerena-r') -> list[dict]:
-    "Rows (metric, benchmark, ours, our 95% interval, paper, paper_in_ci) of `results` {benchmark: score_samples(...)} beside `published`."
-    rows = []
-    for (table, model, b, k), paper in published.items():
-        if model != paper_model or b not in results or (table not in PAPER_METRICS and table != 'r_passk'): continue
-        r = results[b]
-        if table == 'r_passk': metric, ours, ci = f'pass@{k} (fraction)', r['pass_at_k'].get(k), r['pass_at_k_ci'].get(k)
-        else:
-            metric, method, field = PAPER_METRICS[table]
-            s = r['scores'].get(method, {})
-            ours, ci = s.get(field), s.get(f'{field}_ci')
-        lo, hi = ci or (None, None)
-        rows.append({'metric': metric, 'benchmark': b, 'ours': ours, 'ci_low': lo, 'ci_high': hi, 'paper': paper,
-                     'paper_in_ci': None if ci is None else bool(lo <= paper <= hi)})
-    return rows
-
-def published_passk(published: dict) -> dict:
-    "The pass@k points of `published` {(table, model, benchmark, k): value} as curves {(model, benchmark): {k: value}}."
-    out = defaultdict(dict)
-    for (table, model, b, k), v in published.items():
-        if table == 'r_passk': out[(model, b)][k] = v
-    return dict(out)
-
-# %% ../nbs/04_passk.ipynb #pk-evaluate
-def cot_evaluation(ctx, recipe: ModelRecipe, benchmarks: dict, store: ResultStore, model=None, tokenizer=None) -> dict:
-    "CoT samples of `recipe`'s model (`model` if loaded) on `benchmarks` {name: questions}, the vote, the verifier variants, the scores: {'tables', 'verdicts', 'results'}."
-    e = ctx.settings.eval
-    vote = dict(threshold=e.vote_threshold, count_non_answers=e.count_non_answers)
-    if model is None and not use_vllm(ctx.settings): model, tokenizer = load_recipe(ctx, recipe)
-    with make_generator(ctx, recipe, model, tokenizer) as generator:
-        tables = {b: sample_table(evaluate_mcq(model, tokenizer, qs, store, recipe.name, b, mode='generate', style='cot',
-                                               samples=e.cot_samples, temperature=e.cot_temperature, max_new_tokens=e.max_new_tokens,
-                                               batch_size=e.batch_size, seed=e.seed, generator=generator))
-                  for b, qs in benchmarks.items()}
-    if model is None: model, tokenizer = load_recipe(ctx, recipe)   # with vLLM: loaded once the engine has closed
-    by_id = {b: {str(q['id']): q for q in qs} for b, qs in benchmarks.items()}
-    verdicts = {b: {v: run_verifier(model, tokenizer, t, by_id[b], store, recipe.name, b, v, max_new_tokens=e.max_new_tokens,
-                                    batch_size=e.batch_size, answer_prefix=e.answer_prefix, **vote) for v in VARIANTS}
-                for b, t in tables.items()}
-    if mmlu := [b for b in SUBJECTS if b in tables]:
-        tables['mmlu_avg'] = pool(tables, mmlu)
-        verdicts['mmlu_avg'] = {v: pool({b: verdicts[b][v] for b in mmlu}, mmlu) for v in VARIANTS}
-    results = {b: score_samples(t, verdicts[b], penalty=e.negative_mark, max_k=e.passk_max_k, n_boot=e.bootstrap_samples,
-                                seed=e.seed, **vote) for b, t in tables.items()}
-    return {'tables': tables, 'verdicts': verdicts, 'results': results}

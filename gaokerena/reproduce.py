@@ -17,7 +17,8 @@ from .rows import LETTERS, DataError
 from .sheets import HISTORY_SHEET, cell_text, published_sheets, read_output_sheet, read_verifier_sheet, read_vote_sheet
 from . import evaluate
 from .evaluate import extract_choice, same_outcome
-from .passk import mean_pass_at_k, negative_marking, self_consistency, verifier_answer
+from .passk import negative_marking, self_consistency
+from .sampling import mean_pass_at_k, verifier_answer
 
 # %% auto #0
 __all__ = ['COLUMNS', 'PUBLISHED', 'TABLES', 'R_TABLES', 'FIELDS', 'ANSWER_MODES', 'REVIEWED', 'TITLES', 'text_key',

@@ -25,8 +25,8 @@ from .evaluate import (ResultStore, extract_choice, generate, prompt_lengths, pr
                                 result_key, row_spec, run_batches)
 from .llm import ChatBackend, LLMError, LocalChat, OpenAIChat, decoding_spec
 from .models import ModelRecipe, load_recipe, recipe_identity
-from .sft import (StageResult, check_mergeable, lora_config, phase1_adapters, phase1_recipe, stage_spec, train_stage,
-                           training_kwargs)
+from .stages import (StageResult, check_mergeable, lora_config, phase1_adapters, phase1_recipe, stage_spec, train_stage,
+                              training_kwargs)
 from .stores import fingerprint, keyed_path
 from .world import WorldTeacher
 

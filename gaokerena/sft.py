@@ -6,53 +6,15 @@ Docs: https://github.com/gaokerena-kit/gaokerena/sft.html.md"""
 
 # %% ../nbs/01_sft.ipynb #a50bd818
 from __future__ import annotations
-import copy, functools, html, importlib.util, json, math, os, random, shutil
-from dataclasses import asdict, dataclass
-from pathlib import Path
+import html, math, random
 import torch
 from datasets import Dataset
-from peft import LoraConfig, PeftModel, set_peft_model_state_dict
-from safetensors.torch import load_file
-from transformers import set_seed
-from transformers.trainer_utils import get_last_checkpoint
-from trl import SFTConfig, SFTTrainer, pack_dataset
-from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
-from .config import RunContext, Settings, TrainStage
-from .sources import load_prepared, prepared_digest
-from .evaluate import encode_chat, render_prompt
-from .ledger import track_stage
-from .models import (ModelRecipe, QuantizedMergeError, gated_help, load_model_and_tokenizer, load_recipe, merge_adapters,
-                              recipe_identity)
-from .stores import SPEC_FILE, fingerprint, keyed_folder, keyed_path
+from trl import pack_dataset
+from .evaluate import render_prompt
 
 # %% auto #0
-__all__ = ['NOT_IN_SPEC', 'STAGE1', 'training_kwargs', 'lora_config', 'linear_module_names', 'LoRALinear', 'corpus_share',
-           'tokenize_documents', 'pack_blocks', 'padding_share', 'attention_mask_of', 'pretrain_config', 'chat_dataset',
-           'check_pad_token', 'PadMaskingCollator', 'with_pad_as_eos', 'instruct_config', 'chat_labels',
-           'label_mask_html', 'use_unsloth', 'unsloth_load_kwargs', 'unsloth_lora_kwargs', 'load_for_training',
-           'make_trainer', 'complete', 'runaway_share', 'planned_steps', 'planned_tokens', 'stage_spec', 'StageResult',
-           'train_stage', 'phase1_datasets', 'train_recorded', 'plot_losses', 'stacks_stage1', 'stack_on_stage1',
-           'stage2_model', 'phase1_specs', 'phase1_adapters', 'saves_modules', 'phase1_recipe', 'phase1_folders',
-           'load_stage1_model', 'load_phase1_model', 'check_mergeable', 'save_merged', 'pad_eos_runaway']
-
-# %% ../nbs/01_sft.ipynb #4b7c95f5
-def training_kwargs(stage: TrainStage, settings: Settings) -> dict:
-    "Trainer arguments shared by SFT and DPO, from a stage's settings and the profile."
-    p = settings.profile
-    return dict(learning_rate=stage.learning_rate, per_device_train_batch_size=stage.per_device_train_batch_size,
-                gradient_accumulation_steps=stage.gradient_accumulation_steps, max_grad_norm=stage.max_grad_norm,
-                warmup_steps=stage.warmup_ratio, weight_decay=stage.weight_decay, num_train_epochs=stage.num_train_epochs,
-                max_steps=stage.max_steps, lr_scheduler_type=stage.lr_scheduler_type, optim=stage.optim,
-                logging_steps=stage.logging_steps, save_steps=stage.save_steps, save_total_limit=2, seed=stage.seed,
-                max_length=stage.max_length, bf16=p.bf16, use_cpu=p.gpu == 'cpu',
-                fp16=p.fp16, gradient_checkpointing=p.gradient_checkpointing, report_to='none', disable_tqdm=False)
-
-def lora_config(stage: TrainStage) -> LoraConfig:
-    "LoRA on the stage's target modules (all linear layers in the papers), plus the modules it trains in full, if any."
-    full = [m.strip() for m in stage.modules_to_save.split(',') if m.strip()]
-    return LoraConfig(r=stage.lora_r, lora_alpha=stage.lora_alpha, lora_dropout=stage.lora_dropout,
-                      target_modules=stage.target_modules, modules_to_save=full or None, ensure_weight_tying=bool(full),
-                      task_type='CAUSAL_LM')
+__all__ = ['linear_module_names', 'LoRALinear', 'corpus_share', 'tokenize_documents', 'pack_blocks', 'padding_share',
+           'attention_mask_of', 'chat_dataset', 'check_pad_token', 'chat_labels', 'label_mask_html', 'plot_losses']
 
 # %% ../nbs/01_sft.ipynb #f7470d63
 def linear_module_names(model) -> list[str]:
@@ -119,12 +81,6 @@ def attention_mask_of(batch: dict) -> torch.Tensor:
                               position_ids=batch.get('position_ids'), allow_is_causal_skip=False)[0, 0]
 
 
-# %% ../nbs/01_sft.ipynb #cdf75caa
-def pretrain_config(settings: Settings, out) -> SFTConfig:
-    "SFTConfig for continued pre-training on ready-packed blocks: the loss on every token, nothing to pad."
-    return SFTConfig(output_dir=str(out), include_num_input_tokens_seen='non_padding',
-                     **training_kwargs(settings.pretrain, settings))
-
 # %% ../nbs/01_sft.ipynb #41736bfd
 def chat_dataset(rows: list[dict]) -> Dataset:
     "Forum Q&A rows as conversational prompt-completion pairs; a practice quiz (a row with `options`) asks in the papers' straight prompt."
@@ -138,24 +94,6 @@ def check_pad_token(tokenizer):
                          f"differ from EOS ({tokenizer.eos_token!r}); padding is masked out of the loss, so with pad = EOS "
                          "every EOS would be masked and the model would never learn to stop")
     return tokenizer
-
-class PadMaskingCollator(DataCollatorForLanguageModeling):
-    "trl's collator plus what transformers' language-modelling collator does: every token equal to the pad token loses its label."
-    def torch_call(self, examples: list[dict]) -> dict:
-        out = super().torch_call(examples)
-        out['labels'][out['input_ids'] == self.pad_token_id] = -100
-        return out
-
-def with_pad_as_eos(tokenizer):
-    "A copy of `tokenizer` whose pad token is its EOS: the authors' recipe, for the pad = EOS demonstration only."
-    bad = copy.deepcopy(tokenizer)
-    bad.pad_token = bad.eos_token
-    return bad
-
-def instruct_config(settings: Settings, out) -> SFTConfig:
-    "SFTConfig for instruction tuning: chat template, loss on the answer (and its EOS) only."
-    return SFTConfig(output_dir=str(out), completion_only_loss=True, include_num_input_tokens_seen='non_padding',
-                     **training_kwargs(settings.instruct, settings))
 
 # %% ../nbs/01_sft.ipynb #sft-label-mask
 def chat_labels(tokenizer, question: str, answer: str) -> tuple[list[int], list[int]]:
@@ -175,157 +113,6 @@ def label_mask_html(tokenizer, ids: list[int], labels: list[int]) -> str:
     return ('<div style="direction:ltr;line-height:2;font-family:monospace">'
             + ''.join(box(i, l) for i, l in zip(ids, labels)) + '</div>')
 
-# %% ../nbs/01_sft.ipynb #d1dd2686
-def use_unsloth(settings: Settings) -> bool:
-    "Whether this run takes unsloth's fast path: `auto` uses it when installed on a GPU, `true` insists."
-    mode = settings.profile.use_unsloth.lower()
-    available = torch.cuda.is_available() and importlib.util.find_spec('unsloth') is not None
-    if mode == 'true' and not available:
-        raise RuntimeError("use_unsloth = true, but unsloth is not installed or there is no GPU: "
-                           "pip install 'gaokerena[gpu]' on a GPU machine, or set use_unsloth = auto")
-    return available and mode != 'false'
-
-def unsloth_load_kwargs(settings: Settings) -> dict:
-    "`FastLanguageModel.from_pretrained` arguments for the profile: model, context length, dtype, 4-bit."
-    p = settings.profile
-    return dict(model_name=p.model_id, max_seq_length=max(settings.pretrain.max_length, settings.instruct.max_length),
-                dtype=torch.bfloat16 if p.bf16 else None, load_in_4bit=p.load_in_4bit)
-
-def unsloth_lora_kwargs(stage: TrainStage, settings: Settings, target_modules: list[str]) -> dict:
-    "`FastLanguageModel.get_peft_model` arguments: the numbers of `lora_config(stage)`, layers spelled out."
-    lc = lora_config(stage)
-    return dict(r=lc.r, lora_alpha=lc.lora_alpha, lora_dropout=lc.lora_dropout, bias=lc.bias,
-                target_modules=target_modules, random_state=stage.seed,
-                use_gradient_checkpointing='unsloth' if settings.profile.gradient_checkpointing else False)
-
-# %% ../nbs/01_sft.ipynb #759f86ed
-def load_for_training(ctx: RunContext) -> tuple:
-    "(model, tokenizer) of the profile for training: through unsloth on its fast path, else transformers."
-    if use_unsloth(ctx.settings):
-        from unsloth import FastLanguageModel
-        from gaokerena.llm import get_secret
-        kw = unsloth_load_kwargs(ctx.settings)
-        try: model, tokenizer = FastLanguageModel.from_pretrained(token=get_secret('HF_TOKEN'), **kw)
-        except OSError as e: raise RuntimeError(gated_help(kw['model_name'])) from e
-    else: model, tokenizer = load_model_and_tokenizer(ctx)
-    return model, check_pad_token(tokenizer)
-
-def make_trainer(model, tokenizer, dataset: Dataset, config: SFTConfig, stage: TrainStage, settings: Settings,
-                 callbacks=(), authors_pad_eos: bool = False) -> SFTTrainer:
-    "An `SFTTrainer` that puts the stage's LoRA on `model` (unsloth's on its fast path) unless `model` carries it already (`stack_on_stage1`), seeded so runs repeat; `authors_pad_eos` only demonstrates the authors' bug."
-    set_seed(config.seed)
-    if authors_pad_eos: tokenizer, collator = with_pad_as_eos(tokenizer), PadMaskingCollator(pad_token_id=tokenizer.eos_token_id)
-    else: tokenizer, collator = check_pad_token(tokenizer), None
-    peft_config = None if isinstance(model, PeftModel) else lora_config(stage)
-    if peft_config and use_unsloth(settings):
-        from unsloth import FastLanguageModel
-        model = FastLanguageModel.get_peft_model(model, **unsloth_lora_kwargs(stage, settings, linear_module_names(model)))
-        peft_config = None
-    return SFTTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer, data_collator=collator,
-                      peft_config=peft_config, callbacks=list(callbacks))
-
-@torch.no_grad()
-def complete(model, tokenizer, prefixes: list[str], max_new_tokens: int = 8, batch_size: int = 64) -> list[str]:
-    "Greedy continuations of raw text `prefixes` (no chat template: the way continued pre-training reads text)."
-    out = []
-    for i in range(0, len(prefixes), batch_size):
-        enc = tokenizer(prefixes[i:i + batch_size], return_tensors='pt', padding=True, padding_side='left').to(model.device)
-        ids = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id)
-        out += tokenizer.batch_decode(ids[:, enc['input_ids'].shape[1]:], skip_special_tokens=True)
-    return out
-
-@torch.no_grad()
-def runaway_share(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_size: int = 32) -> float:
-    "Share of `prompts` whose greedy answer runs to `max_new_tokens` without writing EOS: a model that never learned to stop."
-    runs = 0
-    for i in range(0, len(prompts), batch_size):
-        enc = encode_chat(tokenizer, prompts[i:i + batch_size]).to(model.device)
-        out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id)
-        runs += int((out[:, enc['input_ids'].shape[1]:] != tokenizer.eos_token_id).all(-1).sum())
-    return runs / len(prompts)
-
-# %% ../nbs/01_sft.ipynb #2ab15e30
-def planned_steps(n_rows: int, args) -> int:
-    "Optimizer steps a stage takes over `n_rows` rows: `max_steps` when set, else the epochs' worth (a trainer's args: on its processes)."
-    if args.max_steps > 0: return args.max_steps
-    rows_per_batch = args.per_device_train_batch_size * getattr(args, 'world_size', 1)
-    per_epoch = math.ceil(math.ceil(n_rows / rows_per_batch) / args.gradient_accumulation_steps)
-    return math.ceil(per_epoch * args.num_train_epochs)
-
-def planned_tokens(lengths: list[int], args) -> int:
-    "Tokens a stage will train on: the rows it will see (`max_steps` batches, else every row per epoch) × their mean length."
-    if not lengths: return 0
-    rows = (args.max_steps * args.per_device_train_batch_size * args.gradient_accumulation_steps * getattr(args, 'world_size', 1) if args.max_steps > 0
-            else len(lengths) * args.num_train_epochs)
-    return round(rows * sum(lengths) / len(lengths))
-
-# %% ../nbs/01_sft.ipynb #sft-stage-spec
-NOT_IN_SPEC = ('logging_steps', 'save_steps', 'save_merged', 'vllm_gpu_memory_utilization')   # how often a stage logs or saves, what it exports, and the memory GRPO lends vLLM change no weight
-
-def stage_spec(stage: TrainStage, settings: Settings, base: dict, data: str) -> dict:
-    "What a stage's adapter is made from: its hyperparameters (not how often it logs or saves), the model it starts from, its data."
-    return {'stage': type(stage).__name__, 'base': base, 'data': data,
-            'hyperparameters': {k: v for k, v in asdict(stage).items() if k not in NOT_IN_SPEC}}
-
-# %% ../nbs/01_sft.ipynb #5a262fe4
-@dataclass
-class StageResult:
-    "What a training stage leaves: the adapted model, the trainer's log, the step it resumed from, this session's work."
-    model: object
-    history: list[dict]
-    resumed_from: int
-    tokens: int
-    train_s: float
-
-    @property
-    def losses(self) -> list[tuple[int, float]]:
-        "(step, training loss) pairs from the log."
-        return [(h['step'], h['loss']) for h in self.history if 'loss' in h]
-
-    def facts(self) -> dict:
-        "Steps, resume point, first and last loss, tokens and measured speed, for the ledger and metrics."
-        losses = [l for _, l in self.losses]
-        return dict(steps=self.losses[-1][0] if losses else 0, resumed_from=self.resumed_from,
-                    first_loss=losses[0] if losses else None, last_loss=losses[-1] if losses else None,
-                    tokens=self.tokens, train_s=self.train_s,
-                    train_tokens_per_s=self.tokens / self.train_s if self.train_s else None)
-
-def train_stage(trainer: SFTTrainer) -> StageResult:
-    "Train from the newest checkpoint in the trainer's keyed folder (only load it when it is final) and save the adapter."
-    out = Path(trainer.args.output_dir)
-    if not (out/SPEC_FILE).exists():
-        raise ValueError(f"{out}: a stage trains in a folder that records its spec (stores.keyed_folder(root, stage_spec(...))), "
-                         "so that a rerun with other settings never resumes or reuses these checkpoints")
-    last = get_last_checkpoint(str(out)) if out.is_dir() else None
-    state = json.loads((Path(last)/'trainer_state.json').read_text()) if last else {}
-    done, seen = state.get('global_step', 0), state.get('num_input_tokens_seen', 0)
-    goal = trainer.args.max_steps if trainer.args.max_steps > 0 else state.get('max_steps')   # epochs: the steps its run planned
-    if last and done >= goal:
-        set_peft_model_state_dict(trainer.model, load_file(Path(last)/'adapter_model.safetensors'))
-        history, tokens, train_s = state['log_history'], 0, 0.0
-    else:
-        if last and trainer.args.world_size > 1 and trainer.args.device.type == 'cpu':
-            # accelerate names a CPU process's device `cpu:0`, where torch.load cannot put a checkpoint's optimizer state
-            trainer.args.__dict__['_setup_devices'] = torch.device('cpu')
-        train_s = trainer.train(resume_from_checkpoint=last).metrics['train_runtime']
-        history, tokens = trainer.state.log_history, trainer.state.num_input_tokens_seen - seen
-    trainer.save_model(str(out/'adapter'))
-    return StageResult(trainer.model, history, done, int(tokens), train_s)
-
-# %% ../nbs/01_sft.ipynb #6013c283
-def phase1_datasets(ctx: RunContext, tokenizer) -> tuple[Dataset, Dataset]:
-    "Stage 1's packed corpus blocks and stage 2's chat rows, from what chapter 1 prepared in `run_dir` (or the profile's default data)."
-    s = ctx.settings
-    rows = corpus_share(load_prepared(ctx, 'corpus'), s.pretrain.corpus_fraction, s.pretrain.seed)
-    return pack_blocks(tokenize_documents(rows, tokenizer), s.pretrain.max_length), chat_dataset(load_prepared(ctx, 'qa_train'))
-
-def train_recorded(ctx: RunContext, ledger_stage: str, seed: int, train, **extra) -> StageResult:
-    "`train()` (a training stage that returns a `StageResult`) inside the ledger: its row gets the tokens, `extra` and the stage's facts."
-    with track_stage(ctx.run_dir, ledger_stage, ctx.settings, seeds={'seed': seed}) as rec:
-        result = train()
-        rec.tokens, rec.extra = result.tokens, {**extra, **result.facts()}
-    return result
-
 # %% ../nbs/01_sft.ipynb #03f2060b
 def plot_losses(results: dict):
     "Training loss against step, one panel per stage (`results`: title -> StageResult); returns the figure."
@@ -339,105 +126,3 @@ def plot_losses(results: dict):
         ax.set_title(title); ax.set_xlabel('optimizer step'); ax.set_ylabel('training loss')
     fig.tight_layout()
     return fig
-
-# %% ../nbs/01_sft.ipynb #sft-stack
-STAGE1 = 'stage1'    # the frozen stage-1 adapter's name in a stacked model; stage 2's is peft's 'default'
-
-def stacks_stage1(settings: Settings) -> bool:
-    "Whether stage 2 trains on top of the frozen stage-1 adapter (a 4-bit base, where a merge would round it away) instead of on the base with it merged (the paper's way)."
-    return settings.profile.load_in_4bit
-
-def stack_on_stage1(model, adapter, stage: TrainStage) -> PeftModel:
-    "`model` (the base, or stage 1's trained PeftModel, its LoRA removed unmerged) with the stage-1 `adapter` frozen and `stage`'s new LoRA on top: both active, only the new one trained, saved and resumed."
-    frozen = LoraConfig.from_pretrained(str(adapter))
-    if frozen.modules_to_save or lora_config(stage).modules_to_save:
-        raise ValueError(f"{adapter}: stage 2 stacks on a frozen stage-1 adapter only for plain LoRA adapters; [pretrain]/[instruct] "
-                         "modules_to_save trains whole modules, which only the merged path (load_in_4bit = false) supports")
-    frozen.lora_dropout = 0.0                                     # read as the merged weights and the combined adapter read it
-    if isinstance(model, PeftModel): model = model.unload()       # the LoRA layers go, no weight changes (never a merge)
-    model = PeftModel.from_pretrained(model, str(adapter), adapter_name=STAGE1, config=frozen, is_trainable=False)
-    model.add_adapter('default', lora_config(stage))
-    model.base_model.set_adapter(['default', STAGE1])             # 'default' first: the trainer resumes the first active adapter
-    model.base_model.set_requires_grad(STAGE1, requires_grad=False)
-    model.base_model.set_requires_grad('default', requires_grad=True)
-    model.save_pretrained = functools.partial(model.save_pretrained, selected_adapters=['default'])   # checkpoints hold stage 2 only
-    return model
-
-def stage2_model(model, stage1_adapter, settings: Settings):
-    "The model stage 2 trains on, from stage 1's trained `model`: stage 1 merged in (the paper's way), or on a 4-bit base kept frozen under stage 2's adapter."
-    return stack_on_stage1(model, stage1_adapter, settings.instruct) if stacks_stage1(settings) else merge_adapters(model)
-
-# %% ../nbs/01_sft.ipynb #4db5db92
-def phase1_specs(ctx: RunContext) -> tuple[dict, dict]:
-    "The specs of this run's two Phase-1 adapters: stage 1 on the base, stage 2 on the base with stage 1 merged in or stacked under it (`stacks_stage1`)."
-    s = ctx.settings
-    base = recipe_identity(ctx, ModelRecipe(s.profile.model_id))
-    pre = stage_spec(s.pretrain, s, base, prepared_digest(ctx, 'corpus'))
-    how = 'stacked' if stacks_stage1(s) else 'merged'
-    return pre, stage_spec(s.instruct, s, {**base, how: [fingerprint(pre)]}, prepared_digest(ctx, 'qa_train'))
-
-def phase1_adapters(ctx: RunContext) -> tuple[Path, Path] | None:
-    "The folders of this run's Phase-1 adapters for these settings, or None when chapter 2 has not trained them."
-    pre, ins = (keyed_path(ctx.run_dir/'01_sft'/n, spec)/'adapter' for n, spec in zip(('pretrain', 'instruct'), phase1_specs(ctx)))
-    return (pre, ins) if all((a/'adapter_config.json').exists() for a in (pre, ins)) else None
-
-def saves_modules(adapter) -> bool:
-    "Whether a LoRA adapter also trains whole modules (peft's `modules_to_save`: the tiny profile's embeddings), which no combined LoRA holds."
-    return bool(json.loads((Path(adapter)/'adapter_config.json').read_text(encoding='utf-8')).get('modules_to_save'))
-
-def phase1_recipe(ctx: RunContext) -> ModelRecipe:
-    "The Phase-1 model of this run's settings: the base with both adapters on top (one combined LoRA), or stage 1 merged and stage 2 on top where they also train whole modules; else the base alone."
-    base, adapters = ctx.settings.profile.model_id, phase1_adapters(ctx)
-    if not adapters: return ModelRecipe(base, name=base)
-    if any(map(saves_modules, adapters)): return ModelRecipe(base, merged=adapters[:1], adapters=adapters[1:], name=f'{base}+phase1')
-    return ModelRecipe(base, adapters=adapters, name=f'{base}+phase1')
-
-def phase1_folders(ctx: RunContext) -> tuple[Path, Path]:
-    "The keyed folders stage 1 and stage 2 of these settings train in (created, each with its spec.json)."
-    return tuple(keyed_folder(ctx.stage_dir('01_sft')/n, spec) for n, spec in zip(('pretrain', 'instruct'), phase1_specs(ctx)))
-
-def load_stage1_model(ctx: RunContext) -> tuple:
-    "(model, tokenizer) that stage 2 trains on: the base with this run's stage-1 adapter of these settings merged in, or (4-bit) frozen under stage 2's new one; else the base."
-    s, pre = ctx.settings, keyed_path(ctx.run_dir/'01_sft'/'pretrain', phase1_specs(ctx)[0])/'adapter'
-    base, found = s.profile.model_id, (pre/'adapter_config.json').exists()
-    if found and stacks_stage1(s):
-        model, tokenizer = load_recipe(ctx, ModelRecipe(base, name=base), inference=False)
-        return stack_on_stage1(model, pre, s.instruct), tokenizer
-    merged = (pre,) if found else ()
-    return load_recipe(ctx, ModelRecipe(base, merged=merged, name=f'{base}+stage1' if merged else base), inference=False)
-
-def load_phase1_model(ctx: RunContext) -> tuple:
-    "(model, tokenizer, name) of `phase1_recipe`: base + both Phase-1 adapters if this run trained them with these settings, else the base."
-    recipe = phase1_recipe(ctx)
-    return (*load_recipe(ctx, recipe), recipe.name)
-
-def check_mergeable(settings: Settings, why: str):
-    "Refuse, before any work, a run that would have to merge an adapter into 4-bit weights (`why` says which merge)."
-    if settings.profile.load_in_4bit:
-        raise QuantizedMergeError(f"[profile:{settings.profile.name}] load_in_4bit = true: {why}, and a merge into 4-bit weights "
-                                  "rounds small updates away. Run it on a bf16 profile (colab-a100 or h100), or with "
-                                  "profile.load_in_4bit = false.")
-
-def save_merged(model, tokenizer, path) -> Path:
-    "Merge `model`'s LoRA adapter into its weights (`merge_adapters`: not into quantised ones) and save model and tokenizer to `path` atomically."
-    path = Path(path)
-    tmp = path.with_name(path.name + '.tmp')
-    shutil.rmtree(tmp, ignore_errors=True)
-    merged = merge_adapters(model) if isinstance(model, PeftModel) else model
-    merged.save_pretrained(tmp); tokenizer.save_pretrained(tmp)
-    shutil.rmtree(path, ignore_errors=True)
-    os.replace(tmp, path)
-    return path
-
-# %% ../nbs/01_sft.ipynb #sft-pad-fn
-def pad_eos_runaway(ctx: RunContext, prompts: list[str], max_new_tokens: int) -> dict:
-    "Stage 2 again on the run's stage-1 model with the authors' pad = EOS recipe; the share of runaway answers of it and of the run's Phase-1 model."
-    s = ctx.settings
-    model, tokenizer = load_stage1_model(ctx)
-    out = keyed_folder(ctx.stage_dir('01_sft')/'instruct-pad-eos', {**phase1_specs(ctx)[1], 'authors_pad_eos': True})
-    trainer = make_trainer(model, tokenizer, chat_dataset(load_prepared(ctx, 'qa_train')), instruct_config(s, out), s.instruct, s,
-                           authors_pad_eos=True)
-    bug = train_stage(trainer).model.eval()
-    ours = load_phase1_model(ctx)[0].eval()
-    return {'pad_eos': runaway_share(bug, tokenizer, prompts, max_new_tokens),
-            'pad_ok': runaway_share(ours, tokenizer, prompts, max_new_tokens)}

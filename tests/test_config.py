@@ -2,7 +2,7 @@
 import pytest
 from trl import DPOConfig, SFTConfig
 from gaokerena.config import SettingsError, load_settings, profiles, run_context
-from gaokerena.sft import instruct_config, lora_config, pretrain_config, training_kwargs
+from gaokerena.stages import instruct_config, lora_config, pretrain_config, training_kwargs
 from gaokerena.rlaif import dpo_rows
 
 GPU_PROFILES = ['colab-l4', 'colab-a100', 'h100']

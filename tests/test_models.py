@@ -109,7 +109,7 @@ def quantised_peft_model(tok):
 
 
 def test_a_merge_into_quantised_weights_raises_everywhere(tok, tmp_path):
-    from gaokerena.sft import save_merged
+    from gaokerena.stages import save_merged
     peft = quantised_peft_model(tok)
     with pytest.raises(ValueError, match='quantised'): save_merged(peft, tok, tmp_path/'merged')   # 01_sft's instruct.save_merged
     from gaokerena.models import QuantizedMergeError, merge_adapters, quantized_layers
@@ -123,7 +123,7 @@ def test_a_merge_into_quantised_weights_raises_everywhere(tok, tmp_path):
 def test_a_4bit_profile_refuses_the_merges_before_any_work(tmp_path):
     "A merge that is still unavoidable (the Phase-1 adapters into the DPO student) stops at once on a 4-bit profile, naming the setting."
     from gaokerena.models import QuantizedMergeError
-    from gaokerena.sft import check_mergeable
+    from gaokerena.stages import check_mergeable
     l4 = run_context('colab-l4', run_dir=tmp_path).settings
     with pytest.raises(QuantizedMergeError, match=r'\[profile:colab-l4\] load_in_4bit = true: DPO trains one adapter'):
         check_mergeable(l4, 'DPO trains one adapter, so the Phase-1 adapters are merged into the student first')

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 import torch
 from gaokerena.evaluate import ResultStore, render_verifier_prompt
-from gaokerena.passk import (adapter_layers, answer_entropy, base_model, mean_pass_at_k, negative_marking, paper_rows, parse_passage_choice,
-                             pass_at_k, passage_mentions, plot_passk, pool, published_markers, published_passk, run_verifier,
-                             sample_table, score_samples, self_consistency, uncertain, uncertainty, uncertainty_frame,
-                             verified_answers, verifier_answer, verifier_prompt)
+from gaokerena.passk import (answer_entropy, negative_marking, pass_at_k, plot_passk, published_markers, self_consistency,
+                             verifier_prompt)
+from gaokerena.sampling import (adapter_layers, base_model, mean_pass_at_k, paper_rows, parse_passage_choice, passage_mentions,
+                                pool, published_passk, run_verifier, sample_table, score_samples, uncertain, uncertainty,
+                                uncertainty_frame, verified_answers, verifier_answer)
 
 
 def humaneval_estimator(n: int, c: int, k: int) -> float:

@@ -95,7 +95,7 @@ def test_pad_eos_model_never_stops(tiny_run):
     from gaokerena.config import run_context
     from gaokerena.sources import load_prepared
     from gaokerena.evaluate import render_prompt
-    from gaokerena.sft import pad_eos_runaway
+    from gaokerena.stages import pad_eos_runaway
     run_dir, _ = tiny_run
     ctx = run_context('tiny', run_dir)
     r = pad_eos_runaway(ctx, [render_prompt(q) for q in load_prepared(ctx, 'mcq')[:48]], ctx.settings.eval.max_new_tokens)

@@ -6,7 +6,7 @@ from conftest import ROOT
 from gaokerena.config import SettingsError, load_settings, run_context
 from gaokerena.evaluate import ResultStore, render_prompt
 from gaokerena.llm import OpenAIChat
-from gaokerena.sft import lora_config
+from gaokerena.stages import lora_config
 from gaokerena.stores import keyed_folder
 from gaokerena.rlaif import (STUDENT_RETRY, TEACHER_CRITIQUE, TEACHER_REWRITE, PAIR_FIELDS, dpo_rows, fit_rows,
                              generate_pairs, make_teacher, pair_rows, published_pairs, rlaif_questions,
@@ -308,7 +308,7 @@ def test_our_max_length_drops_equal_trl_silent_drops(tiny_parts, tmp_path, fmt):
 def dpo_folder(root, s: dict, pairs) -> Path:
     "The keyed folder a DPO run of settings `s` on `pairs` trains in (the student: a tiny model built in memory)."
     from gaokerena.rlaif import pairs_digest
-    from gaokerena.sft import stage_spec
+    from gaokerena.stages import stage_spec
     settings = load_settings('tiny', overrides=s)
     return keyed_folder(root, stage_spec(settings.dpo, settings, {'model': 'tiny, built in memory'}, pairs_digest(pairs)))
 
@@ -431,7 +431,7 @@ def test_a_phase1_student_is_not_merged_into_4bit_weights(tiny_run, tmp_path):
     "A 4-bit run whose Phase-1 adapters exist (stage 2 trained stacked) is refused before DPO would merge them into NF4 weights."
     from gaokerena.models import QuantizedMergeError
     from gaokerena.rlaif import load_rlaif_base, student_base_recipe
-    from gaokerena.sft import phase1_adapters, phase1_specs
+    from gaokerena.stages import phase1_adapters, phase1_specs
     from gaokerena.stores import keyed_path
     run_dir, _ = tiny_run
     trained = phase1_adapters(run_context('tiny', run_dir))

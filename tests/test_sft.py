@@ -9,10 +9,11 @@ from transformers import AutoModelForCausalLM, TrainerCallback
 import transformers.training_args
 from gaokerena.config import load_settings, run_context, SettingsError
 from gaokerena.sources import load_prepared
-from gaokerena.sft import (chat_dataset, check_pad_token, corpus_share, instruct_config, linear_module_names,
-                           load_for_training, lora_config, make_trainer, pack_blocks, padding_share, phase1_specs, planned_steps,
-                           planned_tokens, pretrain_config, save_merged, stage_spec, tokenize_documents, train_stage,
-                           unsloth_load_kwargs, unsloth_lora_kwargs, use_unsloth)
+from gaokerena.sft import (chat_dataset, check_pad_token, corpus_share, linear_module_names, pack_blocks, padding_share,
+                           tokenize_documents)
+from gaokerena.stages import (instruct_config, load_for_training, lora_config, make_trainer, phase1_specs, planned_steps,
+                              planned_tokens, pretrain_config, save_merged, stage_spec, train_stage, unsloth_load_kwargs,
+                              unsloth_lora_kwargs, use_unsloth)
 from gaokerena.stores import fingerprint, keyed_folder
 
 GPU_PROFILES = ('colab-l4', 'colab-a100', 'h100')
@@ -329,7 +330,7 @@ def test_a_relevant_change_retrains_beside_the_old_adapter(base_dir, tmp_path):
 
 def test_later_chapters_load_the_phase1_adapters_of_their_settings(tiny_run):
     "The Phase-1 model is the one trained with these settings; another learning rate finds no adapter, an unrelated setting does."
-    from gaokerena.sft import load_phase1_model, phase1_recipe
+    from gaokerena.stages import load_phase1_model, phase1_recipe
     run_dir, _ = tiny_run
     assert phase1_recipe(run_context('tiny', run_dir, overrides={'eval.batch_size': 3, 'dpo.beta': 5})).name == 'tiny+phase1'
     other = run_context('tiny', run_dir, overrides={'instruct.learning_rate': 1e-3})
@@ -390,7 +391,7 @@ def test_a_4bit_profile_plans_chapter_01_without_refusing(profile, tmp_path):
     from gaokerena.train import train_sft
     ctx = run_context(profile, run_dir=tmp_path)
     with pytest.raises(DataError, match='OfflineModeIsEnabled'): train_sft(ctx)    # main: QuantizedMergeError before any work
-    from gaokerena.sft import stacks_stage1
+    from gaokerena.stages import stacks_stage1
     assert stacks_stage1(ctx.settings)
     assert not any(stacks_stage1(run_context(p, run_dir=tmp_path).settings) for p in ('colab-a100', 'h100', 'tiny'))
 
@@ -412,7 +413,7 @@ def stacked(tmp_path_factory):
     "A stacked Phase 1 on the tiny model: stage 1, then stage 2 interrupted after step 3 and resumed on a freshly loaded stacked model."
     from types import SimpleNamespace
     from safetensors.torch import load_file
-    from gaokerena.sft import load_stage1_model, phase1_datasets, phase1_folders, stage2_model
+    from gaokerena.stages import load_stage1_model, phase1_datasets, phase1_folders, stage2_model
     ctx = run_context('tiny', tmp_path_factory.mktemp('stacked'), overrides=STACK)
     s, (model, tok) = ctx.settings, load_for_training(ctx)
     pre_dir, ins_dir = phase1_folders(ctx)
@@ -435,7 +436,7 @@ def stacked(tmp_path_factory):
 def test_stacked_stage2_trains_only_its_adapter_and_leaves_stage1_byte_identical(stacked):
     "4-bit profiles' stage 2: the frozen stage-1 adapter and the base never change; only the new adapter trains, saves and resumes."
     from safetensors.torch import load_file
-    from gaokerena.sft import STAGE1, stacks_stage1
+    from gaokerena.stages import STAGE1, stacks_stage1
     model, r = stacked.result.model, stacked.result
     assert stacks_stage1(stacked.ctx.settings) and model.active_adapters == ['default', STAGE1]
     assert stacked.trainable and all('.default.' in n and 'lora_' in n for n in stacked.trainable)
@@ -459,7 +460,7 @@ def test_stacked_stage2_trains_only_its_adapter_and_leaves_stage1_byte_identical
 def test_the_phase1_recipe_is_the_model_stacked_stage2_trained(stacked):
     "The Phase-1 model later chapters load (base + both adapters as one LoRA on top, nothing merged) gives the stacked model's logits."
     from gaokerena.models import load_recipe
-    from gaokerena.sft import phase1_recipe
+    from gaokerena.stages import phase1_recipe
     recipe = phase1_recipe(stacked.ctx)
     assert recipe.merged == () and recipe.adapters == (stacked.pre_dir/'adapter', stacked.ins_dir/'adapter')
     combined, tok = load_recipe(stacked.ctx, recipe)
@@ -482,7 +483,7 @@ def test_stage2_spec_records_whether_stage1_was_merged_or_stacked(base_dir):
 
 def test_stacking_refuses_an_adapter_that_trains_whole_modules(base_dir, tmp_path):
     "The tiny profile's embeddings (modules_to_save) cannot stay frozen under a new adapter: only the merged path takes them."
-    from gaokerena.sft import stack_on_stage1
+    from gaokerena.stages import stack_on_stage1
     ctx, model, tok = tiny(base_dir)
     lora_config(ctx.settings.pretrain).save_pretrained(tmp_path)
     with pytest.raises(ValueError, match='modules_to_save'): stack_on_stage1(model, tmp_path, ctx.settings.instruct)
