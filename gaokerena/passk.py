@@ -12,8 +12,10 @@ from contextlib import contextmanager
 import pandas as pd
 from .rows import LETTERS
 from .data import SUBJECTS
-from .evaluate import (PASSAGE_NAMES, ResultStore, bootstrap_ci, evaluate_mcq, generate, letter_logprobs, make_generator,
-                                passage_name, render_options, render_verifier_prompt, run_batches, use_vllm)
+from .evaluate import (PASSAGE_NAMES, bootstrap_ci, evaluate_mcq, letter_logprobs, passage_name,
+                                render_options, render_verifier_prompt)
+from .generation import generate, make_generator, use_vllm
+from .results import ResultStore, run_batches
 from .models import ModelRecipe, load_recipe
 from .stores import fingerprint, model_identity
 

@@ -19,7 +19,8 @@ from trl import SFTConfig, SFTTrainer, pack_dataset
 from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 from .config import RunContext, Settings, TrainStage
 from .data import load_prepared, prepared_digest
-from .evaluate import encode_chat, render_prompt
+from .evaluate import render_prompt
+from .generation import encode_chat
 from .ledger import track_stage
 from .models import (ModelRecipe, QuantizedMergeError, gated_help, load_model_and_tokenizer, load_recipe, merge_adapters,
                               recipe_identity)

@@ -5,7 +5,8 @@ from itertools import combinations
 import numpy as np
 import pytest
 import torch
-from gaokerena.evaluate import ResultStore, render_verifier_prompt
+from gaokerena.evaluate import render_verifier_prompt
+from gaokerena.results import ResultStore
 from gaokerena.passk import (adapter_layers, answer_entropy, base_model, mean_pass_at_k, negative_marking, paper_rows, parse_passage_choice,
                              pass_at_k, passage_mentions, plot_passk, pool, published_markers, published_passk, run_verifier,
                              sample_table, score_samples, self_consistency, uncertain, uncertainty, uncertainty_frame,
