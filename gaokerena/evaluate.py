@@ -16,8 +16,7 @@ from .data import BENCHMARKS, DATASETS, SUBJECTS, load_prepared, where_from
 from .rows import LETTERS
 from .llm import decoding_spec
 from .generation import TransformersGenerator, chat_prompts, prompt_lengths
-from .models import ModelRecipe, load_recipe
-from .results import ResultStore, result_key, run_batches
+from .results import ResultStore, run_batches
 from .sheets import published_sheets, read_output_sheet
 from .stores import fingerprint, model_identity
 
@@ -33,9 +32,8 @@ __all__ = ['STRAIGHT_PROMPT', 'COT_PROMPT', 'PROMPTS', 'VERIFIER_PROMPT', 'PASSA
            'trusted_readings', 'render_extract_prompt', 'parse_choice', 'llm_choice', 'extract_with_llm',
            'leave_one_out', 'answer_contexts', 'letter_logprobs', 'evaluate_mcq', 'bootstrap_ci', 'score_rows',
            'score_table', 'majority_letter_baseline', 'mcnemar_exact', 'paired_comparison', 'letter_agreement',
-           'render_judge_prompt', 'parse_verdict', 'generate_answers', 'reference_answers', 'judge_pairs', 'new_spend',
-           'make_judge', 'pairwise_outcomes', 'win_rates', 'comparison_models', 'eval_model_recipe', 'load_eval_model',
-           'spread_limit', 'load_benchmarks', 'load_freeform']
+           'render_judge_prompt', 'parse_verdict', 'reference_answers', 'judge_pairs', 'make_judge',
+           'pairwise_outcomes', 'win_rates', 'spread_limit', 'load_benchmarks', 'load_freeform']
 
 # %% ../nbs/02_eval.ipynb #4cb281b1
 STRAIGHT_PROMPT = ("\nبه پرسش زیر به پاسخ بدهید و تنها از زبان فارسی استفاده کنید!\n## پرسش\n{question} \n\n\n"
@@ -640,23 +638,6 @@ def parse_verdict(text: str) -> str:
     return {'A': 'A', 'B': 'B', 'C': 'tie'}[found[-1]] if found else 'invalid'
 
 # %% ../nbs/02_eval.ipynb #18aa58b4
-def generate_answers(model, tokenizer, questions: list[dict], store: ResultStore, model_name: str, benchmark: str,
-                     max_new_tokens: int = 1024, temperature: float = 0.0, batch_size: int = 8, seed: int = 0,
-                     generator=None) -> list[dict]:
-    "Free-form answers of a model (or `generator`) to QA rows (the question alone as the user turn), resuming from `store`."
-    generator = generator or TransformersGenerator(model, tokenizer, batch_size=batch_size)
-    keys = [(model_name, benchmark, 'answer', str(q['id']), 0) for q in questions]
-    prompts = [q['question'] for q in questions]
-    setup = {'model': generator.identity, 'task': 'answer', **decoding_spec(temperature, generator.top_k, generator.top_p),
-             'max_new_tokens': max_new_tokens, 'seed': seed if temperature > 0 else None}
-
-    def compute(batch, b):
-        texts = generator([q['question'] for q in batch], max_new_tokens, temperature, seed + b)
-        return [{'model': model_name, 'benchmark': benchmark, 'task': 'answer', 'qid': str(q['id']), 'sample': 0,
-                 'generation': t} for q, t in zip(batch, texts)]
-    return run_batches(questions, keys, store, compute, generator.batch_size or len(questions),
-                       f'{model_name} · {benchmark} · answers', lambda: prompt_lengths(generator.tokenizer, prompts), setup, prompts)
-
 def reference_answers(questions: list[dict]) -> dict:
     "The dataset's own answers as a system to compare with: question id -> answer."
     return {str(q['id']): q['answer'] for q in questions}
@@ -689,10 +670,6 @@ def judge_pairs(judge, questions: list[dict], answers: dict, store: ResultStore,
         with ThreadPoolExecutor(max(1, workers)) as pool: return list(pool.map(one, batch))
     return run_batches(items, keys, store, compute, batch_size, f'{pair} · {benchmark} · {task}',
                        setup={'judge': judge.cache_name, 'max_tokens': max_tokens}, prompts=[prompt_of(q, o) for q, o in items])
-
-def new_spend(rows: list[dict], paid: set) -> float:
-    "Dollars of the `rows` whose key was not in `paid` (the store's keys before this run): what this run spent."
-    return sum(r.get('usd', 0.0) for r in rows if result_key(r) not in paid)
 
 def make_judge(ctx, model=None, tokenizer=None, name: str = 'local'):
     "The run's judge: the settings' API model ([llm] judge_*), or with profile judge = local the given model (offline)."
@@ -734,31 +711,6 @@ def win_rates(rows: list[dict], system: str, n_boot: int = 2000, seed: int = 0) 
                       'consistency': 100 * sum(ws[0] == ws[1] for ws in both) / len(both) if both else math.nan,
                       'first_position': 100 * sum(r['verdict'] == 'A' for r in decided) / len(decided) if decided else math.nan}
     return table
-
-# %% ../nbs/02_eval.ipynb #67bdaf4e
-def comparison_models(settings) -> dict:
-    "The profile's comparison set, name -> model id, from `eval_models` ('name=id, name=id')."
-    out = {}
-    for item in filter(None, (x.strip() for x in settings.profile.eval_models.split(','))):
-        name, sep, model_id = (x.strip() for x in item.partition('='))
-        if not (sep and name and model_id):
-            raise ValueError(f"{settings.path} [profile:{settings.profile.name}] eval_models: '{item}' is not name=model_id")
-        out[name] = model_id
-    return out
-
-def eval_model_recipe(model_id: str, name: str = '') -> ModelRecipe:
-    "The recipe of a model to evaluate: the tiny model, a hub id or folder, or a LoRA adapter repository on its base model."
-    from peft import PeftConfig
-    from gaokerena.llm import get_secret
-    if model_id != 'tiny':
-        try: adapter = PeftConfig.from_pretrained(model_id, token=get_secret('HF_TOKEN'))
-        except (ValueError, OSError): adapter = None
-        if adapter is not None: return ModelRecipe(adapter.base_model_name_or_path, adapters=(model_id,), name=name or model_id)
-    return ModelRecipe(model_id, name=name or model_id)
-
-def load_eval_model(ctx, model_id: str) -> tuple:
-    "(model, tokenizer) to evaluate, in eval mode: `eval_model_recipe(model_id)` loaded for inference."
-    return load_recipe(ctx, eval_model_recipe(model_id), inference=True)
 
 # %% ../nbs/02_eval.ipynb #8ba4fef9
 def spread_limit(groups: dict, limit: int) -> dict:

@@ -23,7 +23,7 @@ from .stores import fingerprint, model_identity
 # %% auto #0
 __all__ = ['chat_prompts', 'encode_chat', 'prompt_lengths', 'grouped_sdpa', 'decoding_mask', 'BufferedLayer', 'buffered_cache',
            'fast_decoding', 'generate', 'vllm_available', 'use_vllm', 'TransformersGenerator', 'vllm_engine_kwargs',
-           'VLLMGenerator', 'make_generator']
+           'VLLMGenerator', 'make_generator', 'comparison_models', 'eval_model_recipe', 'load_eval_model']
 
 # %% ../nbs/99_generation.ipynb #gen-chat
 def chat_prompts(tokenizer, prompts: list[str]) -> list[str]:
@@ -195,3 +195,28 @@ def make_generator(ctx, recipe: ModelRecipe, model=None, tokenizer=None):
     if model is None: model, tokenizer = load_recipe(ctx, recipe)
     e = ctx.settings.eval
     return TransformersGenerator(model, tokenizer, e.top_k, e.top_p, e.batch_size)
+
+# %% ../nbs/99_generation.ipynb #67bdaf4e
+def comparison_models(settings) -> dict:
+    "The profile's comparison set, name -> model id, from `eval_models` ('name=id, name=id')."
+    out = {}
+    for item in filter(None, (x.strip() for x in settings.profile.eval_models.split(','))):
+        name, sep, model_id = (x.strip() for x in item.partition('='))
+        if not (sep and name and model_id):
+            raise ValueError(f"{settings.path} [profile:{settings.profile.name}] eval_models: '{item}' is not name=model_id")
+        out[name] = model_id
+    return out
+
+def eval_model_recipe(model_id: str, name: str = '') -> ModelRecipe:
+    "The recipe of a model to evaluate: the tiny model, a hub id or folder, or a LoRA adapter repository on its base model."
+    from peft import PeftConfig
+    from gaokerena.llm import get_secret
+    if model_id != 'tiny':
+        try: adapter = PeftConfig.from_pretrained(model_id, token=get_secret('HF_TOKEN'))
+        except (ValueError, OSError): adapter = None
+        if adapter is not None: return ModelRecipe(adapter.base_model_name_or_path, adapters=(model_id,), name=name or model_id)
+    return ModelRecipe(model_id, name=name or model_id)
+
+def load_eval_model(ctx, model_id: str) -> tuple:
+    "(model, tokenizer) to evaluate, in eval mode: `eval_model_recipe(model_id)` loaded for inference."
+    return load_recipe(ctx, eval_model_recipe(model_id), inference=True)

@@ -14,14 +14,17 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 from .data import SUBJECTS
+from .generation import TransformersGenerator, prompt_lengths
 from .ledger import save_comparison
+from .llm import decoding_spec
 from .rows import LETTERS, DataError, drop_partial_line, iter_jsonl
 from .stores import changed_keys, fingerprint
 
 
 # %% auto #0
-__all__ = ['PUBLISHED', 'result_key', 'row_spec', 'ResultStore', 'run_batches', 'published', 'compare_published',
-           'save_published_comparison', 'plot_accuracy', 'rates', 'compare_models', 'answer_samples']
+__all__ = ['PUBLISHED', 'result_key', 'row_spec', 'ResultStore', 'run_batches', 'generate_answers', 'new_spend', 'published',
+           'compare_published', 'save_published_comparison', 'plot_accuracy', 'rates', 'compare_models',
+           'answer_samples']
 
 # %% ../nbs/99_results.ipynb #35c6ea90
 def result_key(row: dict) -> tuple:
@@ -105,6 +108,29 @@ def run_batches(items: list, keys: list[tuple], store: ResultStore, compute, bat
         rows = compute([items[j] for j in order[i:i + batch_size]], i // batch_size)
         store.append([{**r, 'spec': k[5], 'setup': setup or {}} for r, k in zip(rows, work[i:i + batch_size], strict=True)])
     return store.select(keys)
+
+
+# %% ../nbs/99_results.ipynb #res-answers
+def generate_answers(model, tokenizer, questions: list[dict], store: ResultStore, model_name: str, benchmark: str,
+                     max_new_tokens: int = 1024, temperature: float = 0.0, batch_size: int = 8, seed: int = 0,
+                     generator=None) -> list[dict]:
+    "Free-form answers of a model (or `generator`) to QA rows (the question alone as the user turn), resuming from `store`."
+    generator = generator or TransformersGenerator(model, tokenizer, batch_size=batch_size)
+    keys = [(model_name, benchmark, 'answer', str(q['id']), 0) for q in questions]
+    prompts = [q['question'] for q in questions]
+    setup = {'model': generator.identity, 'task': 'answer', **decoding_spec(temperature, generator.top_k, generator.top_p),
+             'max_new_tokens': max_new_tokens, 'seed': seed if temperature > 0 else None}
+
+    def compute(batch, b):
+        texts = generator([q['question'] for q in batch], max_new_tokens, temperature, seed + b)
+        return [{'model': model_name, 'benchmark': benchmark, 'task': 'answer', 'qid': str(q['id']), 'sample': 0,
+                 'generation': t} for q, t in zip(batch, texts)]
+    return run_batches(questions, keys, store, compute, generator.batch_size or len(questions),
+                       f'{model_name} · {benchmark} · answers', lambda: prompt_lengths(generator.tokenizer, prompts), setup, prompts)
+
+def new_spend(rows: list[dict], paid: set) -> float:
+    "Dollars of the `rows` whose key was not in `paid` (the store's keys before this run): what this run spent."
+    return sum(r.get('usd', 0.0) for r in rows if result_key(r) not in paid)
 
 
 # %% ../nbs/99_results.ipynb #8164f744

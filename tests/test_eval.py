@@ -210,11 +210,11 @@ def test_sample_benchmarks_and_comparison_models(tmp_path):
     b = ev.load_benchmarks(ctx, 14)
     assert list(b) == list(ev.BENCHMARKS) and sum(map(len, b.values())) == 14
     assert all(q['subject'] == name for name, qs in b.items() for q in qs)
-    assert ev.comparison_models(load_settings('tiny')) == {}
-    h100 = ev.comparison_models(load_settings('h100'))
+    assert generation.comparison_models(load_settings('tiny')) == {}
+    h100 = generation.comparison_models(load_settings('h100'))
     assert h100['gaokerena-v'] == 'gaokerena/gaokerena-v1.0' and set(h100) <= {m for _, m, _ in PUBLISHED}
     bad = load_settings('h100', {'profile.eval_models': 'aya, x=y'})
-    with pytest.raises(ValueError, match="'aya' is not name=model_id"): ev.comparison_models(bad)
+    with pytest.raises(ValueError, match="'aya' is not name=model_id"): generation.comparison_models(bad)
 
 
 def test_load_eval_model_puts_an_adapter_on_its_base(tiny, tmp_path):
@@ -231,7 +231,7 @@ def test_load_eval_model_puts_an_adapter_on_its_base(tiny, tmp_path):
     peft = get_peft_model(model.__class__.from_pretrained(base_dir), LoraConfig(r=2, target_modules=['q_proj'], init_lora_weights=False))
     peft.save_pretrained(adapter_dir)
     ctx = run_context('tiny', tmp_path/'run')
-    loaded, ltok = ev.load_eval_model(ctx, str(adapter_dir))
+    loaded, ltok = generation.load_eval_model(ctx, str(adapter_dir))
     assert hasattr(loaded, 'peft_config') and not loaded.training
     assert ltok.pad_token == ltok.unk_token == '<UNK>' and ltok.padding_side == 'left'
     from gaokerena.models import load_model_and_tokenizer
@@ -240,7 +240,7 @@ def test_load_eval_model_puts_an_adapter_on_its_base(tiny, tmp_path):
     with torch.no_grad():
         assert torch.allclose(loaded(ids).logits, peft.eval()(ids).logits, atol=1e-5)
         assert not torch.allclose(loaded(ids).logits, model(ids).logits, atol=1e-3)
-    plain, _ = ev.load_eval_model(ctx, str(base_dir))
+    plain, _ = generation.load_eval_model(ctx, str(base_dir))
     assert not hasattr(plain, 'peft_config')
 
 

@@ -5,7 +5,8 @@ import json
 import pytest
 from gaokerena.config import run_context
 from gaokerena.data import load_prepared, prepare_data, prepared_digest
-from gaokerena.evaluate import evaluate_mcq, generate_answers
+from gaokerena.evaluate import evaluate_mcq
+from gaokerena.results import generate_answers
 from gaokerena.generation import TransformersGenerator
 from gaokerena.results import ResultStore, result_key
 from gaokerena.llm import LocalChat
