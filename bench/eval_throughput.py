@@ -11,7 +11,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import DATA, data_dir, finish, median_ratio, parser, timed
 from gaokerena.config import run_context
 from gaokerena.sources import BENCHMARKS, SUBJECTS, load_rows
-from gaokerena.evaluate import ResultStore, evaluate_mcq, make_generator, vllm_available
+from gaokerena.evaluate import evaluate_mcq
+from gaokerena.results import ResultStore
+from gaokerena.generation import make_generator, vllm_available
 from gaokerena.models import ModelRecipe, load_model_and_tokenizer
 
 # Median length, in the tiny tokenizer's tokens, of the authors' published generations of the papers' own models

@@ -20,7 +20,8 @@ import datasets, torch, transformers
 from transformers import AutoModelForCausalLM, CohereConfig
 from gaokerena.config import find_settings, load_settings, run_context
 from gaokerena.sources import load_rows
-from gaokerena.evaluate import VLLMGenerator, generate, letter_logprobs, render_prompt, vllm_available
+from gaokerena.evaluate import letter_logprobs, render_prompt
+from gaokerena.generation import VLLMGenerator, generate, vllm_available
 from gaokerena.ledger import estimate_cost, peak_memory_gb, throughput_for
 from gaokerena.models import ModelRecipe, build_tiny_model, build_tokenizer, load_model_and_tokenizer, sample_texts
 from gaokerena.sft import pack_blocks, tokenize_documents
@@ -140,7 +141,7 @@ def generation_arms(ctx, prompts: list[str], new_tokens: dict, device: str) -> d
 
 
 def vllm_arm(ctx, folder: Path, prompts: list[str], new_tokens: dict) -> dict:
-    "Tokens/s of vLLM (gaokerena.evaluate.VLLMGenerator) on the same prompts, or why it was not timed."
+    "Tokens/s of vLLM (gaokerena.generation.VLLMGenerator) on the same prompts, or why it was not timed."
     if not vllm_available(): return {'skipped': 'vLLM not installed or no GPU'}
     s = ctx.settings
     out = {}

@@ -6,42 +6,34 @@ Docs: https://github.com/gaokerena-kit/gaokerena/eval.html.md"""
 
 # %% ../nbs/02_eval.ipynb #075127d1
 from __future__ import annotations
-import json, math, os, re, shutil, tempfile
+import math, os, re
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 from .sources import BENCHMARKS, DATASETS, SUBJECTS, load_prepared, where_from
-from .rows import LETTERS, DataError, drop_partial_line, iter_jsonl
-from .llm import VLLMEngine, decoding_kwargs, decoding_spec, vllm_lora_rank, vllm_sampling_kwargs
-from .models import (ModelRecipe, combine_adapters, load_recipe, load_tokenizer, loaded_models, recipe_identity,
-                              tiny_base_dir)
-from .ledger import save_comparison
+from .rows import LETTERS
+from .llm import decoding_spec
+from .generation import TransformersGenerator, chat_prompts, prompt_lengths
+from .results import ResultStore, run_batches
 from .sheets import published_sheets, read_output_sheet
-from .stores import changed_keys, fingerprint, model_identity
+from .stores import fingerprint, model_identity
 
 # %% auto #0
 __all__ = ['STRAIGHT_PROMPT', 'COT_PROMPT', 'PROMPTS', 'VERIFIER_PROMPT', 'PASSAGE_NAMES', 'NON_ANSWERS', 'OPTION_FORMS',
            'CALLED_TRUE', 'EXCEPT_QUESTION', 'ANSWER_CUES', 'EMPTY_ANSWER', 'EXCEPT_CUES', 'NONE_OF', 'ALL_OF',
            'NAMED_BEST', 'RULE_TIERS', 'PAPER_SYSTEMS', 'CELL', 'MEDMOBILE', 'TRUSTED_READINGS', 'EXTRACT_PROMPT',
-           'PUBLISHED', 'JUDGE_PROMPT', 'VERDICTS', 'OUTCOMES', 'render_options', 'render_prompt', 'prompt_question',
-           'passage_name', 'render_verifier_prompt', 'normalise_answer_text', 'Mention', 'option_letter',
-           'option_mentions', 'mask_options', 'mark_negated', 'cue_window', 'verdict', 'option_by_text', 'opening_list',
-           'Evidence', 'answer_evidence', 'deciding', 'decide', 'extract_choice', 'published_generations',
-           'extract_all', 'same_outcome', 'extraction_agreement', 'disagreement_kind', 'all_evidence', 'select_tiers',
-           'reading_kind', 'trusted_readings', 'render_extract_prompt', 'parse_choice', 'llm_choice',
-           'extract_with_llm', 'leave_one_out', 'result_key', 'row_spec', 'ResultStore', 'chat_prompts', 'encode_chat',
-           'prompt_lengths', 'answer_contexts', 'letter_logprobs', 'grouped_sdpa', 'decoding_mask', 'BufferedLayer',
-           'buffered_cache', 'fast_decoding', 'generate', 'vllm_available', 'use_vllm', 'TransformersGenerator',
-           'vllm_engine_kwargs', 'VLLMGenerator', 'make_generator', 'run_batches', 'evaluate_mcq', 'bootstrap_ci',
-           'score_rows', 'score_table', 'majority_letter_baseline', 'mcnemar_exact', 'paired_comparison',
-           'letter_agreement', 'published', 'compare_published', 'save_published_comparison', 'plot_accuracy', 'rates',
-           'compare_models', 'answer_samples', 'render_judge_prompt', 'parse_verdict', 'generate_answers',
-           'reference_answers', 'judge_pairs', 'new_spend', 'make_judge', 'pairwise_outcomes', 'win_rates',
-           'comparison_models', 'eval_model_recipe', 'load_eval_model', 'spread_limit', 'load_benchmarks',
-           'load_freeform']
+           'JUDGE_PROMPT', 'VERDICTS', 'OUTCOMES', 'render_options', 'render_prompt', 'prompt_question', 'passage_name',
+           'render_verifier_prompt', 'normalise_answer_text', 'Mention', 'option_letter', 'option_mentions',
+           'mask_options', 'mark_negated', 'cue_window', 'verdict', 'option_by_text', 'opening_list', 'Evidence',
+           'answer_evidence', 'deciding', 'decide', 'extract_choice', 'published_generations', 'extract_all',
+           'same_outcome', 'extraction_agreement', 'disagreement_kind', 'all_evidence', 'select_tiers', 'reading_kind',
+           'trusted_readings', 'render_extract_prompt', 'parse_choice', 'llm_choice', 'extract_with_llm',
+           'leave_one_out', 'answer_contexts', 'letter_logprobs', 'evaluate_mcq', 'bootstrap_ci', 'score_rows',
+           'score_table', 'majority_letter_baseline', 'mcnemar_exact', 'paired_comparison', 'letter_agreement',
+           'render_judge_prompt', 'parse_verdict', 'reference_answers', 'judge_pairs', 'make_judge',
+           'pairwise_outcomes', 'win_rates', 'spread_limit', 'load_benchmarks', 'load_freeform']
 
 # %% ../nbs/02_eval.ipynb #4cb281b1
 STRAIGHT_PROMPT = ("\nبه پرسش زیر به پاسخ بدهید و تنها از زبان فارسی استفاده کنید!\n## پرسش\n{question} \n\n\n"
@@ -476,81 +468,7 @@ def leave_one_out(df: pd.DataFrame, evidence: list, by: str = 'benchmark', llm=N
     t = pd.DataFrame(rows).groupby(list(CELL))
     return (100 * t.mean()).round(1).assign(n=t.size()), chosen
 
-# %% ../nbs/02_eval.ipynb #35c6ea90
-def result_key(row: dict) -> tuple:
-    "The identity of a result row: (model, benchmark, task, qid, sample, spec)."
-    return (row['model'], row['benchmark'], row.get('task', ''), str(row['qid']), int(row.get('sample', 0)), row.get('spec', ''))
-
-def row_spec(setup: dict, prompt: str) -> str:
-    "The fingerprint of a row made with `setup` (model identity, decoding settings) from `prompt`."
-    return fingerprint({**setup, 'prompt': prompt})
-
-class ResultStore:
-    "An append-only JSONL file of results with one row per `result_key`; a restart resumes from it."
-    def __init__(self, path):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.rows, self.keys = [], set()
-        self._load()
-
-    def _load(self):
-        "Read finished rows; a last line cut off by a crash is removed, any other broken line is an error."
-        if not self.path.exists(): return
-        drop_partial_line(self.path)
-        for i, row in iter_jsonl(self.path):
-            try: key = result_key(row)
-            except KeyError as e: raise DataError(f"{self.path}: line {i}: field {e} missing") from None
-            if key not in self.keys: self.rows.append(row); self.keys.add(key)
-
-    def done(self) -> set:
-        "Keys already stored."
-        return set(self.keys)
-
-    def append(self, rows: list[dict]) -> list[dict]:
-        "Append the rows whose keys are new in one write (flushed and synced); returns them."
-        new, keys = [], set()
-        for r in rows:
-            k = result_key(r)
-            if k not in self.keys and k not in keys: new.append(r); keys.add(k)
-        if not new: return []
-        with open(self.path, 'a', encoding='utf-8') as f:
-            f.write(''.join(json.dumps(r, ensure_ascii=False) + '\n' for r in new))
-            f.flush(); os.fsync(f.fileno())
-        self.rows += new
-        self.keys |= keys
-        return new
-
-    def select(self, keys: list[tuple]) -> list[dict]:
-        "The stored rows of `keys`, in that order (a key not stored is an error)."
-        index = {result_key(r): r for r in self.rows}
-        missing = [k for k in keys if k not in index]
-        if missing: raise KeyError(f"{self.path}: {len(missing)} results missing, e.g. {missing[0]}")
-        return [index[k] for k in keys]
-
-    def made_otherwise(self, keys: list[tuple], setup: dict) -> list[str]:
-        "Which settings differ for the stored rows that share `keys`' identity but not their spec (`prompt` when only it changed)."
-        want, changed = {k[:5] for k in keys}, set()
-        for r in self.rows:
-            if result_key(r)[:5] in want and result_key(r) not in keys:
-                changed |= set(changed_keys(r.get('setup', {}), setup) or ['prompt'])
-        return sorted(changed)
-
 # %% ../nbs/02_eval.ipynb #32ecd9e3
-def chat_prompts(tokenizer, prompts: list[str]) -> list[str]:
-    "Prompts as a user turn in the model's chat template, ready for the answer (as-is for a model without one)."
-    if tokenizer.chat_template is None: return list(prompts)
-    return [tokenizer.apply_chat_template([{'role': 'user', 'content': p}], tokenize=False, add_generation_prompt=True)
-            for p in prompts]
-
-def encode_chat(tokenizer, prompts: list[str], **kwargs):
-    "Chat prompts tokenised (the template brings its own BOS); by default as one left-padded batch of tensors."
-    kwargs = {'return_tensors': 'pt', 'padding': True, 'padding_side': 'left', **kwargs}
-    return tokenizer(chat_prompts(tokenizer, prompts), add_special_tokens=tokenizer.chat_template is None, **kwargs)
-
-def prompt_lengths(tokenizer, prompts: list[str]) -> list[int]:
-    "How many tokens each chat prompt takes (what a batch of them is padded to the longest of)."
-    return [len(ids) for ids in encode_chat(tokenizer, prompts, return_tensors=None, padding=False)['input_ids']]
-
 def answer_contexts(tokenizer, prompts: list[str], answer_prefix: str = '') -> tuple[list[list[int]], list[list[int]]]:
     "Per prompt: the token ids an option letter follows (chat prompt + `answer_prefix`) and the ids of A-D continuing them."
     contexts, letters = [], []
@@ -573,190 +491,7 @@ def letter_logprobs(model, tokenizer, prompts: list[str], answer_prefix: str = '
     logits = model(**enc, position_ids=positions, logits_to_keep=1).logits[:, -1, :].float()
     return torch.log_softmax(logits, -1).gather(1, torch.tensor(letters, device=logits.device)).cpu()
 
-# %% ../nbs/02_eval.ipynb #b666eef1
-from contextlib import contextmanager
-from transformers import AttentionInterface
-from transformers.cache_utils import DynamicCache, DynamicLayer
-from transformers.integrations.sdpa_attention import sdpa_attention_forward
-from transformers.masking_utils import AttentionMaskInterface, causal_mask_function, sdpa_mask
-
-def grouped_sdpa(module, query, key, value, attention_mask, dropout: float = 0.0, scaling=None, **kwargs):
-    "`transformers`' sdpa attention, except that a padded decoding step shares key/value heads by shape, not by copies."
-    n_rep, (b, h, q, d) = getattr(module, 'num_key_value_groups', 1), query.shape
-    if n_rep == 1 or q != 1 or attention_mask is None or attention_mask.shape[1] != 1 or kwargs.get('position_bias') is not None:
-        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs)
-    out = torch.nn.functional.scaled_dot_product_attention(query.view(b, h // n_rep, n_rep, d), key, value,
-                                                           attn_mask=attention_mask, dropout_p=dropout, scale=scaling)
-    return out.reshape(b, 1, h, d), None
-
-def decoding_mask(batch_size: int, q_length: int, kv_length: int, q_offset: int = 0, kv_offset: int = 0,
-                  mask_function=causal_mask_function, attention_mask=None, local_size=None, allow_is_causal_skip=True, **kwargs):
-    "sdpa's attention mask; for a plain decoding step, the padding mask itself (the new token sees every real token)."
-    if (q_length == 1 and kv_offset == 0 and local_size is None and mask_function is causal_mask_function
-            and attention_mask is not None and attention_mask.shape[-1] == kv_length):
-        return None if allow_is_causal_skip and bool(attention_mask.all()) else attention_mask[:, None, None, :]
-    return sdpa_mask(batch_size=batch_size, q_length=q_length, kv_length=kv_length, q_offset=q_offset, kv_offset=kv_offset,
-                     mask_function=mask_function, attention_mask=attention_mask, local_size=local_size,
-                     allow_is_causal_skip=allow_is_causal_skip, **kwargs)
-
-class BufferedLayer(DynamicLayer):
-    "A growing cache layer that writes into one buffer sized for the whole generation instead of concatenating each step."
-    def __init__(self, capacity: int):
-        super().__init__()
-        self.capacity = capacity
-
-    def update(self, key_states, value_states, *args, **kwargs):
-        "Write the new keys and values after the filled part; return views of everything filled so far."
-        if not self.is_initialized:
-            self.lazy_initialization(key_states, value_states)
-            self.buffers = [s.new_empty(*s.shape[:2], self.capacity, s.shape[-1]) for s in (key_states, value_states)]
-        n, k = self.get_seq_length(), key_states.shape[-2]
-        if n + k > self.capacity: raise ValueError(f"the cache holds {self.capacity} tokens: {n} + {k} do not fit")
-        for buf, new in zip(self.buffers, (key_states, value_states)): buf[:, :, n:n + k].copy_(new)
-        self.keys, self.values = (buf[:, :, :n + k] for buf in self.buffers)
-        return self.keys, self.values
-
-def buffered_cache(model, capacity: int) -> DynamicCache:
-    "The model's default cache with its full-attention layers made `BufferedLayer`s holding `capacity` tokens."
-    cache = DynamicCache(config=model.config)
-    cache.layers = [BufferedLayer(capacity) if type(l) is DynamicLayer else l for l in cache.layers]
-    return cache
-
-@contextmanager
-def fast_decoding(model):
-    "Inside the block an sdpa model decodes with `grouped_sdpa` and `decoding_mask`; any other attention is left alone."
-    before = model.config._attn_implementation
-    if before != 'sdpa':
-        yield model
-        return
-    AttentionInterface.register('grouped_sdpa', grouped_sdpa)
-    AttentionMaskInterface.register('grouped_sdpa', decoding_mask)
-    model.set_attn_implementation('grouped_sdpa')
-    try: yield model
-    finally: model.set_attn_implementation(before)
-
-@torch.no_grad()
-def generate(model, tokenizer, prompts: list[str], max_new_tokens: int, temperature: float = 0.0,
-             seed: int | None = None, top_k: int = 50, top_p: float = 1.0) -> list[str]:
-    "Batched generation from chat prompts: greedy at temperature 0, else sampling with `top_k`/`top_p`; a seed makes it repeatable."
-    enc = encode_chat(tokenizer, prompts).to(model.device)
-    sampling = decoding_kwargs(temperature, top_k, top_p)    # the model's own generation_config cannot change a token
-    cuda = [model.device] if model.device.type == 'cuda' else []
-    cache = buffered_cache(model, enc['input_ids'].shape[1] + max_new_tokens)
-    with torch.random.fork_rng(devices=cuda, enabled=seed is not None), fast_decoding(model):
-        if seed is not None: torch.manual_seed(seed)
-        out = model.generate(**enc, max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id,
-                             past_key_values=cache, **sampling)
-    return tokenizer.batch_decode(out[:, enc['input_ids'].shape[1]:], skip_special_tokens=True)
-
-# %% ../nbs/02_eval.ipynb #19c835fe
-def vllm_available() -> bool:
-    "True when vLLM is installed and a CUDA GPU is visible."
-    import importlib.util
-    return importlib.util.find_spec('vllm') is not None and torch.cuda.is_available()
-
-def use_vllm(settings) -> bool:
-    "Whether this run generates with vLLM: `use_vllm = auto` where installed on a GPU, `true` insists, `false` never."
-    use = settings.profile.use_vllm
-    if use == 'false': return False
-    if vllm_available(): return True
-    if use == 'true': raise RuntimeError("profile.use_vllm = true, but vLLM or a CUDA GPU is missing: "
-                                        "install it on a GPU machine with pip install 'gaokerena[vllm]'")
-    return False
-
-class TransformersGenerator:
-    "`generate` on a loaded model, called `(prompts, max_new_tokens, temperature, seed)`, with the model's identity and sampling settings."
-    def __init__(self, model, tokenizer, top_k: int = 50, top_p: float = 1.0, batch_size: int | None = 8):
-        self.model, self.tokenizer, self.top_k, self.top_p, self.batch_size = model, tokenizer, top_k, top_p, batch_size
-        self.identity = fingerprint(model_identity(model))
-
-    def __call__(self, prompts: list[str], max_new_tokens: int, temperature: float = 0.0, seed: int | None = None) -> list[str]:
-        return generate(self.model, self.tokenizer, prompts, max_new_tokens, temperature, seed, self.top_k, self.top_p)
-
-    def close(self): self.model = None
-    def __enter__(self): return self
-    def __exit__(self, *exc): self.close()
-
-def vllm_engine_kwargs(ctx, base: str, lora: Path | None, max_model_len: int = 4096) -> dict:
-    "`vllm.LLM` arguments: the base weights, dtype, seed, GPUs, 4-bit where the profile says, the LoRA's rank, no generation_config of the model's."
-    p = ctx.settings.profile
-    kw = dict(model=str(tiny_base_dir(ctx)) if base == 'tiny' else base, dtype='bfloat16' if p.bf16 else 'float16',
-              seed=ctx.settings.eval.seed, max_model_len=max_model_len, gpu_memory_utilization=0.9, generation_config='vllm',
-              tensor_parallel_size=p.tensor_parallel_size)
-    if p.load_in_4bit: kw['quantization'] = 'bitsandbytes'
-    if lora is not None:
-        rank = json.loads((Path(lora)/'adapter_config.json').read_text(encoding='utf-8'))['r']
-        kw.update(enable_lora=True, max_loras=1, max_lora_rank=vllm_lora_rank(rank))
-    return kw
-
-class VLLMGenerator:
-    "vLLM in a process of its own for a `ModelRecipe` (adapters served unmerged as one LoRA), called like `TransformersGenerator`."
-    batch_size = None   # every prompt of a call goes to the engine at once
-
-    def __init__(self, ctx, recipe: ModelRecipe):
-        busy = loaded_models('cuda')
-        if busy: raise RuntimeError(f"{len(busy)} transformers model(s) hold GPU memory ({type(busy[0]).__name__}): release them "
-                                    "(del model; models.release_memory()) before starting a vLLM engine")
-        s, self.engine, self.lora_dir = ctx.settings, None, None
-        self.top_k, self.top_p = s.eval.top_k, s.eval.top_p
-        self.identity = fingerprint(recipe_identity(ctx, recipe))
-        self.tokenizer = load_tokenizer(ctx, recipe.base, inference=True)
-        try:
-            lora = None
-            if recipe.merged or recipe.adapters:   # local disk, never run_dir (Drive on Colab); deleted by close()
-                self.lora_dir = tempfile.mkdtemp(prefix='gaokerena-lora-')
-                lora = combine_adapters([*recipe.merged, *recipe.adapters], self.lora_dir)
-            self.engine = VLLMEngine(vllm_engine_kwargs(ctx, recipe.base, lora), None if lora is None else str(lora))
-        except BaseException:
-            self.close()
-            raise
-
-    def __call__(self, prompts: list[str], max_new_tokens: int, temperature: float = 0.0, seed: int | None = None) -> list[str]:
-        ids = encode_chat(self.tokenizer, prompts, return_tensors=None, padding=False)['input_ids']
-        params = [vllm_sampling_kwargs(temperature, self.top_k, self.top_p, max_new_tokens, None if seed is None else seed * 100_003 + i)
-                  for i in range(len(prompts))]
-        return self.engine.generate(ids, params)
-
-    def close(self):
-        "End the engine's process and delete the served adapter."
-        if self.engine is not None: self.engine.close()
-        if self.lora_dir is not None: shutil.rmtree(self.lora_dir, ignore_errors=True)
-        self.engine = self.lora_dir = None
-
-    def __enter__(self): return self
-    def __exit__(self, *exc): self.close()
-
-def make_generator(ctx, recipe: ModelRecipe, model=None, tokenizer=None):
-    "The run's generator for `recipe`: vLLM in its own process where the profile allows it, else `generate` on `model` (loaded if not given)."
-    if use_vllm(ctx.settings): return VLLMGenerator(ctx, recipe)
-    if model is None: model, tokenizer = load_recipe(ctx, recipe)
-    e = ctx.settings.eval
-    return TransformersGenerator(model, tokenizer, e.top_k, e.top_p, e.batch_size)
-
 # %% ../nbs/02_eval.ipynb #d809c2b1
-def run_batches(items: list, keys: list[tuple], store: ResultStore, compute, batch_size: int, desc: str,
-                lengths=None, setup: dict | None = None, prompts: list[str] | None = None) -> list[dict]:
-    "`compute(batch, index) -> rows` over fixed batches of `items` (similar `lengths` together), skipping rows stored with this spec; the rows of `keys`."
-    if len(items) != len(keys): raise ValueError(f"{len(items)} items but {len(keys)} keys")
-    specs = [row_spec(setup, p) for p in prompts] if setup is not None else [''] * len(keys)
-    keys = [(*k, sp) for k, sp in zip(keys, specs)]
-    if store.keys.issuperset(keys): return store.select(keys)
-    if (changed := store.made_otherwise(keys, setup or {})):
-        print(f"{desc}: stored rows were made with other settings (changed: {', '.join(changed)}): computing them again "
-              f"(the old rows stay in {store.path.name})")
-    lengths = lengths() if callable(lengths) else lengths
-    order = list(range(len(items)))
-    if lengths is not None:
-        if len(lengths) != len(items): raise ValueError(f"{len(items)} items but {len(lengths)} lengths")
-        order = sorted(order, key=lengths.__getitem__)
-    work = [keys[i] for i in order]
-    starts = range(0, len(items), batch_size)
-    todo = [i for i in starts if any(k not in store.keys for k in work[i:i + batch_size])]
-    for i in tqdm(todo, desc=desc, total=len(starts), initial=len(starts) - len(todo), disable=not todo):
-        rows = compute([items[j] for j in order[i:i + batch_size]], i // batch_size)
-        store.append([{**r, 'spec': k[5], 'setup': setup or {}} for r, k in zip(rows, work[i:i + batch_size], strict=True)])
-    return store.select(keys)
-
 def evaluate_mcq(model, tokenizer, questions: list[dict], store: ResultStore, model_name: str, benchmark: str,
                  mode: str = 'loglik', style: str = 'straight', samples: int = 1, temperature: float = 0.0,
                  max_new_tokens: int = 1024, batch_size: int = 8, seed: int = 0, generator=None, answer_prefix: str = '',
@@ -876,92 +611,6 @@ def letter_agreement(scored: list[dict], written: list[dict]) -> pd.DataFrame:
     table = {b: line(groups[b]) for b in [*BENCHMARKS, *sorted(set(groups) - set(BENCHMARKS))] if b in groups}
     return pd.DataFrame.from_dict({**table, 'all': line(pairs)}, orient='index')
 
-# %% ../nbs/02_eval.ipynb #8164f744
-_V_COLUMNS = (*SUBJECTS, 'mmlu_avg', 'ibmsee')
-_V_STRAIGHT = {  # Gaokerena-V (arXiv 2505.16000), straight prompt
-    'gaokerena-v':        (48.14, 53.0, 43.93, 55.47, 47.05, 47.22, 49.31, 38.69),
-    'aya-expanse-8b':     (40.74, 49.0, 44.51, 52.07, 45.58, 45.14, 46.64, 34.52),
-    'qwen2.5-7b':         (41.48, 52.0, 43.35, 47.92, 43.01, 44.85, 45.17, 33.33),
-    'persianmind':        (25.18, 34.0, 20.23, 25.28, 23.89, 32.63, 25.89, 19.64),
-    'medmobile-gemma2b':  (14.07, 20.0, 19.08, 27.54, 17.27, 18.75, 20.11, 24.40),
-    'medmobile-parsinlu': (25.18, 35.0, 27.17, 31.70, 33.82, 31.25, 30.99, 32.73),
-}  # an author slip, kept as published: medmobile-parsinlu's subjects pool to 337/1089 = 30.95, not 30.99
-_R_HEADLINE = {  # Gaokerena-R (arXiv 2510.20059): (table, model) -> (MMLU average, IBMSEE)
-    ('r_straight', 'gaokerena-r'): (46.28, 35.11),
-    ('r_cot', 'gaokerena-r'): (48.76, 38.69),
-    ('r_cot', 'gaokerena-v'): (40.40, 29.76),
-    ('r_cot', 'aya-expanse-8b'): (47.10, 35.71),
-    ('r_verifier', 'gaokerena-r'): (52.98, 46.42),
-}
-PUBLISHED = {('v_straight', m, b): v for m, vals in _V_STRAIGHT.items() for b, v in zip(_V_COLUMNS, vals)}
-PUBLISHED |= {(t, m, b): v for (t, m), vals in _R_HEADLINE.items() for b, v in zip(('mmlu_avg', 'ibmsee'), vals)}
-
-def published(table: str, model: str) -> dict:
-    "The published accuracies (%) of `model` in `table`, by benchmark."
-    return {b: v for (t, m, b), v in PUBLISHED.items() if (t, m) == (table, model)}
-
-def compare_published(scores: dict, table: str, model: str):
-    "Our scores (from `score_table`) beside the published ones of `model` in `table`: a DataFrame by benchmark."
-    import pandas as pd
-    pub = published(table, model)
-    rows = {b: {**{k: s[k] for k in ('n', 'correct', 'unanswered', 'accuracy', 'ci_low', 'ci_high')}, 'published': pub.get(b)}
-            for b, s in scores.items() if b != 'pooled'}
-    df = pd.DataFrame.from_dict(rows, orient='index')
-    df['published_in_ci'] = [None if pd.isna(p) else bool(lo <= p <= hi) for p, lo, hi in zip(df.published, df.ci_low, df.ci_high)]
-    return df.round(2)
-
-# %% ../nbs/02_eval.ipynb #4efc808c
-def save_published_comparison(stage_dir, scores: dict, table: str, model: str, ours: str, tiny: bool = False):
-    "`compare_published` recorded for the run report: our accuracy as `ours`, the published one as `paper`; returns the table."
-    df = compare_published(scores, table, model)
-    note = (f"ours: {ours}, {scores['pooled']['questions']} questions answered with the straight prompt; paper: {model} "
-            f"in the papers' {table} table. published_in_ci: the published value lies inside our 95% interval.")
-    save_comparison(stage_dir, f'{model} ({table}), accuracy %', df.rename(columns={'accuracy': 'ours', 'published': 'paper'})
-                    .rename_axis('benchmark'), note, tiny)
-    return df
-
-def plot_accuracy(tables: dict, published: dict | None = None, title: str = ''):
-    "Accuracy (%) per benchmark with its 95% interval, one bar per table (way of asking), `published` as black marks; returns the figure."
-    import matplotlib.pyplot as plt
-    benches = [b for b in next(iter(tables.values())) if b != 'pooled']
-    x, width = np.arange(len(benches)), 0.8 / len(tables)
-    fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(benches)), 3.5))
-    for i, (name, t) in enumerate(tables.items()):
-        acc = np.array([t[b]['accuracy'] for b in benches])
-        err = np.array([acc - [t[b]['ci_low'] for b in benches], [t[b]['ci_high'] for b in benches] - acc])
-        ax.bar(x + (i - (len(tables) - 1) / 2) * width, acc, width, yerr=err, capsize=3, label=name)
-    shown = [(i, published[b]) for i, b in enumerate(benches) if published and b in published]
-    if shown: ax.scatter(*zip(*shown), marker='_', s=600, linewidths=2, color='black', zorder=3, label='published')
-    ax.set_xticks(x, benches, rotation=25, ha='right')
-    ax.set_ylabel('accuracy % (95% interval)'); ax.set_ylim(0, 100); ax.set_title(title); ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
-
-# %% ../nbs/02_eval.ipynb #ev-ba-fn
-def rates(rows: list[dict]) -> dict:
-    "Count, accuracy and format rate (the share of answers read as an option) of result rows."
-    n = len(rows)
-    return {'n': n, 'accuracy': sum(r['answer'] == r['gold'] for r in rows) / n if n else math.nan,
-            'format_rate': sum(r['answer'] in LETTERS for r in rows) / n if n else math.nan}
-
-def compare_models(runs: dict, questions: dict | None = None, field: str = 'part') -> pd.DataFrame:
-    "One row per model of `runs` {name: rows}: `rates` of its rows, and its accuracy per `field` of the questions {qid: question}."
-    table = {}
-    for name, rows in runs.items():
-        groups = defaultdict(list)
-        for r in rows:
-            if field in (q := (questions or {}).get(str(r['qid']), {})): groups[q[field]].append(r)
-        table[name] = {**rates(rows), **{f'accuracy ({g})': rates(rs)['accuracy'] for g, rs in sorted(groups.items())}}
-    return pd.DataFrame.from_dict(table, orient='index')
-
-def answer_samples(runs: dict, questions: dict, qids: list, gloss=None) -> list[dict]:
-    "Each model's answer to each question of `qids`, side by side: the answer, what the extractor read, the gold, and an English gloss."
-    by = {name: {str(r['qid']): r for r in rows} for name, rows in runs.items()}
-    return [{'question': questions[str(q)]['question'], 'model': name, 'answer': by[name][str(q)]['generation'],
-             'read': by[name][str(q)]['answer'], 'gold': by[name][str(q)]['gold'],
-             **({'english': gloss(by[name][str(q)]['generation']), 'question (english)': gloss(questions[str(q)]['question'])} if gloss else {})}
-            for q in qids for name in runs if str(q) in by[name]]
-
 # %% ../nbs/02_eval.ipynb #00130c3b
 JUDGE_PROMPT = """شما داوری بی‌طرف و پزشکی باتجربه هستید. دو دستیار هوش مصنوعی به پرسش پزشکی زیر پاسخ داده‌اند.
 پاسخ‌ها را از نظر درستی علمی، کامل بودن، ایمنی برای بیمار و روشنی مقایسه کنید. ترتیب پاسخ‌ها، طول آن‌ها و نام دستیارها نباید در داوری شما اثری داشته باشد.
@@ -989,23 +638,6 @@ def parse_verdict(text: str) -> str:
     return {'A': 'A', 'B': 'B', 'C': 'tie'}[found[-1]] if found else 'invalid'
 
 # %% ../nbs/02_eval.ipynb #18aa58b4
-def generate_answers(model, tokenizer, questions: list[dict], store: ResultStore, model_name: str, benchmark: str,
-                     max_new_tokens: int = 1024, temperature: float = 0.0, batch_size: int = 8, seed: int = 0,
-                     generator=None) -> list[dict]:
-    "Free-form answers of a model (or `generator`) to QA rows (the question alone as the user turn), resuming from `store`."
-    generator = generator or TransformersGenerator(model, tokenizer, batch_size=batch_size)
-    keys = [(model_name, benchmark, 'answer', str(q['id']), 0) for q in questions]
-    prompts = [q['question'] for q in questions]
-    setup = {'model': generator.identity, 'task': 'answer', **decoding_spec(temperature, generator.top_k, generator.top_p),
-             'max_new_tokens': max_new_tokens, 'seed': seed if temperature > 0 else None}
-
-    def compute(batch, b):
-        texts = generator([q['question'] for q in batch], max_new_tokens, temperature, seed + b)
-        return [{'model': model_name, 'benchmark': benchmark, 'task': 'answer', 'qid': str(q['id']), 'sample': 0,
-                 'generation': t} for q, t in zip(batch, texts)]
-    return run_batches(questions, keys, store, compute, generator.batch_size or len(questions),
-                       f'{model_name} · {benchmark} · answers', lambda: prompt_lengths(generator.tokenizer, prompts), setup, prompts)
-
 def reference_answers(questions: list[dict]) -> dict:
     "The dataset's own answers as a system to compare with: question id -> answer."
     return {str(q['id']): q['answer'] for q in questions}
@@ -1038,10 +670,6 @@ def judge_pairs(judge, questions: list[dict], answers: dict, store: ResultStore,
         with ThreadPoolExecutor(max(1, workers)) as pool: return list(pool.map(one, batch))
     return run_batches(items, keys, store, compute, batch_size, f'{pair} · {benchmark} · {task}',
                        setup={'judge': judge.cache_name, 'max_tokens': max_tokens}, prompts=[prompt_of(q, o) for q, o in items])
-
-def new_spend(rows: list[dict], paid: set) -> float:
-    "Dollars of the `rows` whose key was not in `paid` (the store's keys before this run): what this run spent."
-    return sum(r.get('usd', 0.0) for r in rows if result_key(r) not in paid)
 
 def make_judge(ctx, model=None, tokenizer=None, name: str = 'local'):
     "The run's judge: the settings' API model ([llm] judge_*), or with profile judge = local the given model (offline)."
@@ -1083,31 +711,6 @@ def win_rates(rows: list[dict], system: str, n_boot: int = 2000, seed: int = 0) 
                       'consistency': 100 * sum(ws[0] == ws[1] for ws in both) / len(both) if both else math.nan,
                       'first_position': 100 * sum(r['verdict'] == 'A' for r in decided) / len(decided) if decided else math.nan}
     return table
-
-# %% ../nbs/02_eval.ipynb #67bdaf4e
-def comparison_models(settings) -> dict:
-    "The profile's comparison set, name -> model id, from `eval_models` ('name=id, name=id')."
-    out = {}
-    for item in filter(None, (x.strip() for x in settings.profile.eval_models.split(','))):
-        name, sep, model_id = (x.strip() for x in item.partition('='))
-        if not (sep and name and model_id):
-            raise ValueError(f"{settings.path} [profile:{settings.profile.name}] eval_models: '{item}' is not name=model_id")
-        out[name] = model_id
-    return out
-
-def eval_model_recipe(model_id: str, name: str = '') -> ModelRecipe:
-    "The recipe of a model to evaluate: the tiny model, a hub id or folder, or a LoRA adapter repository on its base model."
-    from peft import PeftConfig
-    from gaokerena.llm import get_secret
-    if model_id != 'tiny':
-        try: adapter = PeftConfig.from_pretrained(model_id, token=get_secret('HF_TOKEN'))
-        except (ValueError, OSError): adapter = None
-        if adapter is not None: return ModelRecipe(adapter.base_model_name_or_path, adapters=(model_id,), name=name or model_id)
-    return ModelRecipe(model_id, name=name or model_id)
-
-def load_eval_model(ctx, model_id: str) -> tuple:
-    "(model, tokenizer) to evaluate, in eval mode: `eval_model_recipe(model_id)` loaded for inference."
-    return load_recipe(ctx, eval_model_recipe(model_id), inference=True)
 
 # %% ../nbs/02_eval.ipynb #8ba4fef9
 def spread_limit(groups: dict, limit: int) -> dict:

@@ -18,7 +18,9 @@ from trl.rewards import get_soft_overlong_punishment
 from .config import RunContext, Settings, SettingsError, processes
 from .data import contamination
 from .rows import LETTERS
-from .evaluate import extract_choice, prompt_lengths, published, render_prompt, use_vllm
+from .evaluate import extract_choice, render_prompt
+from .generation import prompt_lengths, use_vllm
+from .results import published
 from .models import ModelRecipe, recipe_identity
 from .sampling import pool, score_samples
 from .rlaif import load_rlaif_base, medmcqa_questions, student_base_recipe
@@ -124,7 +126,7 @@ def grpo_folder(ctx: RunContext, rows: list[dict]) -> Path:
     return keyed_folder(grpo_dir(ctx), grpo_spec(ctx, rows))
 
 def grpo_vllm(settings: Settings) -> bool:
-    "Whether GRPO samples with colocated vLLM: where the evaluation would (`evaluate.use_vllm`), never on 4-bit weights."
+    "Whether GRPO samples with colocated vLLM: where the evaluation would (`generation.use_vllm`), never on 4-bit weights."
     p = settings.profile
     if not p.load_in_4bit: return use_vllm(settings)
     if p.use_vllm == 'true': raise SettingsError(f"[profile:{p.name}] use_vllm = true: GRPO cannot sample with vLLM on 4-bit "

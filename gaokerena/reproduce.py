@@ -15,7 +15,7 @@ from rapidfuzz.process import cdist
 from .sources import SUBJECTS, load_rows
 from .rows import LETTERS, DataError
 from .sheets import HISTORY_SHEET, cell_text, published_sheets, read_output_sheet, read_verifier_sheet, read_vote_sheet
-from . import evaluate
+from . import results
 from .evaluate import extract_choice, same_outcome
 from .passk import negative_marking, self_consistency
 from .sampling import mean_pass_at_k, verifier_answer
@@ -89,7 +89,7 @@ def benchmark_name(benchmark: str) -> str:
 
 # %% ../nbs/95_reproduce.ipynb #rp-pub
 COLUMNS = (*SUBJECTS, 'mmlu_avg', 'ibmsee')
-PUBLISHED = {(t, m, b, None): v for (t, m, b), v in evaluate.PUBLISHED.items()}
+PUBLISHED = {(t, m, b, None): v for (t, m, b), v in results.PUBLISHED.items()}
 PUBLISHED |= {('r_cot_neg', 'gaokerena-r', 'ibmsee', None): 24.60, ('r_cot_neg', 'gaokerena-r', 'anatomy', None): 29.13,
               **{('r_passk', 'gaokerena-r', 'ibmsee', k): v for k, v in ((1, 0.3940), (2, 0.5387), (3, 0.6208))}}
 

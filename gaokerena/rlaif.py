@@ -21,8 +21,9 @@ from trl.data_utils import common_prefix_length
 from .config import RunContext, Settings, SettingsError, processes
 from .rows import LETTERS, read_jsonl
 from .sources import load_prepared, load_rows, where_from
-from .evaluate import (ResultStore, extract_choice, generate, prompt_lengths, prompt_question, render_prompt,
-                                result_key, row_spec, run_batches)
+from .results import ResultStore, result_key, row_spec, run_batches
+from .evaluate import extract_choice, prompt_question, render_prompt
+from .generation import generate, prompt_lengths
 from .llm import ChatBackend, LLMError, LocalChat, OpenAIChat, decoding_spec
 from .models import ModelRecipe, load_recipe, recipe_identity
 from .stages import (StageResult, check_mergeable, lora_config, phase1_adapters, phase1_recipe, stage_spec, train_stage,

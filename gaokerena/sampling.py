@@ -12,8 +12,9 @@ from contextlib import contextmanager
 import pandas as pd
 from .rows import LETTERS
 from .sources import SUBJECTS
-from .evaluate import (PASSAGE_NAMES, ResultStore, bootstrap_ci, evaluate_mcq, generate, letter_logprobs, make_generator,
-                                run_batches, use_vllm)
+from .evaluate import PASSAGE_NAMES, bootstrap_ci, evaluate_mcq, letter_logprobs
+from .results import ResultStore, run_batches
+from .generation import generate, make_generator, use_vllm
 from .models import ModelRecipe, load_recipe
 from .passk import VARIANTS, answer_entropy, negative_marking, pass_at_k, self_consistency, verifier_prompt
 from .stores import fingerprint, model_identity

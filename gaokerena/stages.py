@@ -19,7 +19,7 @@ from trl import SFTConfig, SFTTrainer
 from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 from .config import RunContext, Settings, TrainStage
 from .sources import load_prepared, prepared_digest
-from .evaluate import encode_chat
+from .generation import encode_chat
 from .ledger import track_stage
 from .models import (ModelRecipe, QuantizedMergeError, gated_help, load_model_and_tokenizer, load_recipe, merge_adapters,
                               recipe_identity)

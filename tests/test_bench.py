@@ -43,6 +43,15 @@ def test_eval_throughput(tmp_path):
     assert r['new_tokens_from'] == 'command line' and 'not timed' in r['vllm']
 
 
+def test_decoding(tmp_path):
+    pairs, r = run_quick('decoding', tmp_path)
+    arms = {'sequential', 'batched_dynamic', 'batched_static', 'batched_fast_decoding'}
+    assert set(r['seconds']) == set(r['tokens_per_s']) == arms and all(len(t) == r['settings']['rounds'] for t in r['seconds'].values())
+    assert set(pairs) == {f'{a}_vs_sequential' for a in arms - {'sequential'}} | {'fast_vs_static', 'fast_vs_dynamic'}
+    assert all(float(v) > 0 for v in pairs.values())
+    assert r['tokens_per_arm'] == r['settings']['questions'] * r['new_tokens']
+
+
 def test_train_throughput(tmp_path):
     pairs, r = run_quick('train_throughput', tmp_path)
     assert {'packed_vs_padded', 'padding_share_padded', 'padding_share_packed', 'dpo_step_s'} <= set(pairs)

@@ -3,10 +3,11 @@ import json, math
 from functools import partial
 import pytest
 import torch
-from gaokerena import evaluate as ev
+from gaokerena import evaluate as ev, generation, results
 from gaokerena.rows import DataError, LETTERS, load_sample
-from gaokerena.evaluate import (PUBLISHED, ResultStore, TransformersGenerator, bootstrap_ci, evaluate_mcq, generate,
-                                letter_logprobs, result_key, score_rows, score_table)
+from gaokerena.evaluate import bootstrap_ci, evaluate_mcq, letter_logprobs, score_rows, score_table
+from gaokerena.generation import TransformersGenerator, generate
+from gaokerena.results import PUBLISHED, ResultStore, result_key
 
 
 @pytest.fixture(scope='module')
@@ -183,16 +184,16 @@ def test_published_mmlu_averages_follow_from_their_subjects():
         pooled = 100 * correct / sum(V_SIZES.values())
         if abs(pooled - PUBLISHED[('v_straight', m, 'mmlu_avg')]) >= 0.011: slips.add((m, correct))
     assert slips == {('medmobile-parsinlu', 337)}  # published 30.99; 337/1089 = 30.95 (flagged in PUBLISHED)
-    assert ev.published('v_straight', 'gaokerena-v') == {**{s: PUBLISHED[('v_straight', 'gaokerena-v', s)] for s in V_SIZES},
+    assert results.published('v_straight', 'gaokerena-v') == {**{s: PUBLISHED[('v_straight', 'gaokerena-v', s)] for s in V_SIZES},
                                                          'mmlu_avg': 49.31, 'ibmsee': 38.69}
 
 
 def test_compare_published_flags_values_outside_the_interval():
     t = score_table(rows_for('ibmsee', 65, 168), n_boot=500)
-    df = ev.compare_published(t, 'v_straight', 'gaokerena-v')
+    df = results.compare_published(t, 'v_straight', 'gaokerena-v')
     assert df.loc['ibmsee', 'published'] == 38.69 and df.loc['ibmsee', 'accuracy'] == round(100 * 65 / 168, 2)
     assert bool(df.loc['ibmsee', 'published_in_ci'])
-    low = ev.compare_published(score_table(rows_for('ibmsee', 10, 168), n_boot=500), 'v_straight', 'gaokerena-v')
+    low = results.compare_published(score_table(rows_for('ibmsee', 10, 168), n_boot=500), 'v_straight', 'gaokerena-v')
     assert not bool(low.loc['ibmsee', 'published_in_ci'])
 
 
@@ -209,11 +210,11 @@ def test_sample_benchmarks_and_comparison_models(tmp_path):
     b = ev.load_benchmarks(ctx, 14)
     assert list(b) == list(ev.BENCHMARKS) and sum(map(len, b.values())) == 14
     assert all(q['subject'] == name for name, qs in b.items() for q in qs)
-    assert ev.comparison_models(load_settings('tiny')) == {}
-    h100 = ev.comparison_models(load_settings('h100'))
+    assert generation.comparison_models(load_settings('tiny')) == {}
+    h100 = generation.comparison_models(load_settings('h100'))
     assert h100['gaokerena-v'] == 'gaokerena/gaokerena-v1.0' and set(h100) <= {m for _, m, _ in PUBLISHED}
     bad = load_settings('h100', {'profile.eval_models': 'aya, x=y'})
-    with pytest.raises(ValueError, match="'aya' is not name=model_id"): ev.comparison_models(bad)
+    with pytest.raises(ValueError, match="'aya' is not name=model_id"): generation.comparison_models(bad)
 
 
 def test_load_eval_model_puts_an_adapter_on_its_base(tiny, tmp_path):
@@ -230,7 +231,7 @@ def test_load_eval_model_puts_an_adapter_on_its_base(tiny, tmp_path):
     peft = get_peft_model(model.__class__.from_pretrained(base_dir), LoraConfig(r=2, target_modules=['q_proj'], init_lora_weights=False))
     peft.save_pretrained(adapter_dir)
     ctx = run_context('tiny', tmp_path/'run')
-    loaded, ltok = ev.load_eval_model(ctx, str(adapter_dir))
+    loaded, ltok = generation.load_eval_model(ctx, str(adapter_dir))
     assert hasattr(loaded, 'peft_config') and not loaded.training
     assert ltok.pad_token == ltok.unk_token == '<UNK>' and ltok.padding_side == 'left'
     from gaokerena.models import load_model_and_tokenizer
@@ -239,17 +240,17 @@ def test_load_eval_model_puts_an_adapter_on_its_base(tiny, tmp_path):
     with torch.no_grad():
         assert torch.allclose(loaded(ids).logits, peft.eval()(ids).logits, atol=1e-5)
         assert not torch.allclose(loaded(ids).logits, model(ids).logits, atol=1e-3)
-    plain, _ = ev.load_eval_model(ctx, str(base_dir))
+    plain, _ = generation.load_eval_model(ctx, str(base_dir))
     assert not hasattr(plain, 'peft_config')
 
 
 def test_chat_prompts_without_a_template_are_plain_text(tiny):
     _, tok = tiny
     raw = tok.__class__(tokenizer_object=tok.backend_tokenizer, bos_token=tok.bos_token, pad_token=tok.pad_token)
-    assert raw.chat_template is None and ev.chat_prompts(raw, ['سلام']) == ['سلام']
-    enc = ev.encode_chat(raw, ['سلام', 'سلام دوباره'])
+    assert raw.chat_template is None and generation.chat_prompts(raw, ['سلام']) == ['سلام']
+    enc = generation.encode_chat(raw, ['سلام', 'سلام دوباره'])
     assert enc['input_ids'][1, 0].item() == raw.bos_token_id and enc['attention_mask'][0, 0].item() == 0
-    templated = ev.chat_prompts(tok, ['سلام'])[0]
+    templated = generation.chat_prompts(tok, ['سلام'])[0]
     assert templated.startswith('<BOS_TOKEN><|START_OF_TURN_TOKEN|><|USER_TOKEN|>سلام') and templated.endswith('<|CHATBOT_TOKEN|>')
 
 
@@ -270,15 +271,15 @@ def test_vllm_is_optional(tiny, tmp_path):
     from gaokerena.config import run_context
     from gaokerena.models import ModelRecipe
     model, tok = tiny
-    if ev.vllm_available(): pytest.skip('vLLM and a GPU are present')
+    if generation.vllm_available(): pytest.skip('vLLM and a GPU are present')
     ctx = run_context('tiny', tmp_path, overrides={'eval.top_k': 7})
-    gen = ev.make_generator(ctx, ModelRecipe('tiny'), model, tok)
+    gen = generation.make_generator(ctx, ModelRecipe('tiny'), model, tok)
     assert isinstance(gen, TransformersGenerator) and (gen.top_k, gen.batch_size) == (7, ctx.settings.eval.batch_size)
     assert gen(['سلام'], 3) == generate(model, tok, ['سلام'], 3)
-    loaded = ev.make_generator(ctx, ModelRecipe('tiny'))            # no model given: the recipe is loaded
+    loaded = generation.make_generator(ctx, ModelRecipe('tiny'))            # no model given: the recipe is loaded
     assert loaded.identity != gen.identity and loaded.model is not None
     with pytest.raises(RuntimeError, match=r"gaokerena\[vllm\]"):
-        ev.make_generator(run_context('tiny', tmp_path, overrides={'profile.use_vllm': 'true'}), ModelRecipe('tiny'), model, tok)
+        generation.make_generator(run_context('tiny', tmp_path, overrides={'profile.use_vllm': 'true'}), ModelRecipe('tiny'), model, tok)
 
 
 def test_fast_decoding_samples_the_library_path(tiny):
@@ -286,7 +287,7 @@ def test_fast_decoding_samples_the_library_path(tiny):
     model, tok = tiny
     assert model.config.num_key_value_heads < model.config.num_attention_heads      # grouped-query attention
     prompts = [ev.render_prompt(q, 'cot') for q in QUESTIONS[:7]]
-    enc = ev.encode_chat(tok, prompts)
+    enc = generation.encode_chat(tok, prompts)
     assert len(set(enc['attention_mask'].sum(-1).tolist())) > 3                       # a padded batch
     torch.manual_seed(5)
     plain = model.generate(**enc, max_new_tokens=40, do_sample=True, temperature=1.0, top_p=1.0, top_k=50,
@@ -303,14 +304,14 @@ def test_decoding_mask_is_sdpas_mask():
     pad[0, :4] = pad[2, :1] = False
     for q, kv, mask in [(1, 9, pad), (1, 9, torch.ones_like(pad)), (9, 9, pad)]:
         kw = dict(batch_size=3, q_length=q, kv_length=kv, q_offset=kv - q, attention_mask=mask)
-        got, want = ev.decoding_mask(**kw), sdpa_mask(**kw)
+        got, want = generation.decoding_mask(**kw), sdpa_mask(**kw)
         assert (got is None and want is None) or torch.equal(got.expand_as(want), want)
-    assert ev.decoding_mask(batch_size=3, q_length=1, kv_length=9, q_offset=8, attention_mask=pad).shape == (3, 1, 1, 9)
+    assert generation.decoding_mask(batch_size=3, q_length=1, kv_length=9, q_offset=8, attention_mask=pad).shape == (3, 1, 1, 9)
 
 
 def test_buffered_layer_holds_what_concatenation_holds():
     from transformers.cache_utils import DynamicLayer
-    buffered, plain = ev.BufferedLayer(capacity=12), DynamicLayer()
+    buffered, plain = generation.BufferedLayer(capacity=12), DynamicLayer()
     for n in (5, 1, 1, 1):
         k, v = torch.randn(2, 3, n, 4), torch.randn(2, 3, n, 4)
         got, want = buffered.update(k, v), plain.update(k, v)
@@ -330,11 +331,11 @@ def test_batches_are_cut_by_length_and_rows_keep_the_callers_order(tmp_path):
     def compute(batch, b):
         seen.append((b, batch))
         return [{'model': 'm', 'benchmark': 'b', 'task': 't', 'qid': str(items.index(x)), 'sample': 0, 'x': x} for x in batch]
-    rows = ev.run_batches(items, keys, ResultStore(tmp_path/'r.jsonl'), compute, 3, 'demo', [len(x) for x in items])
+    rows = results.run_batches(items, keys, ResultStore(tmp_path/'r.jsonl'), compute, 3, 'demo', [len(x) for x in items])
     assert seen == [(0, ['a', 'e', 'dd']), (1, ['gg', 'ccc', 'bbbb']), (2, ['ffffff'])]   # stable: 'dd' before 'gg'
     assert [r['x'] for r in rows] == items
     with pytest.raises(ValueError, match='7 items but 2 lengths'):
-        ev.run_batches(items, keys, ResultStore(tmp_path/'s.jsonl'), compute, 3, 'demo', [1, 2])
+        results.run_batches(items, keys, ResultStore(tmp_path/'s.jsonl'), compute, 3, 'demo', [1, 2])
 
 
 def test_a_finished_run_needs_no_model(tiny, tmp_path):
@@ -369,7 +370,7 @@ def test_greedy_ignores_the_models_generation_config_and_top_k_reaches_generate(
     penalised = build_tiny_model(tok, 64).eval()
     penalised.generation_config.repetition_penalty = 3.0          # as Qwen2.5's generation_config adds 1.05
     penalised.generation_config.no_repeat_ngram_size = 2
-    enc = ev.encode_chat(tok, prompts)
+    enc = generation.encode_chat(tok, prompts)
     library = tok.batch_decode(penalised.generate(**enc, max_new_tokens=12, do_sample=False, pad_token_id=tok.pad_token_id)
                                [:, enc['input_ids'].shape[1]:], skip_special_tokens=True)
     assert library != greedy, 'the model config would change a greedy table'
@@ -389,7 +390,7 @@ def test_the_settings_hold_the_authors_sampling():
 
 def letter_logprobs_by_hand(model, tok, prompt, prefix):
     "log P(letter | chat prompt + prefix) from one forward pass per letter over the whole text, no batching, no padding."
-    text = ev.chat_prompts(tok, [prompt])[0] + prefix
+    text = generation.chat_prompts(tok, [prompt])[0] + prefix
     out = []
     for letter in LETTERS:
         ids = tok(text + letter, add_special_tokens=tok.chat_template is None)['input_ids']
@@ -441,7 +442,7 @@ def test_letter_agreement_counts_written_options_only():
 
 def test_compare_published_says_nothing_where_nothing_was_published():
     t = score_table(rows_for('ibmsee', 65, 168) + rows_for('kopp_larger', 3, 10), n_boot=300)
-    df = ev.compare_published(t, 'v_straight', 'gaokerena-v')
+    df = results.compare_published(t, 'v_straight', 'gaokerena-v')
     assert df.loc['ibmsee', 'published_in_ci'] is True and df.loc['kopp_larger', 'published_in_ci'] is None
     assert df.loc['ibmsee', 'ci_low'] < df.loc['ibmsee', 'accuracy'] < df.loc['ibmsee', 'ci_high']
 

@@ -1,7 +1,8 @@
 "Chapter 02 against the authors' published files (skipped with a reason when the authors' data is absent)."
 import re
 import pytest
-from gaokerena.evaluate import PUBLISHED, render_verifier_prompt
+from gaokerena.evaluate import render_verifier_prompt
+from gaokerena.results import PUBLISHED
 from gaokerena.sheets import read_output_sheet, read_sheet
 
 R_BENCHES = ['kopp', 'MMLU_Anatomy', 'MMLU-clinical_knowledge', 'MMLU-college_biology']

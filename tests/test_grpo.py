@@ -6,7 +6,7 @@ from conftest import ROOT
 from gaokerena.config import SettingsError, load_settings, run_context
 from gaokerena.sources import data_spec
 from gaokerena.rows import load_sample, write_jsonl
-from gaokerena.evaluate import prompt_lengths
+from gaokerena.generation import prompt_lengths
 from gaokerena.grpo import (correctness_reward, fit_prompts, format_reward, group_advantages, grpo_config, grpo_folder, grpo_loss,
                             grpo_questions, grpo_recipe, grpo_rewards, grpo_rows, grpo_trainer, grpo_vllm, readings, token_logps,
                             train_grpo)

@@ -210,7 +210,9 @@ def test_the_rlaif_student_samples_as_its_chat_does(tiny_chat_parts, tmp_path):
     "The local student's batched first answers use its top_k too (rlaif's _local_answers), the same as its chat calls."
     from gaokerena.config import load_settings
     from gaokerena.rows import load_sample
-    from gaokerena.evaluate import ResultStore, generate, render_prompt
+    from gaokerena.evaluate import render_prompt
+    from gaokerena.generation import generate
+    from gaokerena.results import ResultStore
     from gaokerena.rlaif import student_answers
     model, tok = tiny_chat_parts
     s = load_settings('tiny', overrides={'rlaif.student_max_new_tokens': 6, 'rlaif.student_temperature': 1.0})

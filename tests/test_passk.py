@@ -5,12 +5,13 @@ from itertools import combinations
 import numpy as np
 import pytest
 import torch
-from gaokerena.evaluate import ResultStore, render_verifier_prompt
-from gaokerena.passk import (answer_entropy, negative_marking, pass_at_k, plot_passk, published_markers, self_consistency,
-                             verifier_prompt)
-from gaokerena.sampling import (adapter_layers, base_model, mean_pass_at_k, paper_rows, parse_passage_choice, passage_mentions,
-                                pool, published_passk, run_verifier, sample_table, score_samples, uncertain, uncertainty,
-                                uncertainty_frame, verified_answers, verifier_answer)
+from gaokerena.evaluate import render_verifier_prompt
+from gaokerena.results import ResultStore
+from gaokerena.sampling import (adapter_layers, base_model, mean_pass_at_k, paper_rows, parse_passage_choice,
+                                passage_mentions, pool, published_passk, run_verifier, sample_table, score_samples, uncertain,
+                                uncertainty, uncertainty_frame, verified_answers, verifier_answer)
+from gaokerena.passk import (answer_entropy, negative_marking, pass_at_k, plot_passk, published_markers,
+                             self_consistency, verifier_prompt)
 
 
 def humaneval_estimator(n: int, c: int, k: int) -> float:

@@ -4,7 +4,8 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 from gaokerena.config import SettingsError, load_settings, run_context
-from gaokerena.evaluate import ResultStore, render_prompt
+from gaokerena.evaluate import render_prompt
+from gaokerena.results import ResultStore
 from gaokerena.llm import OpenAIChat
 from gaokerena.stages import lora_config
 from gaokerena.stores import keyed_folder
@@ -217,7 +218,7 @@ def test_prefill_needs_a_local_teacher(serve, tmp_path):
 CHILD = '''
 import json, sys
 from gaokerena.config import load_settings
-from gaokerena.evaluate import ResultStore
+from gaokerena.results import ResultStore
 from gaokerena.llm import OpenAIChat
 from gaokerena.rlaif import generate_pairs
 stu, tea, work = sys.argv[1:4]

@@ -163,7 +163,8 @@ def lm_eval_run(ctx, tasks: list[str], folder: Path, **kw) -> dict:
 
 def test_lm_eval_letter_tasks_score_like_the_kit(tiny, tmp_path):
     "On every question lm-eval's multiple_choice task gives the kit's letter log-probabilities, answer and accuracy."
-    from gaokerena.evaluate import ResultStore, evaluate_mcq
+    from gaokerena.evaluate import evaluate_mcq
+    from gaokerena.results import ResultStore
     from gaokerena.harness import export_tasks
     ctx, model, tokenizer, benchmarks = tiny
     export_tasks(benchmarks, tmp_path/'tasks', ctx.settings)
@@ -186,7 +187,8 @@ def test_lm_eval_letter_tasks_score_like_the_kit(tiny, tmp_path):
 
 def test_lm_eval_cot_task_reads_answers_with_the_kit_extractor(tiny, tmp_path):
     "The CoT task samples after the kit's CoT prompt; its filter is the kit's extractor; exact match scores the extracted letter."
-    from gaokerena.evaluate import chat_prompts, extract_choice, render_prompt
+    from gaokerena.evaluate import extract_choice, render_prompt
+    from gaokerena.generation import chat_prompts
     from gaokerena.harness import export_tasks
     ctx, _, tokenizer, benchmarks = tiny
     export_tasks({'ibmsee': benchmarks['ibmsee']}, tmp_path/'tasks', ctx.settings)
@@ -257,7 +259,7 @@ def test_every_chapter_fits_a_free_t4_session():
 def test_vllm_splits_a_model_over_the_profile_gpus(tmp_path):
     "The evaluation's vLLM engine gets the profile's tensor_parallel_size (tests/test_vllm.py starts the engine on a stand-in)."
     from gaokerena.config import run_context
-    from gaokerena.evaluate import vllm_engine_kwargs
+    from gaokerena.generation import vllm_engine_kwargs
     big = vllm_engine_kwargs(run_context('h100x4-32b', tmp_path), 'CohereLabs/aya-expanse-32b', None)
     assert big['tensor_parallel_size'] == 4 and big['model'] == 'CohereLabs/aya-expanse-32b' and 'enable_lora' not in big
     assert vllm_engine_kwargs(run_context('colab-l4', tmp_path), 'x', None)['tensor_parallel_size'] == 1

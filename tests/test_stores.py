@@ -5,7 +5,10 @@ import json
 import pytest
 from gaokerena.config import run_context
 from gaokerena.sources import load_prepared, prepare_data, prepared_digest
-from gaokerena.evaluate import ResultStore, TransformersGenerator, evaluate_mcq, generate_answers, result_key
+from gaokerena.evaluate import evaluate_mcq
+from gaokerena.results import generate_answers
+from gaokerena.generation import TransformersGenerator
+from gaokerena.results import ResultStore, result_key
 from gaokerena.llm import LocalChat
 from gaokerena.models import build_tiny_model, build_tokenizer, load_model_and_tokenizer, sample_texts, tiny_base_dir
 from gaokerena.stores import (StaleArtifact, changed_keys, check_spec, fingerprint, keyed_folder, keyed_folders,

@@ -9,7 +9,9 @@ import pytest
 from conftest import ROOT
 from gaokerena.config import run_context
 from gaokerena.rows import load_sample
-from gaokerena.evaluate import ResultStore, VLLMGenerator, evaluate_mcq
+from gaokerena.evaluate import evaluate_mcq
+from gaokerena.generation import VLLMGenerator
+from gaokerena.results import ResultStore
 from gaokerena.llm import VLLMEngine, decoding_kwargs, vllm_sampling_kwargs
 from gaokerena.models import ModelRecipe, build_tiny_model, build_tokenizer, sample_texts, tiny_model_and_tokenizer
 
