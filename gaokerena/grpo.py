@@ -21,7 +21,7 @@ from .rows import LETTERS
 from .evaluate import extract_choice, prompt_lengths, published, render_prompt, use_vllm
 from .models import ModelRecipe, recipe_identity
 from .passk import pool, score_samples
-from .rlaif import load_rlaif_base, medmcqa_questions, student_base_recipe
+from .rounds import load_rlaif_base, medmcqa_questions, student_base_recipe
 from .sft import StageResult, lora_config, stage_spec, train_stage, training_kwargs
 from .stores import fingerprint, keyed_folder, keyed_path
 

@@ -8,8 +8,8 @@ PKG = ROOT/'gaokerena'
 INFRASTRUCTURE, CHAPTER, APPENDIX = 0, 1, 2
 LAYER_NAMES = {INFRASTRUCTURE: 'infrastructure', CHAPTER: 'chapter', APPENDIX: 'appendix or entry point'}
 LAYERS = {  # every module of the package: a new module fails `test_every_module_has_a_layer` until it is placed here
-    **dict.fromkeys(('config', 'stores', 'rows', 'sheets', 'ledger', 'models', 'llm', 'crawl', 'world'), INFRASTRUCTURE),
-    **dict.fromkeys(('data', 'sft', 'evaluate', 'rlaif', 'passk', 'grpo'), CHAPTER),
+    **dict.fromkeys(('config', 'stores', 'rows', 'sheets', 'ledger', 'models', 'llm', 'crawl', 'world', 'teacher'), INFRASTRUCTURE),
+    **dict.fromkeys(('data', 'sft', 'evaluate', 'rlaif', 'rounds', 'passk', 'grpo'), CHAPTER),
     **dict.fromkeys(('reproduce', 'report', 'colab', 'cli', 'train', 'harness'), APPENDIX)}
 PLUMBING = {'__init__', '_modidx'}  # nbdev's package files, no code of the kit
 

@@ -211,7 +211,7 @@ def test_the_rlaif_student_samples_as_its_chat_does(tiny_chat_parts, tmp_path):
     from gaokerena.config import load_settings
     from gaokerena.rows import load_sample
     from gaokerena.evaluate import ResultStore, generate, render_prompt
-    from gaokerena.rlaif import student_answers
+    from gaokerena.rounds import student_answers
     model, tok = tiny_chat_parts
     s = load_settings('tiny', overrides={'rlaif.student_max_new_tokens': 6, 'rlaif.student_temperature': 1.0})
     qs = load_sample('mcq')[:3]
