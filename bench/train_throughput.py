@@ -23,7 +23,8 @@ from gaokerena.sources import load_rows
 from gaokerena.evaluate import render_prompt
 from gaokerena.models import load_model_and_tokenizer
 from gaokerena.ledger import peak_memory_gb
-from gaokerena.rlaif import dpo_rows, dpo_trainer, fit_rows
+from gaokerena.rlaif import dpo_rows
+from gaokerena.rounds import dpo_trainer, fit_rows
 from gaokerena.stores import fingerprint, keyed_folder
 from gaokerena.sft import chat_dataset, pack_blocks, padding_share, tokenize_documents
 from gaokerena.stages import instruct_config, make_trainer, pretrain_config, stage_spec, train_stage

@@ -23,7 +23,7 @@ from .generation import prompt_lengths, use_vllm
 from .results import published
 from .models import ModelRecipe, recipe_identity
 from .sampling import pool, score_samples
-from .rlaif import load_rlaif_base, medmcqa_questions, student_base_recipe
+from .rounds import load_rlaif_base, medmcqa_questions, student_base_recipe
 from .stages import StageResult, lora_config, stage_spec, train_stage, training_kwargs
 from .stores import fingerprint, keyed_folder, keyed_path
 

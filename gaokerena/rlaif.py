@@ -6,40 +6,21 @@ Docs: https://github.com/gaokerena-kit/gaokerena/rlaif.html.md"""
 
 # %% ../nbs/03_rlaif.ipynb #6961c767
 from __future__ import annotations
-import json, math, random, time
-from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+import math
 from datetime import datetime, timezone
-from pathlib import Path
 import matplotlib.pyplot as plt
 import torch
-from datasets import Dataset
-from tqdm.auto import tqdm
-from transformers import set_seed
-from trl import DPOConfig, DPOTrainer
 from trl.data_utils import common_prefix_length
-from .config import RunContext, Settings, SettingsError, processes
-from .rows import LETTERS, read_jsonl
-from .sources import load_prepared, load_rows, where_from
-from .results import ResultStore, result_key, row_spec, run_batches
-from .evaluate import extract_choice, prompt_question, render_prompt
-from .generation import generate, prompt_lengths
-from .llm import ChatBackend, LLMError, LocalChat, OpenAIChat, decoding_spec
-from .models import ModelRecipe, load_recipe, recipe_identity
-from .stages import (StageResult, check_mergeable, lora_config, phase1_adapters, phase1_recipe, stage_spec, train_stage,
-                              training_kwargs)
-from .stores import fingerprint, keyed_path
-from .world import WorldTeacher
+from .config import Settings
+from .rows import LETTERS
+from .evaluate import extract_choice, render_prompt
+from .llm import ChatBackend, LocalChat
+from .teacher import chat_call
 
 # %% auto #0
-__all__ = ['TEACHER_REWRITE', 'TEACHER_CRITIQUE', 'STUDENT_RETRY', 'CHOICE_WORDS', 'OUTCOMES', 'PAIR_FIELDS', 'DPO_CURVES',
-           'choice_text', 'options_text', 'teacher_messages', 'retry_messages', 'method_for', 'build_pair',
-           'outcome_setup', 'outcome_keys', 'run_outcomes', 'cap_reached', 'outcome_report', 'student_answers',
-           'generate_pairs', 'pair_rows', 'medmcqa_questions', 'rlaif_questions', 'extractor_readings',
-           'published_pairs', 'sample_rows', 'student_base_recipe', 'load_rlaif_base', 'make_teacher', 'dpo_pairs',
-           'pairs_digest', 'dpo_spec', 'dpo_dir', 'dpo_adapter', 'student_recipe', 'load_student', 'dpo_rows',
-           'tokenize_pair', 'fit_rows', 'dpo_config', 'dpo_trainer', 'train_dpo', 'plot_dpo', 'completion_logps',
-           'dpo_loss', 'plot_dpo_logps']
+__all__ = ['TEACHER_REWRITE', 'TEACHER_CRITIQUE', 'STUDENT_RETRY', 'CHOICE_WORDS', 'DPO_CURVES', 'choice_text', 'options_text',
+           'teacher_messages', 'retry_messages', 'method_for', 'build_pair', 'dpo_rows', 'tokenize_pair', 'plot_dpo',
+           'completion_logps', 'dpo_loss', 'plot_dpo_logps']
 
 # %% ../nbs/03_rlaif.ipynb #1b432c65
 TEACHER_REWRITE = """شما استاد پزشکی هستید. دانشجویی به پرسش چندگزینه‌ای زیر پاسخ داده، اما استدلالش به پاسخ درست نرسیده است.
@@ -102,12 +83,6 @@ def method_for(index: int, share_b: float) -> str:
     return 'B' if math.floor((index + 1) * share_b) > math.floor(index * share_b) else 'A'
 
 # %% ../nbs/03_rlaif.ipynb #2381d352
-def _ask(backend: ChatBackend, messages: list[dict], **params) -> tuple:
-    "Ask `backend`: the `ChatResult` and its provenance (tokens in and out, seconds, dollars, cached)."
-    res = backend.chat(messages, **params)
-    return res, {'prompt_tokens': res.prompt_tokens, 'completion_tokens': res.completion_tokens,
-                 'seconds': round(res.seconds, 3), 'usd': backend.cost_usd(res), 'cached': res.cached}
-
 def _finish(out: dict, outcome: str) -> dict:
     "`out` with its outcome, the dollars its calls cost and when it was finished."
     calls = [out['student_call'], out.get('teacher_call'), *out.get('retry_calls', [])]
@@ -122,7 +97,7 @@ def build_pair(q: dict, method: str, student: ChatBackend, teacher: ChatBackend,
     prompt = render_prompt(q, 'cot')
     sparams = dict(temperature=r.student_temperature, max_new_tokens=r.student_max_new_tokens, seed=r.seed)
     if first is None:
-        res, call = _ask(student, [{'role': 'user', 'content': prompt}], **sparams)
+        res, call = chat_call(student, [{'role': 'user', 'content': prompt}], **sparams)
         first = {'generation': res.text, 'call': call}
     out = {'id': str(q['id']), 'method': method, 'gold': q['gold'], 'prompt': prompt, 'rejected': first['generation'],
            'student_choice': read(first['generation']), 'student': student.name, 'teacher': teacher.name,
@@ -132,7 +107,7 @@ def build_pair(q: dict, method: str, student: ChatBackend, teacher: ChatBackend,
     if isinstance(teacher, LocalChat): tparams['seed'] = r.seed
     if prefill and method == 'A': tparams['prefill'] = out['teacher_prefill'] = f'پاسخ صحیح: [{q["gold"]}]'
     template = TEACHER_REWRITE if method == 'A' else TEACHER_CRITIQUE
-    said, call = _ask(teacher, teacher_messages(template, q, out['rejected'], out['student_choice']), **tparams)
+    said, call = chat_call(teacher, teacher_messages(template, q, out['rejected'], out['student_choice']), **tparams)
     out.update(teacher_text=said.text, teacher_reasoning=said.reasoning, teacher_choice=read(said.text),
                teacher_call=call)
     if method == 'A':
@@ -141,268 +116,12 @@ def build_pair(q: dict, method: str, student: ChatBackend, teacher: ChatBackend,
     out.update(retry_calls=[], retry_choices=[])
     messages = retry_messages(prompt, out['rejected'], said.text)
     for k in range(1, r.max_student_retries + 1):
-        again, call = _ask(student, messages, **{**sparams, 'seed': r.seed + k})
+        again, call = chat_call(student, messages, **{**sparams, 'seed': r.seed + k})
         out['retry_calls'].append(call)
         out['retry_choices'].append(read(again.text))
         if out['retry_choices'][-1] == q['gold']:
             return _finish({**out, 'chosen': again.text, 'chosen_choice': q['gold']}, 'pair')
     return _finish({**out, 'last_retry': again.text} if r.max_student_retries else out, 'retries_exhausted')
-
-# %% ../nbs/03_rlaif.ipynb #93318f57
-OUTCOMES = ('pair', 'student_correct', 'teacher_missed_gold', 'retries_exhausted')
-PAIR_FIELDS = ('id', 'prompt', 'chosen', 'rejected', 'gold', 'method')
-
-def outcome_setup(student: ChatBackend, teacher: ChatBackend, settings: Settings, prefill: bool = False) -> dict:
-    "What an outcome is made with besides its question: the student's and teacher's identities, decoding, retries, prefill."
-    r = settings.rlaif
-    return {'student': student.cache_name, 'teacher': teacher.cache_name, 'task': f'pairs/{teacher.name}',
-            **decoding_spec(r.student_temperature, getattr(student, 'top_k', 0), getattr(student, 'top_p', 1.0)),
-            'student_max_new_tokens': r.student_max_new_tokens, 'teacher_max_tokens': r.teacher_max_tokens, 'seed': r.seed,
-            'prefill': prefill}
-
-def outcome_keys(questions: list[dict], student: ChatBackend, teacher: ChatBackend, settings: Settings,
-                 prefill: bool = False) -> list[tuple]:
-    "Each question's outcome key: its spec covers `outcome_setup`, the method its index gets (method B: and the retries), the question."
-    setup, r = outcome_setup(student, teacher, settings, prefill), settings.rlaif
-    def made_from(i, q):
-        method = method_for(i, r.method_b_share)
-        how = f'B, {r.max_student_retries} retries' if method == 'B' else 'A'
-        return '\n'.join((how, q['gold'], q.get('explanation') or '', render_prompt(q, 'cot')))
-    return [(student.name, 'rlaif', setup['task'], str(q['id']), 0, row_spec(setup, made_from(i, q))) for i, q in enumerate(questions)]
-
-def run_outcomes(store: ResultStore, student: ChatBackend, teacher: ChatBackend, questions: list[dict], settings: Settings,
-                 prefill: bool = False) -> list[dict]:
-    "The outcomes `store` holds for `questions` made with this student, teacher and these settings, in the order they were recorded."
-    keys = set(outcome_keys(questions, student, teacher, settings, prefill))
-    return [o for o in store.rows if result_key(o) in keys]
-
-def cap_reached(r, outcomes: list[dict]) -> str | None:
-    "The first cap of settings `r` (`rlaif`) that `outcomes` reach, or None."
-    if r.max_pairs and sum(o['outcome'] == 'pair' for o in outcomes) >= r.max_pairs: return 'max_pairs'
-    if r.max_questions and len(outcomes) >= r.max_questions: return 'max_questions'
-    if r.max_usd and sum(o['usd'] for o in outcomes) >= r.max_usd: return 'max_usd'
-    return None
-
-def _calls(o: dict) -> list[dict]:
-    "The provenance of every call an outcome made."
-    return [c for c in (o['student_call'], o.get('teacher_call'), *o.get('retry_calls', [])) if c]
-
-def outcome_report(outcomes: list[dict], questions: int, new: list[dict] = (), errors: int = 0,
-                   stopped_by: str | None = None) -> dict:
-    "Counts of a generation: outcomes per method, errors, leaks, dollars and tokens (all, and `new` this run), the stop."
-    by = {m: {k: sum(o['method'] == m and o['outcome'] == k for o in outcomes) for k in OUTCOMES} for m in 'AB'}
-    calls, new_calls = [c for o in outcomes for c in _calls(o)], [c for o in new for c in _calls(o)]
-    return {'questions': questions, 'finished': len(outcomes), **{k: by['A'][k] + by['B'][k] for k in OUTCOMES},
-            'by_method': by, 'teacher_errors': errors,
-            'critiques_naming_gold': sum(o['method'] == 'B' and o.get('teacher_choice') == o['gold'] for o in outcomes),
-            'usd': round(sum(o['usd'] for o in outcomes), 6),
-            'tokens': {'in': sum(c['prompt_tokens'] for c in calls), 'out': sum(c['completion_tokens'] for c in calls)},
-            'this_run': {'finished': len(new), 'usd': round(sum(o['usd'] for o in new), 6),
-                         'tokens': sum(c['prompt_tokens'] + c['completion_tokens'] for c in new_calls if not c['cached'])},
-            'stopped_by': stopped_by}
-
-def _local_answers(student: LocalChat, prompts: list[str], r, batch: int) -> list[tuple]:
-    "(text, call provenance) of a local student's answers to `prompts`, generated as one batch seeded by its index."
-    start = time.perf_counter()
-    texts = generate(student.model, student.tokenizer, prompts, r.student_max_new_tokens, r.student_temperature, r.seed + batch,
-                     student.top_k, student.top_p)
-    seconds, tok = round((time.perf_counter() - start) / len(prompts), 3), student.tokenizer
-    return [(t, {'prompt_tokens': n, 'completion_tokens': len(tok(t, add_special_tokens=False)['input_ids']), 'seconds': seconds,
-                 'usd': 0.0, 'cached': False}) for t, n in zip(texts, prompt_lengths(tok, prompts))]
-
-def student_answers(questions: list[dict], student: ChatBackend, store: ResultStore, settings: Settings) -> list[dict]:
-    "The student's first CoT answers to `questions`, resuming from `store`: batches of a local model, else concurrent calls."
-    r, task = settings.rlaif, 'answer/cot'
-    keys = [(student.name, 'rlaif', task, str(q['id']), 0) for q in questions]
-    prompts, earlier = [render_prompt(q, 'cot') for q in questions], store.done()
-    local = isinstance(student, LocalChat)
-    setup = {'student': student.cache_name, 'task': task, 'max_new_tokens': r.student_max_new_tokens, 'seed': r.seed,
-             **decoding_spec(r.student_temperature, getattr(student, 'top_k', 0), getattr(student, 'top_p', 1.0))}
-
-    def ask(prompt):
-        res, call = _ask(student, [{'role': 'user', 'content': prompt}], temperature=r.student_temperature,
-                         max_new_tokens=r.student_max_new_tokens, seed=r.seed)
-        return res.text, call
-
-    def compute(batch, b):
-        qs, ps = zip(*batch)
-        if local: said = _local_answers(student, list(ps), r, b)
-        else:
-            with ThreadPoolExecutor(len(ps)) as pool: said = list(pool.map(ask, ps))
-        return [{'model': student.name, 'benchmark': 'rlaif', 'task': task, 'qid': str(q['id']), 'sample': 0,
-                 'generation': text, 'call': call} for q, (text, call) in zip(qs, said)]
-    lengths = (lambda: prompt_lengths(student.tokenizer, prompts)) if local else None
-    rows = run_batches(list(zip(questions, prompts)), keys, store, compute, r.student_batch_size,
-                       f'{student.name} · first answers', lengths, setup, prompts)
-    # an answer an earlier run stored is replayed, like a cached call: it costs this run nothing
-    return [{**row, 'call': {**row['call'], 'cached': True, 'usd': 0.0}} if result_key(row) in earlier else row for row in rows]
-
-def generate_pairs(questions: list[dict], student: ChatBackend, teacher: ChatBackend, store: ResultStore,
-                   settings: Settings, prefill: bool = False, max_errors: int = 5, answers: ResultStore | None = None) -> dict:
-    "Build outcomes for `questions` into `store` in rounds, resuming, until all are done or a cap is reached; returns a report."
-    if prefill and not isinstance(teacher, LocalChat):
-        raise SettingsError("profile.teacher_prefill needs a local teacher (profile.teacher = local)")
-    r, task = settings.rlaif, f'pairs/{teacher.name}'
-    answers = answers or ResultStore(store.path.with_name('student_answers.jsonl'))
-    keys, setup = outcome_keys(questions, student, teacher, settings, prefill), outcome_setup(student, teacher, settings, prefill)
-    spec_of = {k[3]: k[5] for k in keys}
-    if (changed := store.made_otherwise(keys, setup)):
-        print(f"outcomes stored with other settings (changed: {', '.join(changed)}): those questions are asked again "
-              f"(the old outcomes stay in {store.path.name})")
-    outcomes, new = run_outcomes(store, student, teacher, questions, settings, prefill), []
-    done = {o['qid'] for o in outcomes}
-    errors, in_a_row, stopped_by, workers = 0, 0, None, max(1, r.teacher_workers)
-    bar = tqdm(total=len(questions), initial=sum(str(q['id']) in done for q in questions), desc='RLAIF outcomes')
-
-    def failed(message: str):
-        "Count a failed call (the question is not recorded); `max_errors` in a row stop the run."
-        nonlocal errors, in_a_row, stopped_by
-        errors, in_a_row = errors + 1, in_a_row + 1
-        print(f'{message} (not recorded: a rerun asks again)')
-        if in_a_row >= max_errors: stopped_by = f'{max_errors} failed calls in a row'
-
-    def record(out: dict):
-        "Store an outcome the moment it is known."
-        nonlocal in_a_row
-        in_a_row = 0
-        out.update(model=student.name, benchmark='rlaif', task=task, qid=out['id'], sample=0, spec=spec_of[out['id']], setup=setup)
-        store.append([out])
-        outcomes.append(out)
-        new.append(out)
-        done.add(out['qid'])
-        bar.update(1)
-        bar.set_postfix(pairs=sum(o['outcome'] == 'pair' for o in outcomes), usd=f"{sum(o['usd'] for o in outcomes):.2f}")
-
-    size = max(1, r.round_size)
-    with ThreadPoolExecutor(workers) as pool:
-        for start in range(0, len(questions), size):
-            todo = [(i, q) for i, q in enumerate(questions[start:start + size], start) if str(q['id']) not in done]
-            if not todo: continue
-            if stopped_by := stopped_by or cap_reached(r, outcomes): break
-            if r.max_questions: todo = todo[:r.max_questions - len(outcomes)]
-            try: firsts = student_answers([q for _, q in todo], student, answers, settings)
-            except LLMError as e:
-                failed(f"the student's answers to questions {todo[0][1]['id']} to {todo[-1][1]['id']}: {e}")
-                continue
-            jobs = [pool.submit(build_pair, q, method_for(i, r.method_b_share), student, teacher, settings, prefill, first)
-                    for (i, q), first in zip(todo, firsts)]
-            for (_, q), job in zip(todo, jobs):     # in question order, each as soon as it and those before it are done
-                if job.cancelled(): continue
-                try: out = job.result()
-                except LLMError as e:
-                    failed(f"question {q['id']}: {e}")
-                    if stopped_by:
-                        for j in jobs: j.cancel()  # calls not started yet; those under way finish and are recorded
-                    continue
-                record(out)
-    if not stopped_by and any(str(q['id']) not in done for q in questions): stopped_by = cap_reached(r, outcomes)
-    bar.close()
-    return outcome_report(outcomes, len(questions), new, errors, stopped_by)
-
-def pair_rows(outcomes: list[dict]) -> list[dict]:
-    "The pairs among `outcomes`: the pair schema's fields first, then the provenance (store bookkeeping dropped)."
-    skip = {*PAIR_FIELDS, 'model', 'benchmark', 'task', 'qid', 'sample', 'outcome'}
-    return [{**{k: o[k] for k in PAIR_FIELDS}, **{k: v for k, v in o.items() if k not in skip}}
-            for o in outcomes if o['outcome'] == 'pair']
-
-# %% ../nbs/03_rlaif.ipynb #4a84c9a7
-def medmcqa_questions(ctx: RunContext) -> list[dict]:
-    "Phase 2's MCQs: translated, referee-filtered MedMCQA (prepared by 00_data, or read), else the sample's."
-    if where_from(ctx) == 'sample': return load_prepared(ctx, 'mcq')
-    if (ctx.run_dir/'data'/'medmcqa.jsonl').exists(): return load_prepared(ctx, 'medmcqa')
-    return load_rows('medmcqa/filtered', ctx).rows
-
-def rlaif_questions(ctx: RunContext) -> list[dict]:
-    "The MCQs the student answers: the first `rlaif_limit` of `medmcqa_questions`."
-    return medmcqa_questions(ctx)[:ctx.settings.profile.rlaif_limit or None]
-
-def extractor_readings(pairs: list[dict]) -> dict:
-    "How the extractor reads each side of `pairs` (given the question and options of their prompt): gold, another option, none."
-    def reading(p, side):
-        c = extract_choice(p[side], *prompt_question(p['prompt']))
-        return 'gold' if c == p['gold'] else 'other option' if c in LETTERS else 'no answer'
-    return {side: dict(Counter(reading(p, side) for p in pairs)) for side in ('chosen', 'rejected')}
-
-def published_pairs(ctx: RunContext) -> tuple[list[dict], dict]:
-    "The authors' published pairs (every part), and a report: counts per part, repeated ids, rows set aside, readings."
-    res = load_rows('pairs/published', ctx)
-    per_id = Counter(r['id'] for r in res.rows)
-    return res.rows, {'pairs': len(res.rows), 'per_part': dict(Counter(r['part'] for r in res.rows)),
-                      'duplicated_ids': sum(n > 1 for n in per_id.values()),
-                      'rows_with_a_duplicated_id': sum(n for n in per_id.values() if n > 1),
-                      'quarantined': len(res.quarantined), 'warnings': len(res.warnings),
-                      'extractor': extractor_readings(res.rows)}
-
-def sample_rows(rows: list, n: int, seed: int) -> list:
-    "`n` of `rows` drawn with `seed`, in their original order (all of them when `n` is 0 or too large)."
-    if not n or n >= len(rows): return list(rows)
-    return [rows[i] for i in sorted(random.Random(seed).sample(range(len(rows)), n))]
-
-def student_base_recipe(ctx: RunContext, choice: str | None = None) -> ModelRecipe:
-    "The model a phase-2 trainer starts from, by `choice` (default `profile.rlaif_student`): the base, or 'phase1', the base with this run's Phase-1 adapters merged in."
-    base, choice = ctx.settings.profile.model_id, choice or ctx.settings.profile.rlaif_student
-    if choice == 'phase1':
-        if (adapters := phase1_adapters(ctx)): return ModelRecipe(base, merged=adapters, name=f'{base}+phase1')
-        print(f"the student should be the Phase-1 model, but this run has no Phase-1 adapters for these settings: the student is {base}")
-    return ModelRecipe(base, name=base)
-
-def load_rlaif_base(ctx: RunContext, choice: str | None = None) -> tuple:
-    "(model, tokenizer, name) of `student_base_recipe(ctx, choice)`, loaded for training (no merge into 4-bit weights)."
-    recipe = student_base_recipe(ctx, choice)
-    if recipe.merged: check_mergeable(ctx.settings, "DPO trains one adapter (so does GRPO), so the Phase-1 adapters are merged into the student first")
-    return (*load_recipe(ctx, recipe, inference=False), recipe.name)
-
-def make_teacher(ctx: RunContext, cache_dir) -> ChatBackend:
-    "The profile's teacher: the `[llm]` endpoint (`api`), the miniature world's scripted teacher (`world`) or a local transformers model loaded for inference (`local`)."
-    p, e = ctx.settings.profile, ctx.settings.eval
-    if p.teacher == 'api': return OpenAIChat.from_settings(ctx.settings, cache_dir=cache_dir)
-    if p.teacher == 'world': return WorldTeacher(cache_dir=cache_dir)
-    model_id = p.teacher_model_id or p.model_id
-    model, tokenizer = load_recipe(ctx, ModelRecipe(model_id), inference=True)
-    return LocalChat(model, tokenizer, cache_dir, name=f'{model_id}-teacher', top_k=e.top_k, top_p=e.top_p)
-
-def dpo_pairs(ctx: RunContext) -> list[dict]:
-    "The pairs this run's DPO trains on: those this chapter generated (`03_rlaif/pairs.jsonl`), or a sample of the published ones."
-    s = ctx.settings
-    if s.rlaif.pairs_source == 'published': return sample_rows(published_pairs(ctx)[0], s.profile.rlaif_limit, s.rlaif.seed)
-    path = ctx.stage_dir('03_rlaif')/'pairs.jsonl'
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: this run has no preference pairs yet: generate them first (chapter 03_rlaif's "
-                                "notebook), or set rlaif.pairs_source = published")
-    return read_jsonl(path)
-
-def pairs_digest(pairs: list[dict]) -> str:
-    "The fingerprint of preference pairs: their id, prompt, chosen and rejected texts, gold option and method."
-    return fingerprint([{k: p[k] for k in PAIR_FIELDS} for p in pairs])
-
-def dpo_spec(ctx: RunContext, pairs: list[dict]) -> dict:
-    "What this run's DPO adapter is made from: the `[dpo]` settings, the student it starts from, the pairs."
-    s = ctx.settings
-    return stage_spec(s.dpo, s, recipe_identity(ctx, student_base_recipe(ctx)), pairs_digest(pairs))
-
-def dpo_dir(ctx: RunContext) -> Path:
-    "The folder holding this run's DPO adapters, one keyed folder per spec (checkpoints, adapter, log)."
-    return ctx.stage_dir('03_rlaif')/'dpo'
-
-def dpo_adapter(ctx: RunContext) -> Path | None:
-    "The DPO adapter trained with these settings on this run's pairs (`dpo_pairs`), or None."
-    try: pairs = dpo_pairs(ctx)
-    except FileNotFoundError: return None
-    adapter = keyed_path(dpo_dir(ctx), dpo_spec(ctx, pairs))/'adapter'
-    if (adapter/'adapter_config.json').exists(): return adapter
-    print(f"{dpo_dir(ctx)} holds no DPO adapter for these settings and pairs (chapter 4 has not run with them)")
-    return None
-
-def student_recipe(ctx: RunContext) -> ModelRecipe:
-    "The DPO student of these settings (its base + the DPO adapter on top), else chapter 2's Phase-1 model (or the base)."
-    if (adapter := dpo_adapter(ctx)) is None: return phase1_recipe(ctx)
-    base = student_base_recipe(ctx)
-    return ModelRecipe(base.base, base.merged, (adapter,), f'{base.name}+dpo')
-
-def load_student(ctx: RunContext) -> tuple:
-    "(model, tokenizer, name) of `student_recipe`, loaded for inference."
-    recipe = student_recipe(ctx)
-    return (*load_recipe(ctx, recipe), recipe.name)
 
 # %% ../nbs/03_rlaif.ipynb #7a8b9c0d
 def dpo_rows(pairs: list[dict], fmt: str = 'chat') -> list[dict]:
@@ -430,42 +149,8 @@ def tokenize_pair(row: dict, tokenizer) -> dict:
     n = min(common_prefix_length(prompt, chosen), common_prefix_length(prompt, rejected))
     return {'prompt_ids': prompt[:n], 'chosen_ids': chosen[n:], 'rejected_ids': rejected[n:]}
 
-def fit_rows(rows: list[dict], tokenizer, max_length: int) -> tuple[list[dict], dict]:
-    "The rows trl will train on (prompt shorter than `max_length`), and a report: dropped, truncated, tokens."
-    kept, tokens, dropped, truncated = [], Counter(), 0, 0
-    for row in rows:
-        n = {k.removesuffix('_ids'): len(v) for k, v in tokenize_pair(row, tokenizer).items()}
-        tokens.update(n)
-        if n['prompt'] >= max_length: dropped += 1; continue
-        truncated += n['prompt'] + max(n['chosen'], n['rejected']) > max_length
-        kept.append(row)
-    return kept, {'pairs': len(rows), 'kept': len(kept), 'dropped_by_max_length': dropped, 'truncated': truncated,
-                  'max_length': max_length, 'tokens': dict(tokens)}
-
 # %% ../nbs/03_rlaif.ipynb #2b3c4d5e
 DPO_CURVES = ('loss', 'rewards/margins', 'rewards/accuracies')
-
-def dpo_config(settings: Settings, out: Path) -> DPOConfig:
-    "trl's DPOConfig from the `[dpo]` settings and the profile."
-    return DPOConfig(output_dir=str(out), beta=settings.dpo.beta, include_num_input_tokens_seen='non_padding',
-                     **training_kwargs(settings.dpo, settings))
-
-def dpo_trainer(model, tokenizer, rows: list[dict], settings: Settings, out: Path) -> DPOTrainer:
-    "A DPO trainer with a LoRA adapter on `rows`, checked to keep exactly the pairs `fit_rows` counted."
-    if not rows: raise ValueError("no pairs to train DPO on: generate more (caps, rlaif_limit) or raise dpo.max_length")
-    set_seed(settings.dpo.seed)   # the adapter's initial weights: trl builds it before the trainer seeds itself
-    trainer = DPOTrainer(model=model, args=dpo_config(settings, out), train_dataset=Dataset.from_list(rows),
-                         processing_class=tokenizer, peft_config=lora_config(settings.dpo))
-    if len(trainer.train_dataset) != len(rows):
-        raise RuntimeError(f"trl kept {len(trainer.train_dataset)} of the {len(rows)} pairs that fit_rows counted as "
-                           "fitting max_length: the counts must agree (did trl change how it tokenizes?)")
-    return trainer
-
-def train_dpo(model, tokenizer, rows: list[dict], settings: Settings, out: Path) -> StageResult:
-    "Train a DPO adapter on `rows` (resuming from, or reloading, the last checkpoint); saves `out/adapter` and the log."
-    result = train_stage(dpo_trainer(model, tokenizer, rows, settings, Path(out)))
-    if processes().is_main: (Path(out)/'log_history.json').write_text(json.dumps(result.history, indent=1), encoding='utf-8')
-    return result
 
 def plot_dpo(history: list[dict]):
     "Loss, reward margin and reward accuracy per logged training step; returns the figure."

@@ -13,7 +13,8 @@ from .cli import parse_sets
 from .config import RULES, RunContext, Settings, processes, run_context
 from .evaluate import load_benchmarks
 from .grpo import fit_prompts, grpo_folder, grpo_questions, grpo_rows, grpo_vllm, load_grpo_student, train_grpo
-from .rlaif import dpo_dir, dpo_pairs, dpo_rows, dpo_spec, fit_rows, load_rlaif_base, train_dpo
+from .rounds import dpo_dir, dpo_pairs, dpo_spec, fit_rows, load_rlaif_base, train_dpo
+from .rlaif import dpo_rows
 from .stages import (instruct_config, load_for_training, make_trainer, phase1_datasets, phase1_folders, pretrain_config,
                               stage2_model, train_recorded, train_stage)
 from .stores import keyed_folder

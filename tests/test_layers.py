@@ -9,8 +9,8 @@ INFRASTRUCTURE, CHAPTER, APPENDIX = 0, 1, 2
 LAYER_NAMES = {INFRASTRUCTURE: 'infrastructure', CHAPTER: 'chapter', APPENDIX: 'appendix or entry point'}
 LAYERS = {  # every module of the package: a new module fails `test_every_module_has_a_layer` until it is placed here
     **dict.fromkeys(('config', 'stores', 'rows', 'sheets', 'ledger', 'models', 'llm', 'crawl', 'world', 'sources', 'translate',
-                     'generation'), INFRASTRUCTURE),
-    **dict.fromkeys(('data', 'sft', 'evaluate', 'rlaif', 'passk', 'grpo', 'stages', 'sampling', 'results'), CHAPTER),
+                     'generation', 'teacher'), INFRASTRUCTURE),
+    **dict.fromkeys(('data', 'sft', 'evaluate', 'rlaif', 'passk', 'grpo', 'stages', 'sampling', 'results', 'rounds'), CHAPTER),
     **dict.fromkeys(('reproduce', 'report', 'colab', 'cli', 'train', 'harness'), APPENDIX)}
 PLUMBING = {'__init__', '_modidx'}  # nbdev's package files, no code of the kit
 
@@ -141,3 +141,27 @@ def test_names_are_imported_from_their_home():
              for m, names, line in package_imports(ast.parse(src), set(defined)) if m in defined
              for name in names if name != '*' and name not in defined[m]]
     assert not wrong, 'imported from a module that does not define them: ' + '; '.join(wrong)
+
+
+CHAPTER_NOTEBOOKS = sorted((ROOT/'nbs').glob('0*.ipynb'))
+MAX_CHAPTER_CODE_LINES = 350
+STILL_LONG = {'02_eval.ipynb': "the answer extractor's rules (about 460 lines) still live in the chapter"}
+
+
+def code_lines(nb: dict) -> int:
+    "Non-blank lines of every code cell (exported or not, directive lines such as `#| export` included)."
+    return sum(1 for c in nb['cells'] if c['cell_type'] == 'code' for l in ''.join(c['source']).splitlines() if l.strip())
+
+
+def test_code_lines_count_every_code_cell_and_no_prose():
+    nb = {'cells': [{'cell_type': 'code', 'source': ['#| export\n', 'x = 1\n', '\n', '  \n', 'y = 2']},
+                    {'cell_type': 'markdown', 'source': ['# a title\n', 'prose']}, {'cell_type': 'code', 'source': []}]}
+    assert code_lines(nb) == 3
+
+
+@pytest.mark.parametrize('path', CHAPTER_NOTEBOOKS, ids=lambda p: p.stem)
+def test_chapters_are_short(path, request):
+    "A chapter shows the idea and calls its machinery (a 99_ notebook) in a line: at most 350 lines of code."
+    if path.name in STILL_LONG:
+        request.applymarker(pytest.mark.xfail(reason=STILL_LONG[path.name], strict=True))
+    assert code_lines(json.loads(path.read_text(encoding='utf-8'))) <= MAX_CHAPTER_CODE_LINES

@@ -213,7 +213,7 @@ def test_the_rlaif_student_samples_as_its_chat_does(tiny_chat_parts, tmp_path):
     from gaokerena.evaluate import render_prompt
     from gaokerena.generation import generate
     from gaokerena.results import ResultStore
-    from gaokerena.rlaif import student_answers
+    from gaokerena.rounds import student_answers
     model, tok = tiny_chat_parts
     s = load_settings('tiny', overrides={'rlaif.student_max_new_tokens': 6, 'rlaif.student_temperature': 1.0})
     qs = load_sample('mcq')[:3]

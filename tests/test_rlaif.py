@@ -9,9 +9,10 @@ from gaokerena.results import ResultStore
 from gaokerena.llm import OpenAIChat
 from gaokerena.stages import lora_config
 from gaokerena.stores import keyed_folder
-from gaokerena.rlaif import (STUDENT_RETRY, TEACHER_CRITIQUE, TEACHER_REWRITE, PAIR_FIELDS, dpo_rows, fit_rows,
-                             generate_pairs, make_teacher, pair_rows, published_pairs, rlaif_questions,
-                             run_outcomes, tokenize_pair, train_dpo, dpo_trainer)
+from gaokerena.rlaif import STUDENT_RETRY, TEACHER_CRITIQUE, TEACHER_REWRITE, dpo_rows, tokenize_pair
+from gaokerena.rounds import (PAIR_FIELDS, fit_rows, generate_pairs, pair_rows, published_pairs, rlaif_questions,
+                              run_outcomes, train_dpo, dpo_trainer)
+from gaokerena.teacher import make_teacher
 
 OPTIONS = {'A': 'عصب آگزیلاری', 'B': 'عصب رادیال', 'C': 'عصب اولنار', 'D': 'عصب مدیان'}
 
@@ -220,7 +221,7 @@ import json, sys
 from gaokerena.config import load_settings
 from gaokerena.results import ResultStore
 from gaokerena.llm import OpenAIChat
-from gaokerena.rlaif import generate_pairs
+from gaokerena.rounds import generate_pairs
 stu, tea, work = sys.argv[1:4]
 questions = json.load(open(f'{work}/questions.json', encoding='utf-8'))
 s = load_settings('tiny', overrides={'rlaif.method_b_share': 0.0})
@@ -308,7 +309,7 @@ def test_our_max_length_drops_equal_trl_silent_drops(tiny_parts, tmp_path, fmt):
 
 def dpo_folder(root, s: dict, pairs) -> Path:
     "The keyed folder a DPO run of settings `s` on `pairs` trains in (the student: a tiny model built in memory)."
-    from gaokerena.rlaif import pairs_digest
+    from gaokerena.rounds import pairs_digest
     from gaokerena.stages import stage_spec
     settings = load_settings('tiny', overrides=s)
     return keyed_folder(root, stage_spec(settings.dpo, settings, {'model': 'tiny, built in memory'}, pairs_digest(pairs)))
@@ -408,7 +409,7 @@ def test_concurrent_teacher_calls_build_the_pairs_serial_calls_build(serve, tmp_
 # --- the DPO adapter of these settings, on the student it was trained on -------------------------------------------------
 
 def test_dpo_spec_names_beta_learning_rate_and_the_student(tmp_path):
-    from gaokerena.rlaif import dpo_spec
+    from gaokerena.rounds import dpo_spec
     from gaokerena.stores import changed_keys
     pairs = synthetic_pairs(3)
     spec = lambda **o: dpo_spec(run_context('tiny', tmp_path, overrides=o), pairs)
@@ -420,7 +421,7 @@ def test_dpo_spec_names_beta_learning_rate_and_the_student(tmp_path):
 
 def test_later_chapters_load_the_dpo_adapter_of_their_settings(tiny_run):
     "Chapter 5's student is the DPO adapter trained with these settings, on the student it was trained on — never another's."
-    from gaokerena.rlaif import student_recipe
+    from gaokerena.rounds import student_recipe
     run_dir, _ = tiny_run
     name = lambda **o: student_recipe(run_context('tiny', run_dir, overrides=o)).name
     assert name() == name(**{'eval.batch_size': 3, 'eval.cot_samples': 10}) == 'tiny+phase1+dpo'   # the tiny student is Phase 1's
@@ -431,7 +432,7 @@ def test_later_chapters_load_the_dpo_adapter_of_their_settings(tiny_run):
 def test_a_phase1_student_is_not_merged_into_4bit_weights(tiny_run, tmp_path):
     "A 4-bit run whose Phase-1 adapters exist (stage 2 trained stacked) is refused before DPO would merge them into NF4 weights."
     from gaokerena.models import QuantizedMergeError
-    from gaokerena.rlaif import load_rlaif_base, student_base_recipe
+    from gaokerena.rounds import load_rlaif_base, student_base_recipe
     from gaokerena.stages import phase1_adapters, phase1_specs
     from gaokerena.stores import keyed_path
     run_dir, _ = tiny_run

@@ -5,7 +5,8 @@ from conftest import ROOT
 from gaokerena.config import run_context
 from gaokerena.rows import LETTERS
 from gaokerena.evaluate import COT_PROMPT, extract_choice, render_prompt
-from gaokerena.rlaif import TEACHER_REWRITE, published_pairs, rlaif_questions, teacher_messages
+from gaokerena.rlaif import TEACHER_REWRITE, teacher_messages
+from gaokerena.rounds import published_pairs, rlaif_questions
 
 
 def test_published_pairs_counts_and_repeated_ids(real_data, tmp_path):

@@ -167,7 +167,7 @@ def test_local_chat_cache_never_replays_another_models_answer(tok, tmp_path):
 def test_student_answers_are_keyed_by_the_students_identity(tok, tmp_path):
     "The RLAIF student's first answers (student_answers.jsonl) are not reused for a retrained student of the same name."
     from gaokerena.config import load_settings
-    from gaokerena.rlaif import student_answers
+    from gaokerena.rounds import student_answers
     s = load_settings('tiny', overrides={'rlaif.student_max_new_tokens': 4})
     store = ResultStore(tmp_path/'student_answers.jsonl')
     one = LocalChat(build_tiny_model(tok, 64, seed=0).eval(), tok, name='tiny')

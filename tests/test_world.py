@@ -8,7 +8,8 @@ from gaokerena.rows import LETTERS
 from gaokerena.sources import load_rows, normalise, row_issues
 from gaokerena.evaluate import extract_choice, render_prompt
 from gaokerena.llm import ChatBackend
-from gaokerena.rlaif import build_pair, pair_rows
+from gaokerena.rlaif import build_pair
+from gaokerena.rounds import pair_rows
 from gaokerena.world import (CHAINS, FACTS, NOT_DISTRACTORS, RELATIONS, UNKNOWN, WorldTeacher, build_world, chain_items,
                              cloze_items, distractor_pool, fact_parts, gloss, statement, world_facts, world_texts)
 
