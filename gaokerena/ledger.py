@@ -219,7 +219,7 @@ def estimate_cost(units: float, units_per_s: float, gpu: str, settings: Settings
 
 # %% ../nbs/91_ledger.ipynb #0b3d0f9d
 COMPARISON_FILE = 'paper_comparison.json'
-TINY_COMPARISON = ('Tiny profile: "ours" is a 2-layer model trained and tested on the miniature world (Appendix J), so this '
+TINY_COMPARISON = ('Tiny profile: "ours" is a 2-layer model trained and tested on the miniature world (Appendix W), so this '
                    'table shows the layout a GPU run fills in; its numbers are not comparable with the paper\'s.')
 
 def save_comparison(stage_dir, title: str, rows, note: str = '', tiny: bool = False) -> Path:

@@ -167,7 +167,7 @@ def _provenance(led: pd.DataFrame | None) -> str:
             f'Stages ran from {led["start"].min()} to {led["end"].max()}.')
 
 TINY_NOTE = ('This run used the tiny profile: a 2-layer model of width 64, random before Phase 1, trained and tested on the '
-             'miniature Persian medical world the kit generates (about 190 true, simple facts; Appendix J). Its numbers show each '
+             'miniature Persian medical world the kit generates (about 190 true, simple facts; Appendix W). Its numbers show each '
              "phase's effect in that world (the before/after tables and samples below); they are not comparable with the papers.")
 
 def _ledger_line(rows: pd.DataFrame) -> str:

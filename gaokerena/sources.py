@@ -657,7 +657,7 @@ WORLD_NAMES = (*(f'mmlu/{s}' for s in SUBJECTS), 'ibmsee', 'mf3qa/train', 'mf3qa
 WORLD_PARTS = {'corpus': 'corpus', 'mf3qa/train': 'qa_train', 'mf3qa/test': 'qa_test', 'medmcqa/filtered': 'medmcqa'}
 
 def world_tables(name: str) -> tuple[str, list[tuple[str, list]]]:
-    "(kind, [(where, [(row number, row)])]) of the miniature world (Appendix J) under dataset name `name`."
+    "(kind, [(where, [(row number, row)])]) of the miniature world (Appendix W) under dataset name `name`."
     if name not in WORLD_NAMES:
         raise DataError(f"the miniature world has no {name!r} (it has: {', '.join(WORLD_NAMES)}); pass data_dir= a folder with clones of {REPOS}")
     world, part = build_world(), WORLD_PARTS.get(name, 'mcq')

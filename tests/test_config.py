@@ -55,7 +55,7 @@ def test_tiny_configs_build_on_cpu(tmp_path):
     pc, ic = pretrain_config(s, tmp_path/'p'), instruct_config(s, tmp_path/'i')
     assert not pc.packing and pc.use_cpu and not pc.bf16   # stage 1's blocks arrive packed by sft.pack_blocks
     assert ic.completion_only_loss and ic.max_steps == s.instruct.max_steps
-    # the tiny model must learn in seconds: no weight decay or dropout, a full-rank adapter and trained embeddings (Appendix J);
+    # the tiny model must learn in seconds: no weight decay or dropout, a full-rank adapter and trained embeddings (Appendix W);
     # the GPU profiles keep the paper's regularisation
     assert (ic.weight_decay, s.instruct.lora_dropout, s.instruct.modules_to_save) == (0.0, 0.0, 'embed_tokens')
     a100 = load_settings('colab-a100')

@@ -46,7 +46,7 @@ def test_tiny_model_shape(tok):
     assert isinstance(m, CohereForCausalLM)
     assert (c.vocab_size, c.hidden_size, c.num_hidden_layers, c.num_attention_heads, c.num_key_value_heads) == (len(tok), 64, 2, 4, 2)
     assert c.pad_token_id == tok.pad_token_id and c.eos_token_id == tok.eos_token_id
-    # chosen for learning in seconds (Appendix J), not copied from aya: a wide MLP, large random weights, logit scale 1
+    # chosen for learning in seconds (Appendix W), not copied from aya: a wide MLP, large random weights, logit scale 1
     assert (c.intermediate_size, c.initializer_range, c.logit_scale) == (256, 0.1, 1.0)
     assert build_tiny_model(tok, 64, layers=3).config.num_hidden_layers == 3
     out = m(**tok(['سلام'], return_tensors='pt'))
