@@ -1,6 +1,6 @@
 "What every bench script shares: the machine and its load, library versions, paired timing, the results file and the last line."
 from __future__ import annotations
-import argparse, importlib.metadata, json, os, platform, statistics, sys, time
+import argparse, importlib.metadata, json, os, platform, shutil, statistics, sys, tempfile, time
 from datetime import datetime, timezone
 from pathlib import Path
 import torch
@@ -91,3 +91,12 @@ def finish(script: str, ratios: dict, record: dict, args: argparse.Namespace, lo
     print(f'results: {out}')
     print(' '.join(f'{k}={v:.4g}' if isinstance(v, float) else f'{k}={v}' for k, v in ratios.items()))
     return result
+
+
+def measure_in_temp(script: str, measure, args: argparse.Namespace) -> dict:
+    "Run `measure(args, folder)` -> (ratios, record) in a fresh temporary folder (removed afterwards), then `finish` with them."
+    load_start = os.getloadavg()
+    folder = Path(tempfile.mkdtemp(prefix=f'bench-{script}-'))
+    try: ratios, record = measure(args, folder)
+    finally: shutil.rmtree(folder, ignore_errors=True)
+    return finish(script, ratios, record, args, load_start)

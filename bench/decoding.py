@@ -6,11 +6,11 @@ one prompt at a time with `model.generate` (transformers' defaults), a batch wit
 cache), a batch with `cache_implementation="static"`, and a batch through the kit's `generate`. Arms run back to back
 in each round; ratios are the medians of the rounds' paired ratios (tokens/s against one prompt at a time)."""
 from __future__ import annotations
-import os, shutil, sys, tempfile
+import sys
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch
-from _common import finish, median_ratio, parser, timed
+from _common import measure_in_temp, median_ratio, parser, timed
 from eval_throughput import PUBLISHED_MEDIAN_TOKENS, benchmark_questions
 from gaokerena.config import run_context
 from gaokerena.evaluate import render_prompt
@@ -74,11 +74,7 @@ def main(argv=None):
     ap.add_argument('--rounds', type=int, default=3)
     args = ap.parse_args(argv)
     if args.quick: args.questions, args.batch_size, args.max_new_tokens, args.rounds = 4, 2, 4, 1
-    load_start = os.getloadavg()
-    run_dir = tempfile.mkdtemp(prefix='bench-decoding-')
-    try: ratios, record = measure(args, run_dir)
-    finally: shutil.rmtree(run_dir, ignore_errors=True)
-    finish('decoding', ratios, record, args, load_start)
+    measure_in_temp('decoding', measure, args)
 
 
 if __name__ == '__main__':

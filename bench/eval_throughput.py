@@ -5,10 +5,10 @@ length) vs log-likelihood scoring of the option letters, and chain-of-thought sa
 tokens per answer: the median length of the authors' published generations. Arms run back to back in each round;
 ratios are the medians of the rounds' paired ratios. vLLM is timed too where it is installed on a GPU."""
 from __future__ import annotations
-import os, random, shutil, statistics, sys, tempfile, time
+import random, statistics, sys, tempfile, time
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DATA, data_dir, finish, median_ratio, parser, timed
+from _common import DATA, data_dir, measure_in_temp, median_ratio, parser, timed
 from gaokerena.config import run_context
 from gaokerena.sources import BENCHMARKS, SUBJECTS, load_rows
 from gaokerena.evaluate import evaluate_mcq
@@ -123,11 +123,7 @@ def main(argv=None):
     if args.quick:
         args.questions, args.cot_questions, args.cot_samples, args.batch_size = 6, 2, 2, 4
         args.max_new_tokens, args.cot_max_new_tokens, args.rounds = 4, 4, 1
-    load_start = os.getloadavg()
-    run_dir = tempfile.mkdtemp(prefix='bench-eval-')
-    try: ratios, record = measure(args, run_dir)
-    finally: shutil.rmtree(run_dir, ignore_errors=True)
-    finish('eval_throughput', ratios, record, args, load_start)
+    measure_in_temp('eval_throughput', measure, args)
 
 
 if __name__ == '__main__':

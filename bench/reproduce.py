@@ -13,7 +13,7 @@ import os, subprocess, sys, tempfile, time
 from pathlib import Path
 import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DATA, data_dir, finish, median_ratio, parser, timed
+from _common import data_dir, finish, median_ratio, parser, timed
 from gaokerena.rows import LETTERS
 from gaokerena.sources import load_rows
 from gaokerena.reproduce import align_rows, benchmark_name

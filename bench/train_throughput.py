@@ -11,10 +11,10 @@ rows, conversations kept whole) -- an option the package does not use yet. Corpu
 into `max_length` pieces as the authors' tokenizer did. Corpus, packed: the package's stage 1 (`pack_blocks`).
 Arms run back to back in each round; ratios are medians of the rounds' paired ratios."""
 from __future__ import annotations
-import dataclasses, os, shutil, statistics, sys, tempfile, time
+import dataclasses, statistics, sys, time
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DATA, data_dir, finish, median_ratio, parser, reset_peak
+from _common import DATA, data_dir, measure_in_temp, median_ratio, parser, reset_peak
 import datasets, transformers
 from datasets import Dataset
 from transformers import TrainerCallback
@@ -165,12 +165,8 @@ def main(argv=None):
     ap.add_argument('--rounds', type=int, default=3)
     args = ap.parse_args(argv)
     if args.quick: args.max_length, args.steps, args.dpo_steps, args.rounds = 512, 3, 2, 1
-    load_start = os.getloadavg()
     datasets.disable_progress_bars(); transformers.logging.set_verbosity_error()
-    work = Path(tempfile.mkdtemp(prefix='bench-train-'))
-    try: ratios, record = measure(args, work)
-    finally: shutil.rmtree(work, ignore_errors=True)
-    finish('train_throughput', ratios, record, args, load_start)
+    measure_in_temp('train_throughput', measure, args)
 
 
 if __name__ == '__main__':
