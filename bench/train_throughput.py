@@ -3,7 +3,7 @@
 the share of padding in the batches, padded vs packed, for forum Q&A (MF3QA: the real files when the data is present,
 the bundled sample otherwise) and for corpus text (the bundled sample: the corpus is a separate 757 MB download); and the
 time of one DPO step with the paper's batch (1 x 4) and pair lengths, with the trainer and loop of
-gaokerena.rlaif.train_dpo (`dpo_trainer`, `train_stage`).
+gaokerena.rounds.train_dpo (`dpo_trainer`, `train_stage`).
 
 Q&A, padded: the package's stage 2 (`instruct_config`: one conversation per row, padded to the batch's longest, as the
 authors trained). Q&A, packed: the same with trl's best-fit-decreasing packing (`packing_strategy='bfd'`, padding-free

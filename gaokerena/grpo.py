@@ -18,7 +18,8 @@ from trl.rewards import get_soft_overlong_punishment
 from .config import RunContext, Settings, SettingsError, processes
 from .data import contamination
 from .rows import LETTERS
-from .evaluate import extract_choice, render_prompt
+from .extract import extract_choice
+from .evaluate import render_prompt
 from .generation import prompt_lengths, use_vllm
 from .results import published
 from .models import ModelRecipe, recipe_identity

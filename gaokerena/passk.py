@@ -9,7 +9,8 @@ from __future__ import annotations
 import math
 from collections import Counter
 from .rows import LETTERS
-from .evaluate import passage_name, render_options, render_verifier_prompt
+from .evaluate import passage_name, render_verifier_prompt
+from .rows import render_options
 
 # %% auto #0
 __all__ = ['QUESTION_CONTEXT', 'LOGLIK_SUFFIX', 'VARIANTS', 'pass_at_k', 'self_consistency', 'negative_marking', 'answer_entropy',

@@ -16,7 +16,7 @@ from .sources import SUBJECTS, load_rows
 from .rows import LETTERS, DataError
 from .sheets import HISTORY_SHEET, cell_text, published_sheets, read_output_sheet, read_verifier_sheet, read_vote_sheet
 from . import results
-from .evaluate import extract_choice, same_outcome
+from .extract import extract_choice, same_outcome
 from .passk import negative_marking, self_consistency
 from .sampling import mean_pass_at_k, verifier_answer
 

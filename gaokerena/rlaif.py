@@ -13,7 +13,8 @@ import torch
 from trl.data_utils import common_prefix_length
 from .config import Settings
 from .rows import LETTERS
-from .evaluate import extract_choice, render_prompt
+from .extract import extract_choice
+from .evaluate import render_prompt
 from .llm import ChatBackend, LocalChat
 from .teacher import chat_call
 

@@ -18,7 +18,8 @@ from .config import RunContext, Settings, SettingsError, processes
 from .rows import LETTERS, read_jsonl, write_jsonl
 from .sources import load_prepared, load_rows, where_from
 from .results import ResultStore, result_key, row_spec, run_batches
-from .evaluate import extract_choice, prompt_question, render_prompt
+from .extract import extract_choice
+from .evaluate import prompt_question, render_prompt
 from .generation import generate, prompt_lengths
 from .ledger import estimate_cost, save_comparison, throughput_for, track_stage
 from .llm import ChatBackend, LLMError, LocalChat, decoding_spec

@@ -1,4 +1,4 @@
-"""JSON Lines read and written safely, the option letters, the error that names a file, row and field, and the bundled sample.
+"""JSON Lines read and written safely, the option letters (and how the papers print the options), the error that names a file, row and field, and the bundled sample.
 
 Docs: https://github.com/gaokerena-kit/gaokerena/rows.html.md"""
 
@@ -12,12 +12,16 @@ from pathlib import Path
 import gaokerena
 
 # %% auto #0
-__all__ = ['SAMPLE_DIR', 'LETTERS', 'SAMPLE_FILES', 'DataError', 'Unparsed', 'iter_jsonl', 'read_jsonl', 'drop_partial_line',
-           'write_jsonl', 'load_sample']
+__all__ = ['SAMPLE_DIR', 'LETTERS', 'SAMPLE_FILES', 'render_options', 'DataError', 'Unparsed', 'iter_jsonl', 'read_jsonl',
+           'drop_partial_line', 'write_jsonl', 'load_sample']
 
 # %% ../nbs/99_rows.ipynb #rw-basics
 SAMPLE_DIR = Path(gaokerena.__file__).parent/'sample'
 LETTERS = ('A', 'B', 'C', 'D')
+
+def render_options(options: dict) -> str:
+    "Options as the papers render them: '[A] : …' one per line."
+    return '\n'.join(f'[{k}] : {options[k]}' for k in LETTERS)
 
 class DataError(ValueError):
     "A data file or row is unusable; the message names the file, row and field."

@@ -2,10 +2,11 @@
 import math
 import pandas as pd
 import pytest
-from gaokerena.evaluate import (ANSWER_CUES, EXCEPT_CUES, MEDMOBILE, OPTION_FORMS, PAPER_SYSTEMS, RULE_TIERS, TRUSTED_READINGS, Evidence,
-                                all_evidence, answer_evidence, decide, deciding, extract_all, extract_choice, extract_with_llm,
-                                extraction_agreement, leave_one_out, llm_choice, normalise_answer_text, option_mentions,
-                                published_generations, reading_kind, select_tiers, trusted_readings)
+from gaokerena.extract import (ANSWER_CUES, EXCEPT_CUES, MEDMOBILE, OPTION_FORMS, PAPER_SYSTEMS, RULE_TIERS,
+                               TRUSTED_READINGS, Evidence, all_evidence, answer_evidence, decide, deciding, extract_all,
+                               extract_choice, extract_with_llm, extraction_agreement, leave_one_out, llm_choice,
+                               normalise_answer_text, option_mentions, published_generations, reading_kind,
+                               select_tiers, trusted_readings)
 
 OPTS = {'A': 'آپاندیس', 'B': 'کیسه صفرا', 'C': 'طحال', 'D': 'مثانه'}
 

@@ -245,7 +245,7 @@ def published_verdicts(real_data):
 
 def test_verifier_parser_agrees_with_the_authors_on_the_published_verdicts(real_data):
     "99 of 100 verdicts read as the authors did (96 with the same non-answer type: they write invalid where we keep the run's none)."
-    from gaokerena.evaluate import same_outcome
+    from gaokerena.extract import same_outcome
     verdicts = published_verdicts(real_data)
     assert len(verdicts) == 100
     assert sum(label == ours for _, _, _, label, ours, _ in verdicts) == 96
@@ -255,7 +255,7 @@ def test_verifier_parser_agrees_with_the_authors_on_the_published_verdicts(real_
 
 def test_the_one_verdict_read_differently_is_an_author_slip(real_data):
     "IBMSEE sys_result.xlsx row 13 names passage four twice; the label is passage five's option and ours is the gold answer."
-    from gaokerena.evaluate import same_outcome
+    from gaokerena.extract import same_outcome
     differ = [(b, r, text, label, ours, gold) for b, r, text, label, ours, gold in published_verdicts(real_data) if not same_outcome(label, ours)]
     assert [(b, r, label, ours, gold) for b, r, _, label, ours, gold in differ] == [('ibmsee', 13, 'B', 'A', 'A')]
     text = differ[0][2]

@@ -4,7 +4,8 @@ from collections import Counter
 from conftest import ROOT
 from gaokerena.config import run_context
 from gaokerena.rows import LETTERS
-from gaokerena.evaluate import COT_PROMPT, extract_choice, render_prompt
+from gaokerena.evaluate import COT_PROMPT, render_prompt
+from gaokerena.extract import extract_choice
 from gaokerena.rlaif import TEACHER_REWRITE, teacher_messages
 from gaokerena.rounds import published_pairs, rlaif_questions
 

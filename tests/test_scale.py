@@ -187,7 +187,8 @@ def test_lm_eval_letter_tasks_score_like_the_kit(tiny, tmp_path):
 
 def test_lm_eval_cot_task_reads_answers_with_the_kit_extractor(tiny, tmp_path):
     "The CoT task samples after the kit's CoT prompt; its filter is the kit's extractor; exact match scores the extracted letter."
-    from gaokerena.evaluate import extract_choice, render_prompt
+    from gaokerena.extract import extract_choice
+    from gaokerena.evaluate import render_prompt
     from gaokerena.generation import chat_prompts
     from gaokerena.harness import export_tasks
     ctx, _, tokenizer, benchmarks = tiny

@@ -6,7 +6,8 @@ import pytest
 from gaokerena.config import load_settings
 from gaokerena.rows import LETTERS
 from gaokerena.sources import load_rows, normalise, row_issues
-from gaokerena.evaluate import extract_choice, render_prompt
+from gaokerena.extract import extract_choice
+from gaokerena.evaluate import render_prompt
 from gaokerena.llm import ChatBackend
 from gaokerena.rlaif import build_pair
 from gaokerena.rounds import pair_rows
