@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Evaluation throughput on the tiny model, through gaokerena.evaluate.evaluate_mcq: straight questions answered one
+"""Evaluation throughput on the tiny model, through gaokerena.evalrun.evaluate_mcq: straight questions answered one
 at a time with generation (the papers' way) vs batched generation (evaluate_mcq batches questions of similar prompt
 length) vs log-likelihood scoring of the option letters, and chain-of-thought samples one at a time vs batched. New
 tokens per answer: the median length of the authors' published generations. Arms run back to back in each round;
@@ -11,7 +11,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import DATA, data_dir, measure_in_temp, median_ratio, parser, timed
 from gaokerena.config import run_context
 from gaokerena.sources import BENCHMARKS, SUBJECTS, load_rows
-from gaokerena.evaluate import evaluate_mcq
+from gaokerena.evalrun import evaluate_mcq
 from gaokerena.results import ResultStore
 from gaokerena.generation import make_generator, vllm_available
 from gaokerena.models import ModelRecipe, load_model_and_tokenizer

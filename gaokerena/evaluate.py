@@ -8,25 +8,17 @@ Docs: https://github.com/gaokerena-kit/gaokerena/eval.html.md"""
 from __future__ import annotations
 import math, os, re
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 import pandas as pd
-from .sources import BENCHMARKS, DATASETS, SUBJECTS, load_prepared, where_from
+from .sources import BENCHMARKS, SUBJECTS
 from .rows import LETTERS, render_options
-from .llm import decoding_spec
-from .generation import TransformersGenerator, chat_prompts, prompt_lengths
-from .results import ResultStore, run_batches
-from .stores import fingerprint, model_identity
-from .extract import extract_choice
+from .generation import chat_prompts
 
 # %% auto #0
-__all__ = ['STRAIGHT_PROMPT', 'COT_PROMPT', 'PROMPTS', 'VERIFIER_PROMPT', 'PASSAGE_NAMES', 'JUDGE_PROMPT', 'VERDICTS', 'OUTCOMES',
-           'render_prompt', 'prompt_question', 'passage_name', 'render_verifier_prompt', 'answer_contexts',
-           'letter_logprobs', 'evaluate_mcq', 'bootstrap_ci', 'score_rows', 'score_table', 'majority_letter_baseline',
-           'mcnemar_exact', 'paired_comparison', 'letter_agreement', 'render_judge_prompt', 'parse_verdict',
-           'reference_answers', 'judge_pairs', 'make_judge', 'pairwise_outcomes', 'win_rates', 'spread_limit',
-           'load_benchmarks', 'load_freeform']
+__all__ = ['STRAIGHT_PROMPT', 'COT_PROMPT', 'PROMPTS', 'VERIFIER_PROMPT', 'PASSAGE_NAMES', 'render_prompt', 'prompt_question',
+           'passage_name', 'render_verifier_prompt', 'answer_contexts', 'letter_logprobs', 'bootstrap_ci', 'score_rows',
+           'score_table', 'majority_letter_baseline', 'mcnemar_exact', 'paired_comparison', 'letter_agreement']
 
 # %% ../nbs/02_eval.ipynb #4cb281b1
 STRAIGHT_PROMPT = ("\nبه پرسش زیر به پاسخ بدهید و تنها از زبان فارسی استفاده کنید!\n## پرسش\n{question} \n\n\n"
@@ -88,41 +80,6 @@ def letter_logprobs(model, tokenizer, prompts: list[str], answer_prefix: str = '
     positions = (enc['attention_mask'].cumsum(-1) - 1).clamp(min=0)
     logits = model(**enc, position_ids=positions, logits_to_keep=1).logits[:, -1, :].float()
     return torch.log_softmax(logits, -1).gather(1, torch.tensor(letters, device=logits.device)).cpu()
-
-# %% ../nbs/02_eval.ipynb #d809c2b1
-def evaluate_mcq(model, tokenizer, questions: list[dict], store: ResultStore, model_name: str, benchmark: str,
-                 mode: str = 'loglik', style: str = 'straight', samples: int = 1, temperature: float = 0.0,
-                 max_new_tokens: int = 1024, batch_size: int = 8, seed: int = 0, generator=None, answer_prefix: str = '',
-                 identity: str | None = None) -> list[dict]:
-    "Answer `questions` by log-likelihood (the letter after `answer_prefix`) or generation (`samples` each), resuming from `store`."
-    if mode not in ('loglik', 'generate'): raise ValueError(f"mode must be 'loglik' or 'generate', not {mode!r}")
-    if mode == 'loglik' and samples != 1: raise ValueError("log-likelihood scoring is deterministic: samples must be 1")
-    task = f'{mode}/{style}'
-    items = [(q, s) for s in range(samples) for q in questions]
-    keys = [(model_name, benchmark, task, str(q['id']), s) for q, s in items]
-    prompts = [render_prompt(q, style) for q, _ in items]
-    if mode == 'loglik':
-        setup = {'model': identity or fingerprint(model_identity(model)), 'task': task, 'answer_prefix': answer_prefix}
-    else:   # no model and no generator: every row must be stored already, under `identity`
-        generator = generator or (TransformersGenerator(model, tokenizer, batch_size=batch_size) if model is not None else None)
-        top_k, top_p = (generator.top_k, generator.top_p) if generator else (50, 1.0)
-        setup = {'model': identity or generator.identity, 'task': task, **decoding_spec(temperature, top_k, top_p),
-                 'max_new_tokens': max_new_tokens, 'seed': seed if temperature > 0 else None}
-        batch_size = (generator.batch_size if generator else batch_size) or len(items)
-
-    def compute(batch, b):
-        rows = [{'model': model_name, 'benchmark': benchmark, 'task': task, 'qid': str(q['id']), 'sample': s,
-                 'subject': q['subject'], 'gold': q['gold']} for q, s in batch]
-        prompts = [render_prompt(q, style) for q, _ in batch]
-        if mode == 'loglik':
-            lp = letter_logprobs(model, tokenizer, prompts, answer_prefix)
-            return [{**r, 'logprobs': dict(zip(LETTERS, map(float, l))), 'answer': LETTERS[int(l.argmax())]}
-                    for r, l in zip(rows, lp)]
-        texts = generator(prompts, max_new_tokens, temperature, seed + b)
-        return [{**r, 'generation': t, 'answer': extract_choice(t, q['question'], q['options'])}
-                for r, (q, _), t in zip(rows, batch, texts)]
-    lengths = lambda: prompt_lengths(tokenizer or generator.tokenizer, prompts)
-    return run_batches(items, keys, store, compute, batch_size, f'{model_name} · {benchmark} · {task}', lengths, setup, prompts)
 
 # %% ../nbs/02_eval.ipynb #8d59eb50
 def bootstrap_ci(num, den=None, n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
@@ -208,133 +165,3 @@ def letter_agreement(scored: list[dict], written: list[dict]) -> pd.DataFrame:
     for p in pairs: groups[p[0]].append(p)
     table = {b: line(groups[b]) for b in [*BENCHMARKS, *sorted(set(groups) - set(BENCHMARKS))] if b in groups}
     return pd.DataFrame.from_dict({**table, 'all': line(pairs)}, orient='index')
-
-# %% ../nbs/02_eval.ipynb #00130c3b
-JUDGE_PROMPT = """شما داوری بی‌طرف و پزشکی باتجربه هستید. دو دستیار هوش مصنوعی به پرسش پزشکی زیر پاسخ داده‌اند.
-پاسخ‌ها را از نظر درستی علمی، کامل بودن، ایمنی برای بیمار و روشنی مقایسه کنید. ترتیب پاسخ‌ها، طول آن‌ها و نام دستیارها نباید در داوری شما اثری داشته باشد.
-ابتدا مقایسه‌ای کوتاه بنویسید. سپس در خط آخر داوری نهایی را دقیقاً به یکی از این سه شکل بنویسید: [[A]] اگر پاسخ دستیار A بهتر است، [[B]] اگر پاسخ دستیار B بهتر است، [[C]] اگر دو پاسخ هم‌ارزند.
-
-## پرسش
-{question}
-
-## پاسخ دستیار A
-{first}
-
-## پاسخ دستیار B
-{second}
-"""
-VERDICTS = ('A', 'B', 'tie', 'invalid')
-_VERDICT = re.compile(r'\[\[\s*([ABC])\s*\]\]')
-
-def render_judge_prompt(question: str, first: str, second: str) -> str:
-    "The judge's prompt comparing two answers to `question`, `first` shown as A."
-    return JUDGE_PROMPT.format(question=question, first=first, second=second)
-
-def parse_verdict(text: str) -> str:
-    "The judge's last verdict: 'A', 'B', 'tie' ([[C]]), or 'invalid' when none can be read."
-    found = _VERDICT.findall(text or '')
-    return {'A': 'A', 'B': 'B', 'C': 'tie'}[found[-1]] if found else 'invalid'
-
-# %% ../nbs/02_eval.ipynb #18aa58b4
-def reference_answers(questions: list[dict]) -> dict:
-    "The dataset's own answers as a system to compare with: question id -> answer."
-    return {str(q['id']): q['answer'] for q in questions}
-
-def judge_pairs(judge, questions: list[dict], answers: dict, store: ResultStore, benchmark: str, max_tokens: int = 1024,
-                workers: int = 8, batch_size: int = 16) -> list[dict]:
-    "Judge two systems' answers ({name: {qid: text}}) to each question in both orders; one stored row per (question, order)."
-    (a, _), (b, _) = answers.items()
-    pair, task = f'{a} vs {b}', f'judge/{judge.name}'
-    for name, ans in answers.items():
-        missing = [q['id'] for q in questions if str(q['id']) not in ans]
-        if missing: raise KeyError(f"no answer of '{name}' to {len(missing)} questions of {benchmark}, e.g. {missing[0]}")
-    items = [(q, order) for q in questions for order in (0, 1)]
-    keys = [(pair, benchmark, task, str(q['id']), order) for q, order in items]
-    def prompt_of(q, order):
-        (first, second), qid = (a, b) if order == 0 else (b, a), str(q['id'])
-        return render_judge_prompt(q['question'], answers[first][qid], answers[second][qid])
-
-    def one(item):
-        q, order = item
-        qid, (first, second) = str(q['id']), (a, b) if order == 0 else (b, a)
-        res = judge.chat([{'role': 'user', 'content': prompt_of(q, order)}], temperature=0, max_tokens=max_tokens)
-        verdict = parse_verdict(res.text)
-        return {'model': pair, 'benchmark': benchmark, 'task': task, 'qid': qid, 'sample': order, 'first': first,
-                'second': second, 'verdict': verdict, 'winner': {'A': first, 'B': second}.get(verdict, verdict),
-                'judgement': res.text, 'prompt_tokens': res.prompt_tokens, 'completion_tokens': res.completion_tokens,
-                'usd': judge.cost_usd(res)}
-
-    def compute(batch, _):
-        with ThreadPoolExecutor(max(1, workers)) as pool: return list(pool.map(one, batch))
-    return run_batches(items, keys, store, compute, batch_size, f'{pair} · {benchmark} · {task}',
-                       setup={'judge': judge.cache_name, 'max_tokens': max_tokens}, prompts=[prompt_of(q, o) for q, o in items])
-
-def make_judge(ctx, model=None, tokenizer=None, name: str = 'local'):
-    "The run's judge: the settings' API model ([llm] judge_*), or with profile judge = local the given model (offline)."
-    from gaokerena.llm import LocalChat, OpenAIChat
-    cache, l = ctx.stage_dir('02_eval')/'judge_cache', ctx.settings.llm
-    if ctx.settings.profile.judge == 'local':
-        return LocalChat(model, tokenizer, cache, name=f'local-{name}', top_k=ctx.settings.eval.top_k, top_p=ctx.settings.eval.top_p)
-    return OpenAIChat.from_endpoint(l.judge_endpoint, l.timeout, l.max_retries, cache)
-
-# %% ../nbs/02_eval.ipynb #f06f5775
-OUTCOMES = ('win', 'tie', 'loss', 'invalid')
-
-def pairwise_outcomes(rows: list[dict], system: str) -> dict:
-    "Per question, `system`'s result over both orders: win, tie or loss on balance, or invalid if a verdict was."
-    winners = defaultdict(list)
-    for r in rows: winners[r['qid']].append(r['winner'])
-    out = {}
-    for qid, ws in winners.items():
-        if len(ws) != 2 or 'invalid' in ws: out[qid] = 'invalid'; continue
-        points = sum(1 if w == system else 0 if w == 'tie' else -1 for w in ws)
-        out[qid] = 'win' if points > 0 else 'loss' if points < 0 else 'tie'
-    return out
-
-def win_rates(rows: list[dict], system: str, n_boot: int = 2000, seed: int = 0) -> dict:
-    "Percent of questions `system` won, tied, lost or got an invalid verdict on, with 95% intervals, and the judge's position bias."
-    outcomes = list(pairwise_outcomes(rows, system).values())
-    table = {}
-    for o in OUTCOMES:
-        hits = [x == o for x in outcomes]
-        lo, hi = bootstrap_ci(hits, None, n_boot, seed)
-        table[o] = {'count': sum(hits), 'rate': 100 * sum(hits) / len(hits) if hits else math.nan,
-                    'ci_low': 100 * lo, 'ci_high': 100 * hi}
-    valid = [r for r in rows if r['verdict'] in ('A', 'B', 'tie')]
-    by_q = defaultdict(list)
-    for r in valid: by_q[r['qid']].append(r['winner'])
-    both = [ws for ws in by_q.values() if len(ws) == 2]
-    decided = [r for r in valid if r['verdict'] != 'tie']
-    table['judge'] = {'questions': len(outcomes), 'verdicts': len(rows), 'invalid_verdicts': len(rows) - len(valid),
-                      'consistency': 100 * sum(ws[0] == ws[1] for ws in both) / len(both) if both else math.nan,
-                      'first_position': 100 * sum(r['verdict'] == 'A' for r in decided) / len(decided) if decided else math.nan}
-    return table
-
-# %% ../nbs/02_eval.ipynb #8ba4fef9
-def spread_limit(groups: dict, limit: int) -> dict:
-    "At most `limit` rows in all (0: every row), taken in turn from each group so that each keeps some."
-    if not limit: return dict(groups)
-    taken, pos = {g: [] for g in groups}, 0
-    while pos < max(map(len, groups.values()), default=0) and sum(map(len, taken.values())) < limit:
-        for g, rows in groups.items():
-            if pos < len(rows) and sum(map(len, taken.values())) < limit: taken[g].append(rows[pos])
-        pos += 1
-    return {g: rows for g, rows in taken.items() if rows}
-
-def load_benchmarks(ctx, limit: int = 0) -> dict:
-    "The run's multiple-choice benchmarks as chapter 1 prepared them, benchmark id -> rows, `limit` spread over them; PersianMedQA's specialties after them when the profile asks."
-    groups = defaultdict(list)
-    for q in load_prepared(ctx, 'mcq'): groups[q['subject']].append(q)
-    out = spread_limit({b: groups[b] for b in [*BENCHMARKS, *sorted(set(groups) - set(BENCHMARKS))] if b in groups}, limit)
-    if ctx.settings.profile.persianmedqa_questions:
-        extra = defaultdict(list)
-        for q in load_prepared(ctx, 'persianmedqa'): extra[q['subject']].append(q)
-        out |= spread_limit(dict(sorted(extra.items())), ctx.settings.profile.persianmedqa_questions)
-    return out
-
-def load_freeform(ctx, limit: int = 0) -> dict:
-    "The free-form QA test sets, each question once: MF3QA test's forum questions, and K-QA fa (the released test set holds it; else its own file; the sample and the world have none)."
-    test, kqa = load_prepared(ctx, 'qa_test'), DATASETS['kqa'].site
-    sets = {'mf3qa': [r for r in test if r['source'] != kqa], 'kqa': [r for r in test if r['source'] == kqa]}
-    if not sets['kqa'] and where_from(ctx) not in ('sample', 'world'): sets['kqa'] = load_prepared(ctx, 'kqa')
-    return spread_limit({n: rows for n, rows in sets.items() if rows}, limit)

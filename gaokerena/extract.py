@@ -15,13 +15,13 @@ from .sheets import published_sheets, read_output_sheet
 
 # %% auto #0
 __all__ = ['NON_ANSWERS', 'OPTION_FORMS', 'CALLED_TRUE', 'EXCEPT_QUESTION', 'ANSWER_CUES', 'EMPTY_ANSWER', 'EXCEPT_CUES',
-           'NONE_OF', 'ALL_OF', 'NAMED_BEST', 'RULE_TIERS', 'PAPER_SYSTEMS', 'CELL', 'MEDMOBILE', 'TRUSTED_READINGS',
-           'EXTRACT_PROMPT', 'normalise_answer_text', 'Mention', 'option_letter', 'option_mentions', 'mask_options',
-           'mark_negated', 'cue_window', 'verdict', 'option_by_text', 'opening_list', 'Evidence', 'answer_evidence',
-           'deciding', 'decide', 'extract_choice', 'published_generations', 'extract_all', 'same_outcome',
-           'extraction_agreement', 'disagreement_kind', 'all_evidence', 'select_tiers', 'reading_kind',
-           'trusted_readings', 'render_extract_prompt', 'parse_choice', 'llm_choice', 'extract_with_llm',
-           'leave_one_out']
+           'NONE_OF', 'ALL_OF', 'NAMED_BEST', 'RULE_TIERS', 'EXAMPLE_OPTIONS', 'HAND_EXAMPLES', 'PAPER_SYSTEMS', 'CELL',
+           'MEDMOBILE', 'TRUSTED_READINGS', 'EXTRACT_PROMPT', 'normalise_answer_text', 'Mention', 'option_letter',
+           'option_mentions', 'mask_options', 'mark_negated', 'cue_window', 'verdict', 'option_by_text', 'opening_list',
+           'Evidence', 'answer_evidence', 'deciding', 'decide', 'extract_choice', 'published_generations',
+           'extract_all', 'same_outcome', 'extraction_agreement', 'disagreement_kind', 'all_evidence', 'select_tiers',
+           'reading_kind', 'trusted_readings', 'render_extract_prompt', 'parse_choice', 'llm_choice',
+           'extract_with_llm', 'leave_one_out']
 
 # %% ../nbs/99_extract.ipynb #ex-c02
 from typing import NamedTuple
@@ -29,10 +29,11 @@ import pandas as pd
 
 NON_ANSWERS = ('none', 'multiple', 'invalid')
 _ANSWER_CHARS = str.maketrans({
+    # Persian digits ۰-۹ and Arabic-Indic digits ٠-٩ -> ASCII 0-9
     **{d: str(i) for i, d in enumerate('۰۱۲۳۴۵۶۷۸۹')}, **{d: str(i) for i, d in enumerate('٠١٢٣٤٥٦٧٨٩')},
     **{chr(0xFF21 + i): l for i, l in enumerate(LETTERS)},                         # fullwidth Ａ-Ｄ
     **{chr(c): None for c in [*range(0x064B, 0x0660), 0x0670, 0x0640, 0x200E, 0x200F]},  # diacritics, tatweel, marks
-    'ي': 'ی', 'ى': 'ی', 'ك': 'ک', '\u200c': ' '})
+    'ي': 'ی', 'ى': 'ی', 'ك': 'ک', '\u200c': ' '})   # Arabic ي ى -> Persian ی (ye), Arabic ك -> Persian ک (kaf), ZWNJ -> space
 
 def normalise_answer_text(text: str) -> str:
     "`text` ready for reading answers: ASCII digits and A-D, Persian ی/ک, ZWNJ as a space, no diacritics."
@@ -40,25 +41,26 @@ def normalise_answer_text(text: str) -> str:
 
 # %% ../nbs/99_extract.ipynb #ex-c05
 _FA = r'\u0620-\u064A\u066E-\u06D3\u06D5\u06FA-\u06FF'         # Arabic-script letters: not its punctuation (، ؛ ؟) or digits
-_WORD = r'(?:گزینه|(?i:option|choice))(?:\s*ی)?[\s*]*'     # "option", also گزینه‌ی and **bold**
+_WORD = r'(?:گزینه|(?i:option|choice))(?:\s*ی)?[\s*]*'     # گزینه / option / choice, also گزینه‌ی (option of) and **bold**
+# الف alef, ب be, ج jim, د dal: the first four letters in abjad order, Persian's A-D
 _PERSIAN_LETTER = {'الف': 'A', 'آ': 'A', 'ب': 'B', 'ج': 'C', 'د': 'D'}   # آ: a translated answer's transliterated A
-_ORDINAL = {'اول': 'A', 'نخست': 'A', 'دوم': 'B', 'سوم': 'C', 'چهارم': 'D'}
+_ORDINAL = {'اول': 'A', 'نخست': 'A', 'دوم': 'B', 'سوم': 'C', 'چهارم': 'D'}   # first, first (literary), second, third, fourth
 _DIGIT = {'1': 'A', '2': 'B', '3': 'C', '4': 'D'}
 OPTION_FORMS = {   # name: (pattern with the option in group x, example naming option C)
-    'option word + ordinal': (rf'{_WORD}(?P<x>اول|نخست|دوم|سوم|چهارم)(?![{_FA}])', 'گزینه سوم'),
-    'option word + digit':   (rf'{_WORD}[\[(]?\s*(?P<x>[1-4])(?![0-9{_FA}])\s*[\])]?', 'گزینه ۳'),
-    'option word + letter':  (rf'{_WORD}[\[(]?\s*(?P<x>الف|ب|ج|د)(?![{_FA}A-Za-z0-9])\s*[\])]?', 'گزینه ج'),
+    'option word + ordinal': (rf'{_WORD}(?P<x>اول|نخست|دوم|سوم|چهارم)(?![{_FA}])', 'گزینه سوم'),   # «گزینه سوم» = the third option
+    'option word + digit':   (rf'{_WORD}[\[(]?\s*(?P<x>[1-4])(?![0-9{_FA}])\s*[\])]?', 'گزینه ۳'),   # «گزینه ۳» = option 3
+    'option word + letter':  (rf'{_WORD}[\[(]?\s*(?P<x>الف|ب|ج|د)(?![{_FA}A-Za-z0-9])\s*[\])]?', 'گزینه ج'),   # «گزینه ج» = option jim (C)
     'option word + A-D':     (rf'{_WORD}[\[(«"]?\s*(?P<x>[A-Da-d])(?![A-Za-z0-9])\s*[\])»"]?', 'option C'),
     'bracketed':             (r'\[\s*(?P<x>[A-Da-d]|الف|آ|ب|ج|د)\s*\]', '[c]'),
-    'parenthesised':         (r'(?<![A-Za-z])\(\s*(?P<x>[A-Da-d]|الف|آ|ب|ج|د)\s*\)', '(ج)'),
+    'parenthesised':         (r'(?<![A-Za-z])\(\s*(?P<x>[A-Da-d]|الف|آ|ب|ج|د)\s*\)', '(ج)'),   # (jim) = (C)
     'quoted':                (r'[«"]\s*(?P<x>[A-D])\s*[»"]', '«C»'),
     'bold':                  (r'\*\*\s*["«]?(?P<x>[A-Da-d])(?=\s*\*\*|\s*[:)]|\s|\.\s)', '**C**'),
     'closing bracket':       (r'(?<![\[\w])(?P<x>[A-D])\]', '**C] : ...**'),
-    'letter + parenthesis':  (rf'(?<![{_FA}])(?P<x>الف|ب|ج|د)\)', 'ج) ...'),
+    'letter + parenthesis':  (rf'(?<![{_FA}])(?P<x>الف|ب|ج|د)\)', 'ج) ...'),   # jim) = C)
     'line start':            (rf'^[\s*:=]*(?P<x>[A-D]|الف|ب|ج|د)(?![{_FA}A-Za-z0-9])', 'C: ...'),
 }
 _FORMS = [re.compile(p, re.M) for p, _ in OPTION_FORMS.values()]
-_AND = re.compile(r'\s*(?:و|یا|،|,|(?i:and|or))\s*\**\s*\[?(?P<x>[A-Da-d])\]?(?![A-Za-z0-9])')
+_AND = re.compile(r'\s*(?:و|یا|،|,|(?i:and|or))\s*\**\s*\[?(?P<x>[A-Da-d])\]?(?![A-Za-z0-9])')   # و and, یا or, ، comma
 
 class Mention(NamedTuple):
     "One place a text names an option."
@@ -87,22 +89,40 @@ def mask_options(text: str, options: dict | None) -> str:
             text = re.sub(r'(?<!\w)' + r'\W*'.join(map(re.escape, words)) + r'(?!\w)', lambda m: ' ' * len(m.group()), text)
     return text
 
+# after a mention, within 60 characters and before any « است» (is): نادرست wrong, غلط false, اشتباه mistaken, نیست is not,
+# نمی باشد / نمیباشد is not (formal), صحیح نمی... is not correct;
+# رد شد was rejected, رد می... (we) reject, رد کرد rejected, رد کنیم we reject, حذف شد / حذف می was / is removed,
+# نامناسب unsuitable, نامرتبط unrelated, غیر معتبر / مرتبط / منطقی invalid / unrelated / illogical,
+# کمتر محتمل / احتمال / مناسب / مرتبط less likely / probable / suitable / related
 _NEGATED_AFTER = re.compile(rf'(?:(?! است)[^.\n؛;]){{0,60}}?(?<![{_FA}])(?:نادرست|غلط|اشتباه|نیست|نمی باشد|نمیباشد|صحیح نمی'
                             r'|رد (?:شد|می|کرد|کنیم)|حذف (?:شد|می)|نامناسب|نامرتبط|غیر ?(?:معتبر|مرتبط|منطقی)'   # rejected, removed, unsuitable, unrelated, invalid
                             r'|کمتر (?:محتمل|احتمال|مناسب|مرتبط)|(?i:not\b|incorrect|unlikely|less likely))')   # less likely / suitable / related
+# نه not, به جز / بجز / جز except, غیر از other than; اگرچه / اگر چه / هرچند / هر چند / گرچه / با اینکه although, even though
 _NEGATED_BEFORE = re.compile(rf'(?<![{_FA}])(?:نه|به جز|بجز|جز|غیر از)[\s*]*$'          # «نه [A]» (not A), «به جز [B]» (except B)
                              rf'|(?<![{_FA}])(?:اگرچه|اگر چه|هرچند|هر چند|گرچه|با اینکه)[^.\n،,؛;:]{{0,40}}$')  # «اگرچه [B] ...» (although B ...)
-_JOINED = re.compile(r'[\s،,*]*(?:و|یا|(?i:and|or))?[\s،,*]*')
+_JOINED = re.compile(r'[\s،,*]*(?:و|یا|(?i:and|or))?[\s،,*]*')   # و and, یا or
+# «... صحیح / درست / صادق است / می باشد» = "... is correct / right / true"
 CALLED_TRUE = re.compile(r'[^.\n؛;]{0,100}?(?:صحیح|درست|صادق) (?:است|می باشد)')
+# گزینه option; الف / ب / ج / د alef / be / jim / dal (A-D)
 _ITEM = (r'[ \t]*(?:[-*•]|\d+[.)])?[ \t*]*(?:\[[A-D]\]|\(?[A-D]\)|[A-D][:.]|گزینه|\(?(?:الف|ب|ج|د)\))[^\n]*')  # a list item naming an option: - [A], * **A:**, A., (ب)
+# سایر other, بقیه rest, دیگر other, ی of, گزینه option, موارد items, ها / های plural (-s), باقی remaining
 _OTHER_OPTIONS = r'(?:(?:سایر|بقیه|دیگر)(?: ی)? (?:گزینه|موارد)|گزینه (?:ها|های) (?:دیگر|باقی))'      # «سایر گزینه‌ها», «گزینه‌های دیگر»: the other options
-_REJECTS = rf'(?<![{_FA}])(?:نادرست|غلط|اشتباه|نیست|نمی|ندار|نداشت|رد |کمتر)'   # wrong, false, mistaken, is not, does not, has not, rejected, less
+# نادرست wrong, غلط false, اشتباه mistaken, نیست is not, نمی does not, ندار / نداشت has / had not, رد rejected, کمتر less
+_REJECTS = rf'(?<![{_FA}])(?:نادرست|غلط|اشتباه|نیست|نمی|ندار|نداشت|رد |کمتر)'
+# a line without پاسخ / جواب (answer) that names the other options, or گزینه‌ها / گزینه‌های (options)
+# and a rejecting word, ending in ':';
+# «گزینه‌های دیگر کمتر احتمال دارند:» = "the other options are less likely:"
+# «گزینه‌های [A] و [D] نادرست‌اند چون:» = "options [A] and [D] are wrong because:"
 _OTHERS_REJECTED = re.compile(   # «گزینه‌های دیگر کمتر احتمال دارند:», «گزینه‌های [A] و [D] نادرست‌اند چون:» and the list of options below it
     rf'(?m)^(?![^\n]*(?:پاسخ|جواب))[^\n]*(?:{_OTHER_OPTIONS}|گزینه (?:ها|های)[^\n]{{0,40}}?{_REJECTS})'
     rf'[^\n]*:[ \t*]*$(?P<list>\s*\n{_ITEM}(?:\n{_ITEM}|\n\s*\n(?=[ \t]*(?:[-*•]|\d+[.)])){_ITEM})*)')
+# نادرست wrong, غلط false, اشتباه mistaken, به جز / بجز except, استثنا exception, نیست is not, نمی does not,
+# ندارد / ندارند has / have not
 EXCEPT_QUESTION = re.compile(rf'(?<![{_FA}])(?:نادرست|غلط|اشتباه|(?:به ?|ب)جز|استثنا|نیست|نمی|ندارد|ندارند)'
                              r'|(?i:\bexcept\b|\bnot\b)')
 
+# «[B] نادرست است» [B] is wrong, «نه [A]» not [A], «[A] و [B] رد شدند» [A] and [B] were rejected,
+# «سایر گزینه‌ها نادرست‌اند:» the other options are wrong:
 def mark_negated(text: str, mentions: list[Mention], exception: bool = False) -> list[Mention]:
     "`mentions` with `negated` set: «[B] نادرست است», «نه [A]», lists such as «[A] و [B] رد شدند», and the options listed under «سایر گزینه‌ها نادرست‌اند:» (only these when the question asks for the `exception`)."
     rejected = [r.span('list') for r in _OTHERS_REJECTED.finditer(text)]
@@ -116,41 +136,74 @@ def mark_negated(text: str, mentions: list[Mention], exception: bool = False) ->
 # %% ../nbs/99_extract.ipynb #ex-c11
 _B = rf'(?<![{_FA}])'                                        # a Persian word starts here
 _LETTER = rf'[\[(«"*]*\s*(?:[A-D]|الف|ب|ج|د)(?![{_FA}A-Za-z0-9])'     # an option's letter (A-D or الف/ب/ج/د), bare or marked
+# صحیح correct, درست right, دقیق exact, بهینه optimal, نهایی final, مناسب suitable, صحیح تر / درست تر more correct / right,
+# بهتر better, برتر superior, منتخب chosen, مورد نظر intended, ما our, من my (as in «پاسخ صحیح» = the correct answer)
 _ADJ = rf'(?:صحیح|درست|دقیق|بهینه|نهایی|مناسب|صحیح تر|درست تر|بهتر|برتر|منتخب|مورد نظر|ما|من)(?![{_FA}])'
 ANSWER_CUES = {   # name: (pattern, example)
+    # پاسخ / جواب answer, گزینه option, انتخاب choice, then an _ADJ; «پاسخ صحیح گزینه [B] است.» = "the correct answer is option [B]."
     'answer is':     (rf'{_B}(?:پاسخ|جواب|گزینه|انتخاب)(?:\s*ی)?[\s*]*{_ADJ}', 'پاسخ صحیح گزینه [B] است.'),
+    # پاسخ / جواب answer, up to two words that are not نادرست / غلط / اشتباه (wrong / false / mistaken), then ':' or '=';
+    # or گزینه: (option:); «پاسخ =C» = "answer =C"
     'answer:':       (rf'{_B}(?:پاسخ|جواب)(?:\s+(?!نادرست|غلط|اشتباه)[{_FA}]+){{0,2}}?[\s*]*[:=]|{_B}(?<!هر )گزینه[\s*]*[:=]', 'پاسخ =C'),   # not «هر گزینه:» (each option:)
+    # پاسخ / جواب answer + این this, درست right, صحیح correct, نهایی final, احتمالی probable, سوال / پرسش (of the) question;
+    # + است / می باشد is, خواهد بود will be, باید باشد must be, or ':'; then (گزینه option) (حرف letter) and a letter
     'answer is X':   (rf'{_B}(?:پاسخ|جواب)(?:\s+(?:این|درست|صحیح|نهایی|احتمالی|سوال|پرسش))*(?:\s+(?:است|می باشد|خواهد بود|باید باشد)[\s*:=]*'
                       rf'|[\s*]*[:=][\s*:=]*|\s+(?=حرف\s)|\s+(?=[*\s]*(?:گزینه[\s*]*)?{_LETTER}[\])»"*]*\s+(?:است|می باشد)(?![{_FA}])))(?:حرف\s*)?(?={_LETTER})', 'بنابراین پاسخ این است C .'),   # "therefore the answer is C"; also «پاسخ C است», «پاسخ حرف ب» (the answer is letter B)
+    # not after برای (for: «برای پاسخ به این پرسش» = "to answer this question"); پاسخ answer, به to, این this, شما your,
+    # پرسش / سوال / سؤال question, عبارت است از "is" (as follows);
+    # «پاسخ این پرسش عبارت است از [D].» = "the answer to this question is [D]."
     'answer to it':  (rf'(?<!برای ){_B}پاسخ (?:به )?(?:این |شما )?(?:پرسش|سوال|سؤال)(?: شما)?\s*(?:عبارت است از|[:=])',
                       'پاسخ این پرسش عبارت است از [D].'),
+    # عبارت است از / عبارت اند از = "is / are" (lit. "is the expression of");
+    # «حرکت غیرفعال عبارت است از **گزینه ب**.» = "passive movement is **option be (B)**."
     'is defined as': (rf'{_B}عبارت(?: است| اند)? از', 'حرکت غیرفعال عبارت است از **گزینه ب**.'),
+    # انتخاب من / انتخاب نهایی = my / final choice; «انتخاب نهایی من (A) است.» = "my final choice is (A)."
     'choice':        (rf'{_B}انتخاب (?:من|نهایی)', 'انتخاب نهایی من (A) است.'),
+    # a superlative (…ترین, -est) + گزینه option / پاسخ answer / انتخاب choice, not بد (bad: worst) or کم (little: least);
+    # «منطقی‌ترین گزینه ۳ است.» = "the most logical option is 3."
     'best option':   (rf'{_B}(?!بد|کم)\S+ترین (?:گزینه|پاسخ|انتخاب)', 'منطقی‌ترین گزینه ۳ است.'),   # not بدترین (worst)
+    # (تنها only) گزینه ای که = "the option that", with no rejecting word (_REJECTS) before its comma
     'the one that':  (rf'{_B}(?:تنها )?گزینه ای که(?:(?!{_REJECTS})[^.\n،,؛;]){{1,150}}[،,]', 'تنها گزینه‌ای که در شکم است، **گزینه C** است.'),   # "the only option that is in the abdomen is C"
+    # a line that is only پاسخ / جواب answer, نتیجه result or انتخاب choice (+ نهایی final; نتیجه گیری conclusion);
+    # «## پاسخ» = "## Answer"
     'heading':       (r'(?m)^[#*\s]*(?:پاسخ|جواب|نتیجه|انتخاب)(?:\s*(?:نهایی|گیری))?[*\s:]*$', '## پاسخ\n\n**[D]**'),
+    # a line opening with «صحیح است» / «درست است» = "is correct / right"; «صحیح است [B]: ...» = "correct is [B]: ..."
     'true:':         (r'(?m)^[\s*]*(?:صحیح|درست) است', 'صحیح است [B]: ...'),
     'english':       (r'(?i:(?:the\s+)?(?:correct|final|best)\s+(?:answer|option|choice)|answer\s*(?:is|[:=]))', 'The answer is (C).'),
+    # بنابراین therefore, در نتیجه as a result, در پایان in the end, بدین ترتیب / به این ترتیب thus / in this way,
+    # نتیجه (می) گرفت conclude(d), نتیجه (می / ب) گیریم we conclude, در نهایت finally, لذا hence, پس so (not پس از: after);
+    # «بنابراین گزینه د درست است.» = "therefore option dal (D) is right."
     'therefore':     (rf'{_B}(?:بنابراین|در نتیجه|در پایان|بدین ترتیب|به این ترتیب|نتیجه (?:می )?گرفت|نتیجه (?:می |ب)?گیریم|در نهایت|لذا|پس(?! از)[،,]?\s)',
                       'بنابراین گزینه د درست است.'),
+    # نتیجه result, نتیجه گیری conclusion, نهایی final, then ':'; «**نتیجه‌گیری:** گزینه دوم» = "**Conclusion:** the second option"
     'conclusion':    (rf'{_B}نتیجه(?:\s*گیری)?(?:\s*نهایی)?[\s*]*:', '**نتیجه‌گیری:** گزینه دوم'),
+    # با توجه به given / considering, بر اساس / براساس based on, با در نظر گرفتن taking into account;
+    # «با توجه به موارد بالا، گزینه [A] درست است.» = "given the points above, option [A] is right."
     'given':         (rf'{_B}(?:با توجه به|بر ?اساس|با در نظر گرفتن)', 'با توجه به موارد بالا، گزینه [A] درست است.'),
 }
+# پاسخ / جواب answer (+ این this, درست right, صحیح correct, نهایی final, سوال / پرسش question) (+ است is,
+# خواهد بود will be, می باشد is) (+ که that), then ':' or '=' and nothing, or only پایان (end), up to the end of the text
 EMPTY_ANSWER = (rf'{_B}(?:پاسخ|جواب)(?:\s+(?:این|درست|صحیح|نهایی|سوال|پرسش))*(?:\s+(?:است|خواهد بود|می باشد))?(?:\s+که)?\s*[:=]'
                 r'[\s*]*(?:پایان)?[\s.!<>*]*\Z', 'بنابراین پاسخ این است: پایان .')   # an answer slot left empty: "therefore the answer is: END."
 EXCEPT_CUES = {   # read only when the question asks for the exception
+    # گزینه option, عبارت statement, مورد item (+ ی) + نادرست wrong / غلط false / اشتباه mistaken
     'the false one is':    (r'(?:گزینه|عبارت|مورد)(?:\s*ی)?[\s*]*(?:نادرست|غلط|اشتباه)', 'گزینه نادرست [B] است.'),   # "the false option is B"
+    # (تنها only) گزینه ای که = "the option that", with a rejecting word (_REJECTS) before its comma
     'the one that is not': (rf'{_B}(?:تنها )?گزینه ای که[^.\n،,؛;]{{0,150}}?{_REJECTS}[^.\n،,؛;]{{0,40}}[،,]',
                             'گزینه‌ای که در شکم نیست، گزینه [B] است.')}   # "the option that is not in the abdomen is B"
 _CUES = [(n, re.compile(p)) for n, (p, _) in ANSWER_CUES.items()]
+# هیچ (یک / کدام) (از) گزینه / موارد / پاسخ = "none (not one / none) (of the) options / items / answers";
+# «گزینه / پاسخ (صحیح / درست / نادرست / مناسب) وجود ندارد» = "there is no (correct / right / wrong / suitable) option / answer"
 NONE_OF = re.compile(r'هیچ\s*(?:یک|کدام)?\s*(?:از)?\s*(?:گزینه|موارد|پاسخ)|(?:گزینه|پاسخ)[ ی]*(?:صحیح|درست|نادرست|مناسب)? ?وجود ندارد'
                      r'|(?i:none of)')
+# همه / تمام / تمامی all, هر چهار all four (+ ی of) + گزینه option / موارد items (+ ها plural) (+ فوق / بالا above,
+# ذکر شده mentioned) + صحیح / درست correct / right: "all (of the) options above are correct"
 ALL_OF = re.compile(r'(?:همه|تمام|تمامی|هر چهار)\s*(?:ی)?\s*(?:گزینه|موارد)(?:\s*ها)?(?:\s*(?:ی)?\s*(?:فوق|بالا|ذکر شده))?\s*(?:صحیح|درست)'
                     r'|(?i:all of the above)')
 _LINE, _PARAGRAPH = re.compile(r'[^\n]*'), re.compile(r'\n*(?:[^\n]*\S[^\n]*\n?)*')
-_STOP = re.compile(r'(?<![A-D])[.!؟?](?:\s|$)')
-_LIST_ITEM = re.compile(r'\n*[\s*\-•]*(?:\[[A-D]\]|گزینه\s*\[?[A-D]\b)')
-_BARE = re.compile(rf'[\s*:=]*(?P<x>[A-Da-d]|الف|ب|ج|د)(?![{_FA}A-Za-z0-9])')
+_STOP = re.compile(r'(?<![A-D])[.!؟?](?:\s|$)')   # ؟ = Persian question mark
+_LIST_ITEM = re.compile(r'\n*[\s*\-•]*(?:\[[A-D]\]|گزینه\s*\[?[A-D]\b)')   # گزینه = option
+_BARE = re.compile(rf'[\s*:=]*(?P<x>[A-Da-d]|الف|ب|ج|د)(?![{_FA}A-Za-z0-9])')   # الف / ب / ج / د = A-D
 
 def cue_window(text: str, start: int, mentions: list[Mention]) -> tuple[int, int]:
     "The span a cue ending at `start` speaks about: its sentence, or the next paragraph when the line runs on."
@@ -163,9 +216,9 @@ def cue_window(text: str, start: int, mentions: list[Mention]) -> tuple[int, int
     return start, end
 
 def verdict(text: str, span: tuple[int, int], mentions: list[Mention]) -> str | None:
-    "What a window says: one letter, `multiple`, `none` («هیچ‌کدام»), or None when it names no option."
+    "What a window says: one letter, `multiple`, `none` («هیچ‌کدام»), or None when it names no option."   # هیچ‌کدام = none (of them)
     inside = [m for m in mentions if span[0] <= m.start < span[1]]
-    if not inside and (b := _BARE.match(text, *span)):          # «پاسخ: C», «پاسخ = د یا ب»
+    if not inside and (b := _BARE.match(text, *span)):          # «پاسخ: C», «پاسخ = د یا ب» (answer: C; answer = D or B)
         inside = [Mention(option_letter(b['x']), b.start('x'), b.end())]
         while (m := _AND.match(text, inside[-1].end, span[1])): inside.append(Mention(option_letter(m['x']), m.start('x'), m.end()))
     if not inside:
@@ -175,7 +228,13 @@ def verdict(text: str, span: tuple[int, int], mentions: list[Mention]) -> str | 
     return None if not chosen else chosen.pop() if len(chosen) == 1 else 'multiple'
 
 # %% ../nbs/99_extract.ipynb #ex-c13
-_BUT = rf'(?<![{_FA}])(?:ولی|اما|بلکه)(?![{_FA}])'             # «..., ولی ...»: a new clause about something else
+_BUT = rf'(?<![{_FA}])(?:ولی|اما|بلکه)(?![{_FA}])'             # ولی / اما but, بلکه but rather: a new clause about something else
+# an option, then in its clause (not after «نه» not): پاسخ صحیح / درست / نهایی correct / right / final answer, گزینه صحیح / درست
+# correct / right option, به نظر می رسد it seems, انتخاب می کنم / کنیم / شود I / we choose, is chosen, را انتخاب کنید / کنیم / کنم
+# choose (you / we / I), باقی می ماند remains, پاسخ است / پاسخ می باشد is the answer, or a superlative (…ترین, -est): بهترین best,
+# صحیح / درست most correct / right, مناسب most suitable, دقیق most exact, منطقی most logical, محتمل most likely, نزدیک closest,
+# معقول most reasonable, کامل most complete, جامع most comprehensive, واضح clearest, موثر most effective, مرتبط most related,
+# اصلی main, مهم most important, شایع most common, بهینه most optimal
 NAMED_BEST = re.compile(   # «[C] ... بهترین/صحیح‌ترین گزینه است» (the best/most correct option), «... انتخاب می‌کنیم» (we choose), «... باقی می‌ماند» (remains)
     rf'(?:(?!{_BUT})[^.\n؛;]){{0,200}}?(?<!نه )(?<![{_FA}])(?:پاسخ (?:صحیح|درست|نهایی)|گزینه (?:صحیح|درست)|به نظر می رسد'
                         r'|انتخاب می (?:کنم|کنیم|شود)|را انتخاب (?:کنید|کنیم|کنم)|باقی می ماند|پاسخ است|پاسخ می باشد|(?:به|صحیح|درست|مناسب|دقیق|منطقی|محتمل|نزدیک|معقول|کامل|جامع|واضح'
@@ -258,6 +317,52 @@ def decide(evidence: list[Evidence], tiers: dict = RULE_TIERS) -> str:
 def extract_choice(text: str, question: str | None = None, options: dict | None = None, tiers: dict = RULE_TIERS) -> str:
     "The option a generation chooses ('A'-'D'), or why there is none: 'none', 'multiple' or 'invalid'."
     return decide(answer_evidence(text, question, options), tiers)
+
+# %% ../nbs/99_extract.ipynb #ext-hand
+EXAMPLE_OPTIONS = {'A': 'آپاندیس', 'B': 'کیسه صفرا', 'C': 'طحال', 'D': 'مثانه'}   # appendix, gallbladder, spleen, bladder
+HAND_EXAMPLES = [  # (text, its English, question, options, expected reading): short answers written for the kit, none copied
+    ('پاسخ صحیح گزینه [C] است. گزینه [A] نادرست است زیرا آپاندیس در پایین شکم است.',
+     'The correct answer is option [C]. Option [A] is wrong because the appendix is in the lower abdomen.', None, None, 'C'),
+    ('**C**\n\nطحال در سمت چپ و بالای شکم قرار دارد.', '**C** — the spleen lies in the upper left of the abdomen.', None, None, 'C'),
+    ('گزینه (C) درست است و (A) نه.', 'Option (C) is right and (A) is not.', None, None, 'C'),
+    ('۱. گزینه [A]: نادرست.\n۲. گزینه [B]: نادرست.\n۳. گزینه [C]: درست.\n\n**پاسخ نهایی:**\n\nگزینه **C**',
+     '1. option [A]: wrong. 2. option [B]: wrong. 3. option [C]: right. **Final answer:** option **C**', None, None, 'C'),
+    ('اندام درگیر طحال است، یعنی گزینه ج.', 'The organ involved is the spleen, that is option jim (the third Persian letter).', None, None, 'C'),
+    ('پاسخ درست گزینه ۳ است.', 'The right answer is option 3 (a Persian digit).', None, None, 'C'),
+    ('گزینه سوم صحیح است.', 'The third option is correct.', None, None, 'C'),
+    ('پاسخ: C', 'Answer: C', None, None, 'C'), ('پاسخ =C', 'Answer =C', None, None, 'C'),
+    ('The correct answer is option C.', '(in English)', None, None, 'C'),
+    ('بنابراین گزینه B نادرست است و پاسخ صحیح طحال است.', 'So option B is wrong and the correct answer is the spleen (option C, by its words).',
+     None, EXAMPLE_OPTIONS, 'C'),
+    ('پاسخ صحیح [B] نیست؛ در نتیجه گزینه [D] را انتخاب می‌کنیم.', 'The correct answer is not [B]; so we choose option [D].', None, None, 'D'),
+    ('گزینه [B] نادرست است.', 'Option [B] is wrong. (The question: "Which option is wrong?")', 'کدام گزینه نادرست است؟', None, 'B'),
+    ('گزینه [B] نادرست است.', 'Option [B] is wrong. (The question: "Which organ is on the left of the abdomen?")',
+     'کدام اندام در سمت چپ شکم است؟', None, 'invalid'),
+    ('بنابراین پاسخ صحیح [A] و [C] است.', 'So the correct answer is [A] and [C].', None, None, 'multiple'),
+    ('هر دو گزینه A و B می‌توانند درست باشند، پس پاسخ: A یا B', 'Both options A and B can be right, so the answer: A or B', None, None, 'multiple'),
+    ('بنابراین همه گزینه‌ها صحیح هستند.', 'So all the options are correct.', None, None, 'multiple'),
+    ('بنابراین پاسخ صحیح هیچ‌کدام از گزینه‌ها نیست.', 'So the correct answer is none of the options.', None, None, 'none'),
+    ('', '(an empty generation)', None, None, 'invalid'),
+    ('برای پاسخ به این پرسش ابتدا باید ساختار شکم را', 'To answer this question we must first [look at] the structure of the abdomen (cut off)',
+     None, None, 'invalid'),
+    # rules found by reading the published generations where extraction flipped a vote (each would fail without its rule):
+    # a cue whose sentence ends on its line does not speak about the list below it
+    ('گزینه [C] درست است.\n\nبا توجه به توضیحات بالا، طحال در سمت چپ شکم است. گزینه‌ها را یک به یک مرور می‌کنیم:\n\n[A] آپاندیس: در پایین شکم.',
+     'Option [C] is right. Given the explanation above, the spleen is on the left of the abdomen. We review the options one by '
+     'one: [A] appendix: in the lower abdomen.', None, None, 'C'),
+    # the options listed under «the other options are rejected:» are not chosen (here «درست» means "right behind")
+    ('می‌توانیم گزینه [B] را انتخاب کنیم.\n\nگزینه‌های دیگر را رد می‌کنیم:\n- گزینه [A]: در پایین شکم است.\n- گزینه [D]: این گزینه درست پشت استخوان عانه است.',
+     'We can choose option [B]. We reject the other options: - option [A]: is in the lower abdomen. - option [D]: this option is '
+     'right behind the pubic bone.', None, None, 'B'),
+    ('گزینه [C] صحیح است. بدترین گزینه‌ی ممکن [A] است.', 'Option [C] is correct. The worst possible option is [A]. («the worst option» is no answer cue)',
+     None, None, 'C'),
+    ('گزینه [A] را بررسی کردیم. بدین ترتیب پاسخ (ج) با شرایط پرسش جور است.',
+     "We examined option [A]. Therefore answer (jim, C) fits the question's conditions.", None, None, 'C'),
+    # a superlative after «ولی» (but) describes something else, not option D
+    ('پاسخ صحیح گزینه [C] است.\nگزینه [D] هم محتمل است ولی طحال مهم‌ترین عضو لنفاوی شکم است.',
+     'The correct answer is option [C]. Option [D] is also possible, but the spleen is the most important lymphoid organ of the abdomen.',
+     None, None, 'C'),
+]
 
 # %% ../nbs/99_extract.ipynb #ex-c19
 PAPER_SYSTEMS = ('gaokerena-v', 'gaokerena-r', 'aya-expanse-8b', 'qwen2.5-7b')

@@ -17,7 +17,8 @@ __all__ = ['UTILS', 'task_yaml', 'export_tasks']
 # %% ../nbs/99_harness.ipynb #8cdbd4af
 UTILS = '''"lm-eval helpers of the gaokerena tasks: the kit's own prompt and answer extractor (pip install gaokerena)."
 from gaokerena.rows import LETTERS
-from gaokerena.evaluate import extract_choice, render_prompt
+from gaokerena.extract import extract_choice
+from gaokerena.evaluate import render_prompt
 
 def straight_prompt(doc): return render_prompt(doc, 'straight')
 def cot_prompt(doc): return render_prompt(doc, 'cot')

@@ -12,7 +12,8 @@ from contextlib import contextmanager
 import pandas as pd
 from .rows import LETTERS
 from .sources import SUBJECTS
-from .evaluate import PASSAGE_NAMES, bootstrap_ci, evaluate_mcq, letter_logprobs
+from .evaluate import PASSAGE_NAMES, bootstrap_ci, letter_logprobs
+from .evalrun import evaluate_mcq
 from .results import ResultStore, run_batches
 from .generation import generate, make_generator, use_vllm
 from .models import ModelRecipe, load_recipe

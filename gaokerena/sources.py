@@ -28,7 +28,7 @@ __all__ = ['REQUIRED', 'MAY_BE_EMPTY', 'PROBLEMS', 'NOTES', 'SUBJECTS', 'BENCHMA
            'gdrive_download', 'fetch_corpus', 'inventory', 'fetch_data', 'load_everything', 'split_rows',
            'sample_tables', 'world_tables', 'load_sample_rows', 'normalise', 'pool', 'dataset_or_stand_in',
            'prepared_dataset', 'prepared_datasets', 'count_tokens', 'world_digest', 'data_spec', 'prepare_data',
-           'load_prepared', 'prepared_digest']
+           'load_prepared', 'prepared_digest', 'spread_limit', 'load_benchmarks', 'load_freeform']
 
 # %% ../nbs/99_sources.ipynb #f57a0a85
 REQUIRED = {'corpus': ('id', 'text', 'source'), 'qa': ('id', 'question', 'answer', 'source'),
@@ -804,3 +804,32 @@ def prepared_digest(ctx: RunContext, name: str) -> str:
     path = ctx.run_dir/'data'/f'{name}.jsonl'
     if path.exists(): return json.loads((_checked(ctx)/'digests.json').read_text(encoding='utf-8'))[name]
     return fingerprint(load_prepared(ctx, name))
+
+# %% ../nbs/99_sources.ipynb #src-loaders
+def spread_limit(groups: dict, limit: int) -> dict:
+    "At most `limit` rows in all (0: every row), taken in turn from each group so that each keeps some."
+    if not limit: return dict(groups)
+    taken, pos = {g: [] for g in groups}, 0
+    while pos < max(map(len, groups.values()), default=0) and sum(map(len, taken.values())) < limit:
+        for g, rows in groups.items():
+            if pos < len(rows) and sum(map(len, taken.values())) < limit: taken[g].append(rows[pos])
+        pos += 1
+    return {g: rows for g, rows in taken.items() if rows}
+
+def load_benchmarks(ctx, limit: int = 0) -> dict:
+    "The run's multiple-choice benchmarks as chapter 1 prepared them, benchmark id -> rows, `limit` spread over them; PersianMedQA's specialties after them when the profile asks."
+    groups = defaultdict(list)
+    for q in load_prepared(ctx, 'mcq'): groups[q['subject']].append(q)
+    out = spread_limit({b: groups[b] for b in [*BENCHMARKS, *sorted(set(groups) - set(BENCHMARKS))] if b in groups}, limit)
+    if ctx.settings.profile.persianmedqa_questions:
+        extra = defaultdict(list)
+        for q in load_prepared(ctx, 'persianmedqa'): extra[q['subject']].append(q)
+        out |= spread_limit(dict(sorted(extra.items())), ctx.settings.profile.persianmedqa_questions)
+    return out
+
+def load_freeform(ctx, limit: int = 0) -> dict:
+    "The free-form QA test sets, each question once: MF3QA test's forum questions, and K-QA fa (the released test set holds it; else its own file; the sample and the world have none)."
+    test, kqa = load_prepared(ctx, 'qa_test'), DATASETS['kqa'].site
+    sets = {'mf3qa': [r for r in test if r['source'] != kqa], 'kqa': [r for r in test if r['source'] == kqa]}
+    if not sets['kqa'] and where_from(ctx) not in ('sample', 'world'): sets['kqa'] = load_prepared(ctx, 'kqa')
+    return spread_limit({n: rows for n, rows in sets.items() if rows}, limit)

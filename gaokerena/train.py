@@ -11,7 +11,7 @@ from pathlib import Path
 import trl
 from .cli import parse_sets
 from .config import RULES, RunContext, Settings, processes, run_context
-from .evaluate import load_benchmarks
+from .sources import load_benchmarks
 from .grpo import fit_prompts, grpo_folder, grpo_questions, grpo_rows, grpo_vllm, load_grpo_student, train_grpo
 from .rounds import dpo_dir, dpo_pairs, dpo_spec, fit_rows, load_rlaif_base, train_dpo
 from .rlaif import dpo_rows

@@ -335,7 +335,7 @@ def test_mf3qa_train_xlsx_is_what_phase_1_trains_on(repo, tmp_path):
 
 def test_kqa_is_judged_once(repo, tmp_path):
     "MF3QA's released test set already holds K-QA's questions: the free-form sets split it, and never add K-QA's own file beside it."
-    from gaokerena.evaluate import load_freeform
+    from gaokerena.sources import load_freeform
     write_xlsx(repo/'gaokerena-v/dataset/MF3QA/test.xlsx', ['Question', 'Answer', 'Source'],
                [['تب دارم؟', 'استراحت کنید.', 'doctor-yab.ir'], ['سرفه دارم؟', 'آب بنوشید.', 'kqa'], ['کمردرد؟', 'ورزش کنید.', 'isovisit.com']])
     # "I have a fever?" "Rest." / "I cough?" "Drink water." / "Back pain?" "Exercise."

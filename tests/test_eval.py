@@ -3,9 +3,11 @@ import json, math
 from functools import partial
 import pytest
 import torch
-from gaokerena import evaluate as ev, generation, results
+from gaokerena import evaluate as ev, evalrun, generation, results, sources
 from gaokerena.rows import DataError, LETTERS, load_sample
-from gaokerena.evaluate import bootstrap_ci, evaluate_mcq, letter_logprobs, score_rows, score_table
+from gaokerena.evaluate import bootstrap_ci, letter_logprobs, score_rows, score_table
+from gaokerena.evalrun import evaluate_mcq
+from gaokerena.extract import extract_choice
 from gaokerena.generation import TransformersGenerator, generate
 from gaokerena.results import PUBLISHED, ResultStore, result_key
 
@@ -83,7 +85,7 @@ def test_interrupted_loglik_resumes(tiny, tmp_path, monkeypatch):
     run = partial(evaluate_mcq, model, tok, QUESTIONS, model_name='tiny', benchmark='ibmsee', batch_size=3)
     whole = run(store=ResultStore(tmp_path/'whole.jsonl'))
     path = tmp_path/'cut.jsonl'
-    monkeypatch.setattr(ev, 'letter_logprobs', crash_after(2, letter_logprobs))
+    monkeypatch.setattr(evalrun, 'letter_logprobs', crash_after(2, letter_logprobs))
     with pytest.raises(Crash): run(store=ResultStore(path))
     monkeypatch.undo()
     cut_last_line(path)
@@ -199,16 +201,16 @@ def test_compare_published_flags_values_outside_the_interval():
 
 def test_spread_limit_keeps_every_benchmark():
     groups = {b: list(range(n)) for b, n in [('anatomy', 19), ('ibmsee', 2), ('college_biology', 19)]}
-    s = ev.spread_limit(groups, 7)
+    s = sources.spread_limit(groups, 7)
     assert {b: len(v) for b, v in s.items()} == {'anatomy': 3, 'ibmsee': 2, 'college_biology': 2}
-    assert ev.spread_limit(groups, 0) == groups and ev.spread_limit(groups, 100) == groups
+    assert sources.spread_limit(groups, 0) == groups and sources.spread_limit(groups, 100) == groups
 
 
 def test_sample_benchmarks_and_comparison_models(tmp_path):
     from gaokerena.config import load_settings, run_context
     ctx = run_context('tiny', tmp_path)
-    b = ev.load_benchmarks(ctx, 14)
-    assert list(b) == list(ev.BENCHMARKS) and sum(map(len, b.values())) == 14
+    b = sources.load_benchmarks(ctx, 14)
+    assert list(b) == list(sources.BENCHMARKS) and sum(map(len, b.values())) == 14
     assert all(q['subject'] == name for name, qs in b.items() for q in qs)
     assert generation.comparison_models(load_settings('tiny')) == {}
     h100 = generation.comparison_models(load_settings('h100'))
@@ -357,7 +359,7 @@ def test_generated_answers_are_read_with_the_question_and_options(tiny, tmp_path
     rows = evaluate_mcq(model, tok, [q, named], ResultStore(tmp_path/'r.jsonl'), 'tiny', 'b', mode='generate',
                         generator=Scripted(model, tok))
     assert [r['answer'] for r in rows] == ['B', 'C']
-    assert [ev.extract_choice(said[x['id']]) for x in (q, named)] == ['invalid', 'invalid']
+    assert [extract_choice(said[x['id']]) for x in (q, named)] == ['invalid', 'invalid']
 
 
 # --- the authors' sampling, the same for every backend ----------------------------------------------------------------
@@ -490,3 +492,31 @@ def test_paired_comparison_aligns_questions_and_refuses_different_sets():
     samples = [{**r, 'sample': s} for r in _rows('1') for s in range(2)] + [{**_rows('0')[0], 'sample': 2}]
     several = ev.paired_comparison(samples, _rows('0'), n_boot=50)     # a question with samples counts by its share right
     assert abs(several['difference'] - 100 * 2 / 3) < 1e-9 and several['p_mcnemar'] is None
+
+
+def test_comparison_set_is_answered_scored_and_judged_and_resumes(tiny, tmp_path):
+    "run_comparison with a local model as the comparison set: its straight answers scored, its free-form answers judged against ours in both orders by the local judge, one ledger stage; a second run computes nothing."
+    from gaokerena.config import run_context
+    from gaokerena.evalrun import OUTCOMES, run_comparison
+    from gaokerena.ledger import read_ledger
+    from gaokerena.models import ModelRecipe
+    model, tok = tiny
+    for name in ('ours', 'other'):
+        model.save_pretrained(tmp_path/name)
+        tok.save_pretrained(tmp_path/name)
+    ctx = run_context('tiny', tmp_path/'run', overrides={'profile.eval_models': f"other={tmp_path/'other'}", 'eval.max_new_tokens': 6,
+                                                         'eval.judge_max_tokens': 6, 'eval.bootstrap_samples': 100})
+    benchmarks = {'anatomy': QUESTIONS[:3], 'ibmsee': QUESTIONS[3:5]}
+    freeform = {'mf3qa': [{'id': 'f1', 'question': 'فشار خون بالا چیست؟', 'answer': 'پاسخ پزشک'}]}   # what is high blood pressure? / the doctor's answer
+    answers = {'mf3qa': [{'qid': 'f1', 'generation': 'پاسخ ما'}]}                                    # our answer
+    store = ResultStore(tmp_path/'run'/'results.jsonl')
+    comparison = run_comparison(ctx, ModelRecipe(str(tmp_path/'ours'), name='ours'), benchmarks, freeform, answers, store)
+    assert list(comparison) == ['other']
+    mcq, judged = comparison['other']['mcq'], comparison['other']['freeform']['mf3qa']
+    assert (mcq['anatomy']['n'], mcq['ibmsee']['n'], mcq['pooled']['questions']) == (3, 2, 5)
+    assert judged['judge']['verdicts'] == 2 and abs(sum(judged[o]['rate'] for o in OUTCOMES) - 100) < 1e-9
+    assert {r['model'] for r in store.rows} == {'other', 'ours vs other'} and len(store.rows) == 5 + 1 + 2
+    stages = read_ledger(ctx.run_dir)
+    assert stages.stage.tolist() == ['02_eval.comparison'] and stages.iloc[0]['extra']['models'] == ['other']
+    again = run_comparison(ctx, ModelRecipe(str(tmp_path/'ours'), name='ours'), benchmarks, freeform, answers, ResultStore(store.path))
+    assert again == comparison and len(ResultStore(store.path).rows) == 8

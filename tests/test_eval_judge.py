@@ -2,8 +2,7 @@
 import pytest
 from llm_server import stop
 from gaokerena.config import run_context
-from gaokerena.evaluate import (judge_pairs, make_judge, pairwise_outcomes, reference_answers, render_judge_prompt,
-                                win_rates)
+from gaokerena.evalrun import judge_pairs, make_judge, pairwise_outcomes, reference_answers, render_judge_prompt, win_rates
 from gaokerena.results import new_spend
 from gaokerena.results import ResultStore
 from gaokerena.llm import LLMError, LocalChat, OpenAIChat

@@ -247,7 +247,7 @@ def test_chapter_alone_with_defaults(tmp_path):
 
 def test_real_medmcqa_minus_the_real_benchmarks(real_data, tmp_path):
     "The authors' 17,885 filtered MedMCQA questions against the real benchmarks: none leaks; one that quotes an MMLU question is caught."
-    from gaokerena.evaluate import load_benchmarks
+    from gaokerena.sources import load_benchmarks
     from gaokerena.rounds import medmcqa_questions
     ctx = run_context('colab-a100', tmp_path/'run', real_data)
     bench = load_benchmarks(ctx)

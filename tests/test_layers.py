@@ -10,7 +10,8 @@ LAYER_NAMES = {INFRASTRUCTURE: 'infrastructure', CHAPTER: 'chapter', APPENDIX: '
 LAYERS = {  # every module of the package: a new module fails `test_every_module_has_a_layer` until it is placed here
     **dict.fromkeys(('config', 'stores', 'rows', 'sheets', 'ledger', 'models', 'llm', 'crawl', 'world', 'sources', 'translate',
                      'generation', 'teacher', 'extract'), INFRASTRUCTURE),
-    **dict.fromkeys(('data', 'sft', 'evaluate', 'rlaif', 'passk', 'grpo', 'stages', 'sampling', 'results', 'rounds'), CHAPTER),
+    **dict.fromkeys(('data', 'sft', 'evaluate', 'rlaif', 'passk', 'grpo', 'stages', 'sampling', 'results', 'rounds',
+                     'evalrun'), CHAPTER),
     **dict.fromkeys(('reproduce', 'report', 'colab', 'cli', 'train', 'harness'), APPENDIX)}
 PLUMBING = {'__init__', '_modidx'}  # nbdev's package files, no code of the kit
 
@@ -145,7 +146,6 @@ def test_names_are_imported_from_their_home():
 
 CHAPTER_NOTEBOOKS = sorted((ROOT/'nbs').glob('0*.ipynb'))
 MAX_CHAPTER_CODE_LINES = 350
-STILL_LONG = {'02_eval.ipynb': "589 lines: the judge's machinery, the benchmarks' loader and the stage's run cells still live in the chapter"}
 
 
 def code_lines(nb: dict) -> int:
@@ -160,8 +160,6 @@ def test_code_lines_count_every_code_cell_and_no_prose():
 
 
 @pytest.mark.parametrize('path', CHAPTER_NOTEBOOKS, ids=lambda p: p.stem)
-def test_chapters_are_short(path, request):
+def test_chapters_are_short(path):
     "A chapter shows the idea and calls its machinery (a 99_ notebook) in a line: at most 350 lines of code."
-    if path.name in STILL_LONG:
-        request.applymarker(pytest.mark.xfail(reason=STILL_LONG[path.name], strict=True))
     assert code_lines(json.loads(path.read_text(encoding='utf-8'))) <= MAX_CHAPTER_CODE_LINES

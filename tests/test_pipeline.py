@@ -165,7 +165,7 @@ def test_another_beta_retrains_the_dpo_adapter(tiny_run, tmp_path):
 def test_chapter_5_runs_with_ten_samples(tiny_run, tmp_path):
     "`gaokerena run --only 04_passk --set eval.cot_samples=10` runs to the end: the vote, the verifier and pass@k take ten."
     from gaokerena.config import run_context
-    from gaokerena.evaluate import load_benchmarks
+    from gaokerena.sources import load_benchmarks
     from gaokerena.results import ResultStore
     run_dir = copy_of(tiny_run, tmp_path)
     few = {'profile.eval_limit': 24}     # ten samples of 24 questions (spread over the benchmarks) are enough to show it

@@ -9,7 +9,8 @@ from test_data_hub import card, own_datasets_cache, parquet  # noqa: F401 (an au
 from gaokerena.config import load_settings, run_context
 from gaokerena.rows import LETTERS, DataError, load_sample, read_jsonl, write_jsonl
 from gaokerena.sources import load_rows, prepare_data
-from gaokerena.evaluate import load_benchmarks, render_prompt, score_table
+from gaokerena.sources import load_benchmarks
+from gaokerena.evaluate import render_prompt, score_table
 from gaokerena.world import build_world
 from gaokerena.train import launch_command
 
@@ -143,7 +144,7 @@ def test_resume_in_two_processes(runs, tmp_path):
 def tiny(tmp_path_factory):
     "A tiny-profile run: its model saved in a local folder (`tiny_base_dir`), loaded, and its benchmarks."
     from gaokerena.config import run_context
-    from gaokerena.evaluate import load_benchmarks
+    from gaokerena.sources import load_benchmarks
     from gaokerena.models import tiny_model_and_tokenizer
     ctx = run_context('tiny', tmp_path_factory.mktemp('harness'))
     model, tokenizer = tiny_model_and_tokenizer(ctx)
@@ -163,7 +164,7 @@ def lm_eval_run(ctx, tasks: list[str], folder: Path, **kw) -> dict:
 
 def test_lm_eval_letter_tasks_score_like_the_kit(tiny, tmp_path):
     "On every question lm-eval's multiple_choice task gives the kit's letter log-probabilities, answer and accuracy."
-    from gaokerena.evaluate import evaluate_mcq
+    from gaokerena.evalrun import evaluate_mcq
     from gaokerena.results import ResultStore
     from gaokerena.harness import export_tasks
     ctx, model, tokenizer, benchmarks = tiny

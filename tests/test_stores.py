@@ -5,7 +5,7 @@ import json
 import pytest
 from gaokerena.config import run_context
 from gaokerena.sources import load_prepared, prepare_data, prepared_digest
-from gaokerena.evaluate import evaluate_mcq
+from gaokerena.evalrun import evaluate_mcq
 from gaokerena.results import generate_answers
 from gaokerena.generation import TransformersGenerator
 from gaokerena.results import ResultStore, result_key

@@ -9,7 +9,7 @@ import pytest
 from conftest import ROOT
 from gaokerena.config import run_context
 from gaokerena.rows import load_sample
-from gaokerena.evaluate import evaluate_mcq
+from gaokerena.evalrun import evaluate_mcq
 from gaokerena.generation import VLLMGenerator
 from gaokerena.results import ResultStore
 from gaokerena.llm import VLLMEngine, decoding_kwargs, vllm_sampling_kwargs
