@@ -23,7 +23,7 @@ from .evaluate import render_prompt
 from .generation import prompt_lengths, use_vllm
 from .results import published
 from .models import ModelRecipe, recipe_identity
-from .sampling import pool, score_samples
+from .sampling import pool_benchmarks, score_samples
 from .rounds import load_rlaif_base, medmcqa_questions, student_base_recipe
 from .stages import StageResult, lora_config, stage_spec, train_stage, training_kwargs
 from .stores import fingerprint, keyed_folder, keyed_path
@@ -169,7 +169,7 @@ def grpo_recipe(ctx: RunContext, rows: list[dict]) -> ModelRecipe:
 # %% ../nbs/05_grpo.ipynb #gr-measure
 def overall(run: dict, names, settings: Settings) -> dict:
     "Accuracy (3-of-5 vote) with and without negative marking, pass@1 and the readable share (%) over every question of `names` in a `cot_evaluation` run."
-    e, table = settings.eval, pool(run['tables'], names)
+    e, table = settings.eval, pool_benchmarks(run['tables'], names)
     scored = score_samples(table, {}, e.vote_threshold, e.count_non_answers, e.negative_mark, 1, e.bootstrap_samples, e.seed)
     vote, answers = scored['scores']['self-consistency'], [a for t in table.values() for a in t['answers']]
     return {'questions': len(table), 'accuracy': vote['accuracy'], 'negative_marking': vote['negative_marking'],

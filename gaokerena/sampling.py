@@ -23,9 +23,9 @@ from .stores import fingerprint, model_identity
 # %% auto #0
 __all__ = ['PASSAGE_NUMBERS', 'LEAST_WRONG', 'MOST_WRONG', 'PAPER_METRICS', 'sample_table', 'mean_pass_at_k', 'distinct_answers',
            'uncertainty', 'uncertainty_frame', 'passage_mentions', 'states_least_wrong', 'parse_passage_choice',
-           'verifier_answer', 'adapter_layers', 'base_model', 'uncertain', 'run_verifier', 'verified_answers', 'pool',
-           'voted_rows', 'interval', 'scored', 'score_samples', 'paper_rows', 'published_passk', 'sample_cot',
-           'cot_evaluation']
+           'verifier_answer', 'adapter_layers', 'base_model', 'uncertain', 'run_verifier', 'verified_answers',
+           'pool_benchmarks', 'voted_rows', 'interval', 'scored', 'score_samples', 'paper_rows', 'published_passk',
+           'sample_cot', 'cot_evaluation']
 
 # %% ../nbs/99_sampling.ipynb #e18baaef
 def sample_table(rows: list[dict]) -> dict:
@@ -163,7 +163,7 @@ def verified_answers(table: dict, verdicts: dict, threshold: int = 3, count_non_
     return final
 
 # %% ../nbs/99_sampling.ipynb #40931b7f
-def pool(by_benchmark: dict, names) -> dict:
+def pool_benchmarks(by_benchmark: dict, names) -> dict:
     "One table (or verdict dict) of the benchmarks `names` found in `by_benchmark`, ids prefixed '<benchmark>/'."
     return {f'{b}/{q}': v for b in names if b in by_benchmark for q, v in by_benchmark[b].items()}
 
@@ -247,8 +247,8 @@ def cot_evaluation(ctx, recipe: ModelRecipe, benchmarks: dict, store: ResultStor
                                     batch_size=e.batch_size, answer_prefix=e.answer_prefix, **vote) for v in VARIANTS}
                 for b, t in tables.items()}
     if mmlu := [b for b in SUBJECTS if b in tables]:
-        tables['mmlu_avg'] = pool(tables, mmlu)
-        verdicts['mmlu_avg'] = {v: pool({b: verdicts[b][v] for b in mmlu}, mmlu) for v in VARIANTS}
+        tables['mmlu_avg'] = pool_benchmarks(tables, mmlu)
+        verdicts['mmlu_avg'] = {v: pool_benchmarks({b: verdicts[b][v] for b in mmlu}, mmlu) for v in VARIANTS}
     results = {b: score_samples(t, verdicts[b], penalty=e.negative_mark, max_k=e.passk_max_k, n_boot=e.bootstrap_samples,
                                 seed=e.seed, **vote) for b, t in tables.items()}
     return {'tables': tables, 'verdicts': verdicts, 'results': results}

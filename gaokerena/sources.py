@@ -26,7 +26,7 @@ __all__ = ['REQUIRED', 'MAY_BE_EMPTY', 'PROBLEMS', 'NOTES', 'SUBJECTS', 'BENCHMA
            'part_order', 'spec_files', 'missing_files', 'how_to_get', 'load_rows', 'hub_call', 'subject_in', 'pick',
            'repo_files', 'repo_file', 'hub_file', 'hub_rows', 'load_hub', 'clone_repo', 'fetch_repos', 'http_download',
            'gdrive_download', 'fetch_corpus', 'inventory', 'fetch_data', 'load_everything', 'split_rows',
-           'sample_tables', 'world_tables', 'load_sample_rows', 'normalise', 'pool', 'dataset_or_stand_in',
+           'sample_tables', 'world_tables', 'load_sample_rows', 'normalise', 'pool_datasets', 'dataset_or_stand_in',
            'prepared_dataset', 'prepared_datasets', 'count_tokens', 'world_digest', 'data_spec', 'prepare_data',
            'load_prepared', 'prepared_digest', 'spread_limit', 'load_benchmarks', 'load_freeform']
 
@@ -708,7 +708,7 @@ OPTIONAL = {'persianmedqa': 'persianmedqa_questions'}  # prepared only when this
 NORMALISED = ('corpus', 'qa_train')  # training text is normalised; evaluation sets stay verbatim (the papers' prompts)
 TEXT_FIELDS = {'corpus': ('text',), 'qa': ('question', 'answer')}
 
-def pool(name: str, results: list[LoadResult]) -> LoadResult:
+def pool_datasets(name: str, results: list[LoadResult]) -> LoadResult:
     "One LoadResult holding the rows, quarantined rows and warnings of several of the same kind."
     res = LoadResult(name, results[0].kind, ' + '.join(dict.fromkeys(r.source for r in results)))
     for r in results: res.rows += r.rows; res.quarantined += r.quarantined; res.warnings += r.warnings; res.where += r.where
@@ -733,7 +733,7 @@ def prepared_dataset(ctx: RunContext, pname: str) -> LoadResult | None:
     if pname in OPTIONAL and not getattr(ctx.settings.profile, OPTIONAL[pname]): return None
     if src in ('sample', 'world') and not all(n in (SAMPLE_NAMES if src == 'sample' else WORLD_NAMES) or not DATASETS[n].files
                                               for n in names): return None
-    res = pool(pname, [dataset_or_stand_in(ctx, n) for n in names])
+    res = pool_datasets(pname, [dataset_or_stand_in(ctx, n) for n in names])
     if pname in NORMALISED: res.rows = [{**r, **{f: normalise(r[f]) for f in TEXT_FIELDS[res.kind]}} for r in res.rows]
     return res
 

@@ -8,7 +8,7 @@ import torch
 from gaokerena.evaluate import render_verifier_prompt
 from gaokerena.results import ResultStore
 from gaokerena.sampling import (adapter_layers, base_model, mean_pass_at_k, paper_rows, parse_passage_choice,
-                                passage_mentions, pool, published_passk, run_verifier, sample_table, score_samples, uncertain,
+                                passage_mentions, pool_benchmarks, published_passk, run_verifier, sample_table, score_samples, uncertain,
                                 uncertainty, uncertainty_frame, verified_answers, verifier_answer)
 from gaokerena.passk import (answer_entropy, negative_marking, pass_at_k, plot_passk, published_markers,
                              self_consistency, verifier_prompt)
@@ -304,9 +304,9 @@ def test_scores_per_benchmark_and_pooled_mmlu():
               'college_biology': {'1': {'gold': 'C', 'answers': list('CCCCC')}},
               'ibmsee': {'1': {'gold': 'D', 'answers': list('ABCAB')}}}
     verdicts = {'anatomy': {'paper': {'2': 'B'}}, 'college_biology': {'paper': {}}, 'ibmsee': {'paper': {'1': 'A'}}}
-    mmlu = pool(tables, ('anatomy', 'college_biology', 'medical_genetics'))
+    mmlu = pool_benchmarks(tables, ('anatomy', 'college_biology', 'medical_genetics'))
     assert sorted(mmlu) == ['anatomy/1', 'anatomy/2', 'college_biology/1']     # ids repeat across subjects: prefixed
-    pooled = score_samples(mmlu, {'paper': pool(verdicts_of(verdicts, 'paper'), ('anatomy', 'college_biology'))})
+    pooled = score_samples(mmlu, {'paper': pool_benchmarks(verdicts_of(verdicts, 'paper'), ('anatomy', 'college_biology'))})
     assert pooled['scores']['self-consistency']['correct'] == 2 and pooled['scores']['verifier: paper']['correct'] == 3
     ib = score_samples(tables['ibmsee'], verdicts['ibmsee'])
     assert ib['scores']['verifier: paper']['wrong'] == 1
