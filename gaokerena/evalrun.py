@@ -17,7 +17,7 @@ from .generation import (TransformersGenerator, comparison_models, eval_model_re
                                   use_vllm)
 from .ledger import track_stage
 from .models import ModelRecipe, load_recipe, release_memory
-from .results import ResultStore, generate_answers, new_spend, run_batches
+from .results import ResultStore, generate_answers, new_spend, run_batches, save_published_comparison
 from .stores import fingerprint, model_identity
 from .extract import extract_choice
 from .evaluate import bootstrap_ci, letter_logprobs, render_prompt, score_table
@@ -254,5 +254,6 @@ def run_comparison(ctx, recipe, benchmarks: dict, freeform_sets: dict, answers: 
             comparison[name] = {'mcq': score_table(rows, n_boot=s.eval.bootstrap_samples, seed=s.eval.seed),
                                 'freeform': {fs: win_rates(v, model_name, s.eval.bootstrap_samples, s.eval.seed)
                                              for fs, v in judged.items()}}
+            save_published_comparison(ctx.stage_dir('02_eval'), comparison[name]['mcq'], 'v_straight', name, name)
         rec.extra = {'models': list(comparison)}
     return comparison

@@ -495,14 +495,15 @@ def test_paired_comparison_aligns_questions_and_refuses_different_sets():
 
 
 def test_comparison_set_is_answered_scored_and_judged_and_resumes(tiny, tmp_path):
-    "run_comparison with a local model as the comparison set: its straight answers scored, its free-form answers judged against ours in both orders by the local judge, one ledger stage; a second run computes nothing."
+    "run_comparison with a local model as the comparison set: its own straight answers scored, its free-form answers judged against ours in both orders by the local judge, its table saved for the report, one ledger stage; a second run computes nothing."
     from gaokerena.config import run_context
-    from gaokerena.evalrun import OUTCOMES, run_comparison
-    from gaokerena.ledger import read_ledger
-    from gaokerena.models import ModelRecipe
+    from gaokerena.evalrun import OUTCOMES, run_comparison, straight_settings
+    from gaokerena.ledger import COMPARISON_FILE, read_ledger
+    from gaokerena.models import ModelRecipe, build_tiny_model
     model, tok = tiny
-    for name in ('ours', 'other'):
-        model.save_pretrained(tmp_path/name)
+    other = build_tiny_model(tok, 64, seed=1).eval()     # other weights than ours
+    for name, m in (('ours', model), ('other', other)):
+        m.save_pretrained(tmp_path/name)
         tok.save_pretrained(tmp_path/name)
     ctx = run_context('tiny', tmp_path/'run', overrides={'profile.eval_models': f"other={tmp_path/'other'}", 'eval.max_new_tokens': 6,
                                                          'eval.judge_max_tokens': 6, 'eval.bootstrap_samples': 100})
@@ -514,9 +515,16 @@ def test_comparison_set_is_answered_scored_and_judged_and_resumes(tiny, tmp_path
     assert list(comparison) == ['other']
     mcq, judged = comparison['other']['mcq'], comparison['other']['freeform']['mf3qa']
     assert (mcq['anatomy']['n'], mcq['ibmsee']['n'], mcq['pooled']['questions']) == (3, 2, 5)
+    written = lambda m: {r['qid']: r['generation'] for r in evaluate_mcq(m, tok, QUESTIONS[:3], ResultStore(tmp_path/f'{id(m)}.jsonl'),
+                                                                         'x', 'anatomy', mode='generate', **straight_settings(ctx.settings))}
+    stored = {r['qid']: r['generation'] for r in store.rows if r['model'] == 'other' and r['benchmark'] == 'anatomy'}
+    assert stored == written(other) != written(model)      # the comparison model answered, not ours
+    verdicts = [r for r in store.rows if r['model'] == 'ours vs other']
+    assert sorted((r['first'], r['second']) for r in verdicts) == [('other', 'ours'), ('ours', 'other')]   # both orders
     assert judged['judge']['verdicts'] == 2 and abs(sum(judged[o]['rate'] for o in OUTCOMES) - 100) < 1e-9
-    assert {r['model'] for r in store.rows} == {'other', 'ours vs other'} and len(store.rows) == 5 + 1 + 2
+    saved = json.loads((ctx.stage_dir('02_eval')/COMPARISON_FILE).read_text())
+    assert len(store.rows) == 5 + 1 + 2 and list(saved) == ['other (v_straight), accuracy %']   # for the run report
     stages = read_ledger(ctx.run_dir)
     assert stages.stage.tolist() == ['02_eval.comparison'] and stages.iloc[0]['extra']['models'] == ['other']
     again = run_comparison(ctx, ModelRecipe(str(tmp_path/'ours'), name='ours'), benchmarks, freeform, answers, ResultStore(store.path))
-    assert again == comparison and len(ResultStore(store.path).rows) == 8
+    assert again['other']['mcq']['pooled']['correct'] == mcq['pooled']['correct'] and len(ResultStore(store.path).rows) == 8
