@@ -24,8 +24,9 @@ from .evaluate import bootstrap_ci, letter_logprobs, render_prompt, score_table
 
 # %% auto #0
 __all__ = ['JUDGE_PROMPT', 'VERDICTS', 'OUTCOMES', 'evaluate_mcq', 'render_judge_prompt', 'parse_verdict', 'reference_answers',
-           'judge_pairs', 'make_judge', 'pairwise_outcomes', 'win_rates', 'straight_settings', 'StageAnswers',
-           'answer_benchmarks', 'base_rows', 'judge_freeform', 'run_comparison']
+           'judge_pairs', 'make_judge', 'pairwise_outcomes', 'win_rates', 'straight_settings', 'straight_answers',
+           'freeform_answers', 'by_qid', 'StageAnswers', 'answer_benchmarks', 'base_rows', 'judge_freeform',
+           'run_comparison']
 
 # %% ../nbs/99_evalrun.ipynb #evr-evaluate-mcq
 def evaluate_mcq(model, tokenizer, questions: list[dict], store: ResultStore, model_name: str, benchmark: str,
@@ -169,29 +170,38 @@ def straight_settings(s) -> dict:
     return dict(temperature=s.eval.straight_temperature, max_new_tokens=s.eval.max_new_tokens, batch_size=s.eval.batch_size,
                 seed=s.eval.seed)
 
+def straight_answers(model, tokenizer, benchmarks: dict, store: ResultStore, name: str, generator, s) -> list:
+    "`name`'s straight-prompt generations on every benchmark through `generator`, under settings `s`."
+    return [r for b, qs in benchmarks.items()
+            for r in evaluate_mcq(model, tokenizer, qs, store, name, b, mode='generate', generator=generator, **straight_settings(s))]
+
+def freeform_answers(model, tokenizer, freeform_sets: dict, store: ResultStore, name: str, generator, s) -> dict:
+    "`name`'s answers to every free-form test set ({set: rows}) through `generator`, under settings `s`."
+    return {fs: generate_answers(model, tokenizer, qs, store, name, fs, s.eval.max_new_tokens, s.eval.straight_temperature,
+                                 s.eval.batch_size, s.eval.seed, generator) for fs, qs in freeform_sets.items()}
+
+def by_qid(rows: list[dict]) -> dict:
+    "Free-form answer rows as {question id: the answer's text}, what `judge_pairs` compares."
+    return {r['qid']: r['generation'] for r in rows}
+
 @dataclass
 class StageAnswers:
     "What the evaluation stage's model answered: straight generations, log-likelihood rows, free-form answers, and the times."
     gen: list
     ll: list
     answers: dict
-    model: object
-    tokenizer: object
     generator: str
     generate_s: float
     loglik_s: float
 
-def answer_benchmarks(ctx, recipe, model, tokenizer, benchmarks: dict, freeform_sets: dict, store: ResultStore) -> StageAnswers:
-    "One ledger stage: the straight prompt's generations and the free-form answers through the run's generator, then the letters scored."
-    s, straight = ctx.settings, straight_settings(ctx.settings)
+def answer_benchmarks(ctx, recipe, model, tokenizer, benchmarks: dict, freeform_sets: dict, store: ResultStore) -> tuple:
+    "One ledger stage: straight and free-form answers through the run's generator, then the letters scored; (answers, model, tokenizer)."
+    s = ctx.settings
     with track_stage(ctx.run_dir, '02_eval', s, seeds={'seed': s.eval.seed}) as rec:
         t0 = time.perf_counter()
         with make_generator(ctx, recipe, model, tokenizer) as generator:
-            gen = [r for b, qs in benchmarks.items()
-                   for r in evaluate_mcq(model, tokenizer, qs, store, recipe.name, b, mode='generate', generator=generator, **straight)]
-            answers = {name: generate_answers(model, tokenizer, qs, store, recipe.name, name, s.eval.max_new_tokens,
-                                              s.eval.straight_temperature, s.eval.batch_size, s.eval.seed, generator)
-                       for name, qs in freeform_sets.items()}
+            gen = straight_answers(model, tokenizer, benchmarks, store, recipe.name, generator, s)
+            answers = freeform_answers(model, tokenizer, freeform_sets, store, recipe.name, generator, s)
         gen_s, t0 = time.perf_counter() - t0, time.perf_counter()
         if model is None: model, tokenizer = load_recipe(ctx, recipe)   # after vLLM's engine has closed
         ll = [r for b, qs in benchmarks.items()
@@ -200,7 +210,7 @@ def answer_benchmarks(ctx, recipe, model, tokenizer, benchmarks: dict, freeform_
         ll_s = time.perf_counter() - t0
         rec.extra = {'model': recipe.name, 'generator': type(generator).__name__, 'questions': len(ll), 'loglik_s': ll_s,
                      'generate_s': gen_s}
-    return StageAnswers(gen, ll, answers, model, tokenizer, type(generator).__name__, gen_s, ll_s)
+    return StageAnswers(gen, ll, answers, type(generator).__name__, gen_s, ll_s), model, tokenizer
 
 def base_rows(ctx, model_name: str, benchmarks: dict, store: ResultStore) -> dict:
     "The base model's straight generations {its name: rows}, unless it is the model under test or one of the comparison set."
@@ -209,9 +219,7 @@ def base_rows(ctx, model_name: str, benchmarks: dict, store: ResultStore) -> dic
     recipe = ModelRecipe(s.profile.model_id, name=s.profile.model_id)     # before Phase 1: the base model alone
     model, tokenizer = (None, None) if use_vllm(s) else load_recipe(ctx, recipe)
     with make_generator(ctx, recipe, model, tokenizer) as generator:
-        return {recipe.name: [r for b, qs in benchmarks.items()
-                              for r in evaluate_mcq(model, tokenizer, qs, store, recipe.name, b, mode='generate', generator=generator,
-                                                    **straight_settings(s))]}
+        return {recipe.name: straight_answers(model, tokenizer, benchmarks, store, recipe.name, generator, s)}
 
 # %% ../nbs/99_evalrun.ipynb #evr-judge-run
 def judge_freeform(ctx, judge, model_name: str, freeform_sets: dict, answers: dict, store: ResultStore) -> dict:
@@ -221,7 +229,7 @@ def judge_freeform(ctx, judge, model_name: str, freeform_sets: dict, answers: di
         verdicts = {}
         try:
             for name, qs in freeform_sets.items():
-                pair = {model_name: {r['qid']: r['generation'] for r in answers[name]}, 'reference': reference_answers(qs)}
+                pair = {model_name: by_qid(answers[name]), 'reference': reference_answers(qs)}
                 verdicts[name] = judge_pairs(judge, qs, pair, store, name, s.eval.judge_max_tokens,
                                              1 if s.profile.judge == 'local' else s.eval.judge_workers)
         finally: rec.api_usd = new_spend(store.rows, paid)   # the verdicts stored by this run, even one that fails half-way
@@ -232,20 +240,18 @@ def judge_freeform(ctx, judge, model_name: str, freeform_sets: dict, answers: di
 def run_comparison(ctx, recipe, benchmarks: dict, freeform_sets: dict, answers: dict, store: ResultStore) -> dict:
     "The settings' comparison set, one model at a time: straight generations scored, free-form answers judged against ours."
     s, model_name, comparison = ctx.settings, recipe.name, {}
-    ours, paid = {name: {r['qid']: r['generation'] for r in rows} for name, rows in answers.items()}, set(store.keys)
+    ours, paid = {name: by_qid(rows) for name, rows in answers.items()}, set(store.keys)
     with track_stage(ctx.run_dir, '02_eval.comparison', s, seeds={'seed': s.eval.seed}) as rec:
         for name, model_id in comparison_models(s).items():
             other = eval_model_recipe(model_id, name)
             m, tok = (None, None) if use_vllm(s) else load_recipe(ctx, other)
             with make_generator(ctx, other, m, tok) as gen_fn:
-                rows = [r for b, qs in benchmarks.items()
-                        for r in evaluate_mcq(m, tok, qs, store, name, b, mode='generate', generator=gen_fn, **straight_settings(s))]
-                theirs = {fs: generate_answers(m, tok, qs, store, name, fs, s.eval.max_new_tokens, s.eval.straight_temperature,
-                                               s.eval.batch_size, s.eval.seed, gen_fn) for fs, qs in freeform_sets.items()}
+                rows = straight_answers(m, tok, benchmarks, store, name, gen_fn, s)
+                theirs = freeform_answers(m, tok, freeform_sets, store, name, gen_fn, s)
             del m, tok
             release_memory()
             judge = make_judge(ctx, *(load_recipe(ctx, recipe) if s.profile.judge == 'local' else (None, None)), model_name)
-            judged = {fs: judge_pairs(judge, qs, {model_name: ours[fs], name: {r['qid']: r['generation'] for r in theirs[fs]}},
+            judged = {fs: judge_pairs(judge, qs, {model_name: ours[fs], name: by_qid(theirs[fs])},
                                       store, fs, s.eval.judge_max_tokens, s.eval.judge_workers)
                       for fs, qs in freeform_sets.items()}
             del judge
