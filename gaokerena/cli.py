@@ -7,13 +7,14 @@ Docs: https://github.com/gaokerena-kit/gaokerena/cli.html.md"""
 # %% ../nbs/94_cli.ipynb #e8805132
 from __future__ import annotations
 import argparse, hashlib, json, time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 import gaokerena
 from .config import CHAPTERS
 
 # %% auto #0
-__all__ = ['nbs_dir', 'parse_sets', 'code_hash', 'fingerprint', 'is_done', 'chapter_params', 'run_chapters', 'run_summary',
-           'reproduce_command', 'fetch_command', 'main']
+__all__ = ['WARM_IMPORTS', 'nbs_dir', 'parse_sets', 'code_hash', 'fingerprint', 'is_done', 'chapter_params', 'start_kernel',
+           'close_kernel', 'run_chapters', 'run_summary', 'reproduce_command', 'fetch_command', 'main']
 
 # %% ../nbs/94_cli.ipynb #4cc22c48
 def nbs_dir() -> Path:
@@ -62,11 +63,35 @@ def chapter_params(profile: str = 'tiny', run_dir=None, data_dir=None, overrides
     return dict(profile=profile, run_dir=absolute(run_dir or Path('runs')/profile),
                 data_dir=absolute(data_dir) if data_dir else None, overrides=dict(overrides or {}))
 
+# %% ../nbs/94_cli.ipynb #warm-kernel
+WARM_IMPORTS = ('torch', 'transformers', 'peft', 'trl', 'datasets', 'pandas')
+
+def start_kernel(cwd, imports=WARM_IMPORTS, kernel_name: str = 'python3', timeout: float = 120):
+    "A kernel started in `cwd` that has imported `imports` (those installed), binding no name: its KernelManager."
+    import importlib.util
+    from jupyter_client.manager import KernelManager
+    km = KernelManager(kernel_name=kernel_name)
+    km.start_kernel(cwd=str(cwd))
+    kc = km.client(); kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=timeout)
+        code = '; '.join(f'__import__({m!r})' for m in imports if importlib.util.find_spec(m))
+        reply = kc.execute_interactive(code, silent=True, store_history=False, timeout=timeout)['content']
+        if reply['status'] != 'ok':
+            km.shutdown_kernel(now=True)
+            raise RuntimeError(f"warming a kernel in {cwd} failed: {reply.get('ename')}: {reply.get('evalue')}")
+    finally: kc.stop_channels()
+    return km
+
+def close_kernel(future):
+    "Shut down the kernel that a `start_kernel` future holds, once started (a start that failed left none)."
+    if future.exception() is None: future.result().shutdown_kernel()
+
+
 # %% ../nbs/94_cli.ipynb #775ea9f3
 def run_chapters(profile: str = 'tiny', run_dir=None, data_dir=None, only=None, overrides: dict | None = None,
-                 nbs=None, force: bool = False) -> list[dict]:
-    "Execute the chapters in order with papermill into `run_dir/notebooks`, skipping finished ones."
-    import papermill as pm
+                 nbs=None, force: bool = False, warm=WARM_IMPORTS) -> list[dict]:
+    "Execute the chapters in order with papermill into `run_dir/notebooks`, skipping finished ones; the next one's kernel imports `warm` meanwhile."
     params = chapter_params(profile, run_dir, data_dir, overrides)
     run_dir = Path(params['run_dir'])
     out_dir = run_dir/'notebooks'
@@ -76,22 +101,33 @@ def run_chapters(profile: str = 'tiny', run_dir=None, data_dir=None, only=None, 
     unknown = set(only or []) - set(CHAPTERS)
     if unknown: raise SystemExit(f"--only: unknown chapter(s) {sorted(unknown)}; choose from {', '.join(CHAPTERS)}")
     def marker_of(ch): return out_dir/f'{ch}.done.json'
-    report = []
-    for ch in chapters:
-        nb, marker = nbs/f'{ch}.ipynb', marker_of(ch)
-        upstream = [marker_of(c).read_text() if marker_of(c).exists() else '' for c in CHAPTERS[:CHAPTERS.index(ch)]]
-        fp = fingerprint(nb, params, upstream)
-        if not force and is_done(marker, fp):
-            print(f'[{ch}] already done for these parameters: skipped'); report.append({'chapter': ch, 'status': 'skipped'})
-            continue
-        print(f'[{ch}] running {nb.name} -> {out_dir/nb.name}')
-        t0 = time.time()
-        pm.execute_notebook(str(nb), str(out_dir/nb.name), parameters=params, cwd=str(run_dir), progress_bar=False,
-                            kernel_name='python3')
-        wall = time.time() - t0
-        marker.write_text(json.dumps({'fingerprint': fp, 'wall_s': wall, 'finished': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}))
-        print(f'[{ch}] done in {wall:.1f} s'); report.append({'chapter': ch, 'status': 'ran', 'wall_s': wall})
+    report, spare, closing = [], None, []     # spare: the next chapter's kernel, warming up while a chapter runs
+    with ThreadPoolExecutor(max_workers=2) as pool:      # a kernel warming up, one shutting down
+        try:
+            for i, ch in enumerate(chapters):
+                nb, marker = nbs/f'{ch}.ipynb', marker_of(ch)
+                upstream = [marker_of(c).read_text() if marker_of(c).exists() else '' for c in CHAPTERS[:CHAPTERS.index(ch)]]
+                fp = fingerprint(nb, params, upstream)
+                if not force and is_done(marker, fp):
+                    print(f'[{ch}] already done for these parameters: skipped'); report.append({'chapter': ch, 'status': 'skipped'})
+                    continue
+                print(f'[{ch}] running {nb.name} -> {out_dir/nb.name}')
+                t0 = time.time()
+                kernel = spare or pool.submit(start_kernel, run_dir, warm)
+                import papermill as pm                # a second or two, while the kernel starts
+                km = kernel.result()
+                spare = pool.submit(start_kernel, run_dir, warm) if i + 1 < len(chapters) else None
+                try: pm.execute_notebook(str(nb), str(out_dir/nb.name), parameters=params, cwd=str(run_dir), progress_bar=False,
+                                         km=km)
+                finally: closing.append(pool.submit(km.shutdown_kernel))   # graceful, ~2 s: the next chapter need not wait
+                wall = time.time() - t0
+                marker.write_text(json.dumps({'fingerprint': fp, 'wall_s': wall, 'finished': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}))
+                print(f'[{ch}] done in {wall:.1f} s'); report.append({'chapter': ch, 'status': 'ran', 'wall_s': wall})
+        finally:
+            if spare is not None: close_kernel(spare)
+    for done in closing: done.result()         # a kernel that would not shut down is an error too
     return report
+
 
 # %% ../nbs/94_cli.ipynb #cff457cf
 def run_summary(run_dir) -> str:

@@ -1,22 +1,27 @@
 "`gaokerena run`'s bookkeeping: absolute folders for papermill, and fingerprints that notice what a chapter depends on."
 import json
 import nbformat
+import psutil
+import pytest
+from papermill.exceptions import PapermillExecutionError
 from gaokerena.config import CHAPTERS
 from gaokerena.cli import chapter_params, fingerprint, run_chapters
 from conftest import ROOT
 
 
-def fake_chapters(folder):
-    "Two trivial chapters that need `data_dir/here.txt` (read from inside run_dir, papermill's cwd) and log each run."
+def fake_chapters(folder, chapters=CHAPTERS[:2], fail=None):
+    "Trivial chapters that need `data_dir/here.txt` (read from inside run_dir, papermill's cwd), find `csv` imported by the warm-up"
+    " but not bound, and log each run; the chapter `fail` raises."
     folder.mkdir()
-    for ch in CHAPTERS[:2]:
+    for ch in chapters:
         nb = nbformat.v4.new_notebook(metadata={'kernelspec': {'name': 'python3', 'language': 'python', 'display_name': 'Python 3'},
                                                 'language_info': {'name': 'python'}})
         params = nbformat.v4.new_code_cell("profile = 'tiny'\nrun_dir = None\ndata_dir = None\noverrides = {}")
         params.metadata['tags'] = ['parameters']
         body = nbformat.v4.new_code_cell(
-            "from pathlib import Path\nassert (Path(data_dir)/'here.txt').exists(), data_dir\n"
-            f"with open(Path(run_dir)/'log.txt', 'a') as f: f.write('{ch}\\n')")
+            "import sys\nfrom pathlib import Path\nassert (Path(data_dir)/'here.txt').exists(), data_dir\n"
+            "assert 'csv' in sys.modules and 'csv' not in globals()\n"
+            f"with open(Path(run_dir)/'log.txt', 'a') as f: f.write('{ch}\\n')\n" + (f"raise ValueError('{ch} broke')" if ch == fail else ''))
         nb.cells = [params, body]
         nbformat.write(nb, folder/f'{ch}.ipynb')
     return folder
@@ -36,12 +41,31 @@ def test_relative_data_dir_reaches_the_notebooks_and_upstream_reruns_downstream(
     (tmp_path/'data').mkdir(); (tmp_path/'data'/'here.txt').write_text('x')
     two = list(CHAPTERS[:2])
     log = tmp_path/'run'/'log.txt'
-    def statuses(**kw): return [r['status'] for r in run_chapters('tiny', 'run', 'data', two, nbs=nbs, **kw)]
+    def statuses(**kw): return [r['status'] for r in run_chapters('tiny', 'run', 'data', two, nbs=nbs, warm=('csv',), **kw)]
     assert statuses() == ['ran', 'ran'] and log.read_text().split() == two
     assert statuses() == ['skipped', 'skipped']
-    assert [r['status'] for r in run_chapters('tiny', 'run', 'data', two[:1], nbs=nbs, force=True)] == ['ran']
+    assert [r['status'] for r in run_chapters('tiny', 'run', 'data', two[:1], nbs=nbs, force=True, warm=('csv',))] == ['ran']
     assert statuses() == ['skipped', 'ran']  # 00 ran again, so 01 (downstream) is no longer done
     assert log.read_text().split() == two + two
+    assert kernels() == []
+
+
+def kernels() -> list:
+    "The Jupyter kernels this process started that are still running."
+    return [p for p in psutil.Process().children(recursive=True) if 'ipykernel' in ' '.join(p.cmdline())]
+
+
+def test_a_failing_chapter_stops_the_run_and_leaves_no_kernel_behind(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    three = CHAPTERS[:3]
+    nbs = fake_chapters(tmp_path/'nbs', three, fail=three[1])
+    (tmp_path/'data').mkdir(); (tmp_path/'data'/'here.txt').write_text('x')
+    with pytest.raises(PapermillExecutionError, match=f'{three[1]} broke'):
+        run_chapters('tiny', 'run', 'data', three, nbs=nbs, warm=('csv',))
+    assert (tmp_path/'run'/'log.txt').read_text().split() == list(three[:2])   # the third never ran
+    assert (tmp_path/'run'/'notebooks'/f'{three[0]}.done.json').exists()
+    assert not (tmp_path/'run'/'notebooks'/f'{three[1]}.done.json').exists()
+    assert kernels() == []                                # the failed chapter's kernel and the warm spare are shut down
 
 
 def test_fingerprint_follows_settings_code_and_upstream(tmp_path, monkeypatch):
