@@ -87,7 +87,6 @@ def close_kernel(future):
     "Shut down the kernel that a `start_kernel` future holds, once started (a start that failed left none)."
     if future.exception() is None: future.result().shutdown_kernel()
 
-
 # %% ../nbs/94_cli.ipynb #775ea9f3
 def run_chapters(profile: str = 'tiny', run_dir=None, data_dir=None, only=None, overrides: dict | None = None,
                  nbs=None, force: bool = False, warm=WARM_IMPORTS) -> list[dict]:
@@ -127,7 +126,6 @@ def run_chapters(profile: str = 'tiny', run_dir=None, data_dir=None, only=None, 
             if spare is not None: close_kernel(spare)
     for done in closing: done.result()         # a kernel that would not shut down is an error too
     return report
-
 
 # %% ../nbs/94_cli.ipynb #cff457cf
 def run_summary(run_dir) -> str:

@@ -497,7 +497,7 @@ def test_paired_comparison_aligns_questions_and_refuses_different_sets():
 def test_comparison_set_is_answered_scored_and_judged_and_resumes(tiny, tmp_path):
     "run_comparison with a local model as the comparison set: its own straight answers scored, its free-form answers judged against ours in both orders by the local judge, its table saved for the report, one ledger stage; a second run computes nothing."
     from gaokerena.config import run_context
-    from gaokerena.evalrun import OUTCOMES, run_comparison, straight_settings
+    from gaokerena.evalrun import OUTCOMES, by_qid, run_comparison, straight_settings
     from gaokerena.ledger import COMPARISON_FILE, read_ledger
     from gaokerena.models import ModelRecipe, build_tiny_model
     model, tok = tiny
@@ -515,9 +515,9 @@ def test_comparison_set_is_answered_scored_and_judged_and_resumes(tiny, tmp_path
     assert list(comparison) == ['other']
     mcq, judged = comparison['other']['mcq'], comparison['other']['freeform']['mf3qa']
     assert (mcq['anatomy']['n'], mcq['ibmsee']['n'], mcq['pooled']['questions']) == (3, 2, 5)
-    written = lambda m: {r['qid']: r['generation'] for r in evaluate_mcq(m, tok, QUESTIONS[:3], ResultStore(tmp_path/f'{id(m)}.jsonl'),
-                                                                         'x', 'anatomy', mode='generate', **straight_settings(ctx.settings))}
-    stored = {r['qid']: r['generation'] for r in store.rows if r['model'] == 'other' and r['benchmark'] == 'anatomy'}
+    written = lambda m: by_qid(evaluate_mcq(m, tok, QUESTIONS[:3], ResultStore(tmp_path/f'{id(m)}.jsonl'), 'x', 'anatomy',
+                                            mode='generate', **straight_settings(ctx.settings)))
+    stored = by_qid([r for r in store.rows if r['model'] == 'other' and r['benchmark'] == 'anatomy'])
     assert stored == written(other) != written(model)      # the comparison model answered, not ours
     verdicts = [r for r in store.rows if r['model'] == 'ours vs other']
     assert sorted((r['first'], r['second']) for r in verdicts) == [('other', 'ours'), ('ours', 'other')]   # both orders
@@ -527,4 +527,4 @@ def test_comparison_set_is_answered_scored_and_judged_and_resumes(tiny, tmp_path
     stages = read_ledger(ctx.run_dir)
     assert stages.stage.tolist() == ['02_eval.comparison'] and stages.iloc[0]['extra']['models'] == ['other']
     again = run_comparison(ctx, ModelRecipe(str(tmp_path/'ours'), name='ours'), benchmarks, freeform, answers, ResultStore(store.path))
-    assert again['other']['mcq']['pooled']['correct'] == mcq['pooled']['correct'] and len(ResultStore(store.path).rows) == 8
+    assert again == comparison and len(ResultStore(store.path).rows) == 8
